@@ -1,0 +1,131 @@
+// The C side of develtrace: only what Swift cannot call directly (variadic
+// ptrace and syscall) and the code that runs between fork and exec, where
+// only async-signal-safe functions are allowed. The Swift side builds every
+// plan; these functions only carry it out.
+#ifndef CDEVELTRACE_H
+#define CDEVELTRACE_H
+
+#include <stdint.h>
+#include <sys/types.h>
+
+#ifdef __cplusplus
+extern "C" {
+#endif
+
+// MARK: ptrace
+
+/// `ptrace(2)` without varargs. Returns -1 and sets errno on failure.
+long dt_ptrace(int request, pid_t pid, uintptr_t addr, uintptr_t data);
+
+/// `PTRACE_GET_SYSCALL_INFO`, flattened so Swift needs no unions.
+typedef struct dt_syscall_info {
+    uint8_t op;            // PTRACE_SYSCALL_INFO_{NONE,ENTRY,EXIT,SECCOMP}
+    uint32_t arch;         // AUDIT_ARCH_*
+    uint64_t nr;           // entry and seccomp stops
+    uint64_t args[6];      // entry and seccomp stops
+    int64_t rval;          // exit stops: the return value, or -errno
+    uint8_t is_error;      // exit stops
+    uint32_t ret_data;     // seccomp stops: SECCOMP_RET_DATA of the filter's action
+} dt_syscall_info;
+
+/// Fills `info` for a tracee in a syscall, seccomp or exit stop.
+/// Returns 0, or -1 with errno.
+int dt_get_syscall_info(pid_t pid, dt_syscall_info *info);
+
+/// Reads the first argument register of a tracee stopped at a clone/fork
+/// event (the clone flags of `clone`). Returns -1 with errno on failure.
+int dt_get_first_argument(pid_t pid, uint64_t *value);
+
+// MARK: process handles
+
+int dt_pidfd_open(pid_t pid);
+int dt_pidfd_send_signal(int pidfd, int signal);
+
+/// Joins the namespace behind `fd` (a `setns(2)` wrapper).
+int dt_setns(int fd, int nstype);
+
+/// The symbolic name of an errno value ("ENOENT"), or NULL if unknown.
+const char *dt_errno_name(int error);
+
+// MARK: GNU extensions Swift's Glibc module does not show
+
+/// `AT_EMPTY_PATH`.
+extern const int dt_at_empty_path;
+
+/// `process_vm_readv` for one local and one remote buffer.
+ssize_t dt_read_tracee(pid_t pid, void *local, size_t length, uint64_t remote);
+
+/// `pipe2(fds, O_CLOEXEC)`.
+int dt_pipe_cloexec(int fds[2]);
+
+/// `memfd_create(name, MFD_CLOEXEC)`.
+int dt_memfd(const char *name);
+
+// MARK: spawning into a sandbox
+
+enum dt_op_kind {
+    DT_OP_MOUNT = 1,          // mount(source, target, fstype, flags, data)
+    DT_OP_MKDIR = 2,          // mkdir(target, 0755); EEXIST is fine
+    DT_OP_READONLY_TREE = 3,  // mount_setattr(target, AT_RECURSIVE, MOUNT_ATTR_RDONLY)
+    DT_OP_PIVOT_ROOT = 4,     // make target the root and detach the old one
+    DT_OP_HOSTNAME = 5,       // sethostname(data)
+    DT_OP_LOOPBACK_UP = 6,    // bring up "lo" in the new network namespace
+};
+
+/// One step of a sandbox set-up. Strings are owned by the caller.
+typedef struct dt_op {
+    int kind;
+    const char *source;
+    const char *target;
+    const char *fstype;
+    unsigned long flags;
+    const char *data;
+} dt_op;
+
+/// Everything the children need, prepared before fork.
+typedef struct dt_spawn_plan {
+    int clone_flags;              // CLONE_NEW* flags for the sandbox; 0: no sandbox
+    const dt_op *ops;             // carried out in order by the sandbox's init
+    int op_count;
+    const char *cwd;              // working directory of the command (NULL: inherit)
+    const char *path;             // program for execve
+    char *const *argv;
+    char *const *envp;
+    const void *filter;           // struct sock_filter[filter_len], NULL for none
+    unsigned short filter_len;
+    int cpu;                      // pin the command to this CPU; -1: no pinning
+    int status_fd;                // write end: dt_status records (close-on-exec)
+    int go_fd;                    // read end: one byte once the tracer is attached
+} dt_spawn_plan;
+
+enum dt_stage {
+    DT_STAGE_READY = 0,     // init finished the set-up, waits for the tracer
+    DT_STAGE_OP = 1,        // ops[index] failed with error
+    DT_STAGE_FORK = 2,      // init could not fork the command
+    DT_STAGE_CHDIR = 3,     // chdir(cwd) failed
+    DT_STAGE_FILTER = 4,    // the seccomp filter could not be loaded
+    DT_STAGE_EXEC = 5,      // execve failed with error
+    DT_STAGE_AFFINITY = 6,  // sched_setaffinity failed
+};
+
+/// What the sandbox's children report on `status_fd`.
+typedef struct dt_status {
+    int32_t stage;
+    int32_t index;
+    int32_t error;
+} dt_status;
+
+/// Clones the sandbox init ("A") with `plan->clone_flags`. A carries out the
+/// ops, reports DT_STAGE_READY, waits for one byte on go_fd, forks the
+/// command ("B": affinity, chdir, seccomp filter, execve) and exits with B's
+/// status (128+N for a signal). Returns A's pid, or -1 with errno.
+pid_t dt_spawn(const dt_spawn_plan *plan);
+
+/// Sets the calling thread's CPU affinity to one CPU. 0 or -1 with errno.
+int dt_pin_thread_to_cpu(int cpu);
+
+#ifdef __cplusplus
+}
+#endif
+
+#endif

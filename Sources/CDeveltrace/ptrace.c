@@ -1,0 +1,83 @@
+#define _GNU_SOURCE
+#include "CDeveltrace.h"
+
+#include <errno.h>
+#include <linux/ptrace.h>
+#include <signal.h>
+#include <stddef.h>
+#include <string.h>
+#include <sched.h>
+#include <sys/syscall.h>
+#include <fcntl.h>
+#include <sys/mman.h>
+#include <sys/uio.h>
+#include <sys/user.h>
+#include <unistd.h>
+
+long dt_ptrace(int request, pid_t pid, uintptr_t addr, uintptr_t data) {
+    return syscall(SYS_ptrace, (long)request, (long)pid, (void *)addr, (void *)data);
+}
+
+int dt_get_syscall_info(pid_t pid, dt_syscall_info *out) {
+    struct ptrace_syscall_info info;
+    memset(&info, 0, sizeof info);
+    long n = syscall(SYS_ptrace, (long)PTRACE_GET_SYSCALL_INFO, (long)pid, (void *)sizeof info, &info);
+    if (n < 0) return -1;
+    memset(out, 0, sizeof *out);
+    out->op = info.op;
+    out->arch = info.arch;
+    switch (info.op) {
+    case PTRACE_SYSCALL_INFO_ENTRY:
+        out->nr = info.entry.nr;
+        memcpy(out->args, info.entry.args, sizeof out->args);
+        break;
+    case PTRACE_SYSCALL_INFO_EXIT:
+        out->rval = info.exit.rval;
+        out->is_error = info.exit.is_error;
+        break;
+    case PTRACE_SYSCALL_INFO_SECCOMP:
+        out->nr = info.seccomp.nr;
+        memcpy(out->args, info.seccomp.args, sizeof out->args);
+        out->ret_data = info.seccomp.ret_data;
+        break;
+    default:
+        break;
+    }
+    return 0;
+}
+
+int dt_get_first_argument(pid_t pid, uint64_t *value) {
+    struct user_regs_struct regs;
+    struct iovec iov = {.iov_base = &regs, .iov_len = sizeof regs};
+    if (syscall(SYS_ptrace, (long)PTRACE_GETREGSET, (long)pid, (void *)1 /* NT_PRSTATUS */, &iov) < 0)
+        return -1;
+    if (iov.iov_len == sizeof regs) {
+        *value = regs.rdi;
+    } else {
+        // A 32-bit tracee: its first argument is in ebx.
+        *value = (uint32_t)((const uint32_t *)&regs)[0];
+    }
+    return 0;
+}
+
+int dt_pidfd_open(pid_t pid) { return (int)syscall(SYS_pidfd_open, pid, 0); }
+
+int dt_pidfd_send_signal(int pidfd, int signal) {
+    return (int)syscall(SYS_pidfd_send_signal, pidfd, signal, NULL, 0);
+}
+
+int dt_setns(int fd, int nstype) { return setns(fd, nstype); }
+
+const char *dt_errno_name(int error) { return strerrorname_np(error); }
+
+const int dt_at_empty_path = AT_EMPTY_PATH;
+
+ssize_t dt_read_tracee(pid_t pid, void *local, size_t length, uint64_t remote) {
+    struct iovec here = {.iov_base = local, .iov_len = length};
+    struct iovec there = {.iov_base = (void *)(uintptr_t)remote, .iov_len = length};
+    return process_vm_readv(pid, &here, 1, &there, 1, 0);
+}
+
+int dt_pipe_cloexec(int fds[2]) { return pipe2(fds, O_CLOEXEC); }
+
+int dt_memfd(const char *name) { return memfd_create(name, MFD_CLOEXEC); }

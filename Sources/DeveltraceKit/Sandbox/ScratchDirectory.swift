@@ -1,0 +1,32 @@
+import SystemPackage
+
+#if canImport(Glibc)
+import Glibc
+#endif
+
+/// A private temporary directory that is removed, with everything in it,
+/// when its owner goes away — also when a run fails or is interrupted.
+struct ScratchDirectory: ~Copyable {
+    let path: RawPath
+    private var keep = false
+
+    /// Creates `$TMPDIR/develtrace.XXXXXX` (mode 0700).
+    init(prefix: String = "develtrace") throws(Errno) {
+        var base = "/tmp"
+        if let tmp = getenv("TMPDIR"), let s = String(validatingCString: tmp), s.hasPrefix("/") { base = s }
+        var template = Array("\(base)/\(prefix).XXXXXX".utf8CString)
+        let made = template.withUnsafeMutableBufferPointer { mkdtemp($0.baseAddress!) }
+        guard made != nil else { throw Errno(rawValue: errno) }
+        path = RawPath(bytes: template.dropLast().map { UInt8(bitPattern: $0) })
+    }
+
+    /// `path/relative`.
+    func appending(_ relative: String) -> RawPath { path.appending(RawPath(relative)) }
+
+    /// Leaves the directory in place (for debugging a run).
+    mutating func keepAfterRun() { keep = true }
+
+    deinit {
+        if !keep { DirectoryWalk.removeTree(path) }
+    }
+}

@@ -1,0 +1,115 @@
+import SystemPackage
+
+/// A Linux path as the kernel sees it: bytes, not text.
+///
+/// Paths that are not valid UTF-8 keep every byte; `description` shows them
+/// with invalid bytes escaped as `\xNN` for people, and the JSON encoding
+/// carries the exact bytes (see `JSONLinesEncoder`).
+public struct RawPath: Hashable, Comparable, Sendable, CustomStringConvertible {
+    /// The bytes of the path, without a terminating NUL.
+    public var bytes: [UInt8]
+
+    public init(bytes: [UInt8]) { self.bytes = bytes }
+
+    public init(_ string: String) { self.bytes = Array(string.utf8) }
+
+    public init(_ filePath: FilePath) {
+        self.bytes = filePath.withPlatformString { pointer in
+            let count = strlen(pointer)
+            return pointer.withMemoryRebound(to: UInt8.self, capacity: count) {
+                Array(UnsafeBufferPointer(start: $0, count: count))
+            }
+        }
+    }
+
+    /// The same path as a swift-system `FilePath` (byte-preserving).
+    public var filePath: FilePath {
+        var terminated = bytes.map { CChar(bitPattern: $0) }
+        terminated.append(0)
+        return terminated.withUnsafeBufferPointer { FilePath(platformString: $0.baseAddress!) }
+    }
+
+    public var isAbsolute: Bool { bytes.first == UInt8(ascii: "/") }
+
+    public var isEmpty: Bool { bytes.isEmpty }
+
+    /// The path as a String if it is valid UTF-8.
+    public var utf8String: String? { String(validating: bytes, as: UTF8.self) }
+
+    public var description: String {
+        if let text = utf8String { return text }
+        var out = ""
+        var index = 0
+        while index < bytes.count {
+            // Decode one scalar at a time; escape bytes that do not decode.
+            var iterator = bytes[index...].makeIterator()
+            var decoder = UTF8()
+            switch decoder.decode(&iterator) {
+            case .scalarValue(let scalar):
+                out.unicodeScalars.append(scalar)
+                index += UTF8.width(scalar)
+            default:
+                out += "\\x" + String(bytes[index], radix: 16, uppercase: false).leftPadded(to: 2)
+                index += 1
+            }
+        }
+        return out
+    }
+
+    public static func < (lhs: RawPath, rhs: RawPath) -> Bool {
+        lhs.bytes.lexicographicallyPrecedes(rhs.bytes)
+    }
+
+    /// `base` joined with `self` when `self` is relative; `self` otherwise.
+    /// `.` components and repeated slashes are removed; `..` is kept, because
+    /// only the file system knows what it means when symlinks are involved.
+    public func absolute(relativeTo base: RawPath) -> RawPath {
+        if isAbsolute { return normalized() }
+        var joined = base.bytes
+        if !isEmpty {
+            joined.append(UInt8(ascii: "/"))
+            joined.append(contentsOf: bytes)
+        }
+        return RawPath(bytes: joined).normalized()
+    }
+
+    /// Removes `.` components, repeated and trailing slashes.
+    public func normalized() -> RawPath {
+        let slash = UInt8(ascii: "/")
+        let dot = UInt8(ascii: ".")
+        var components: [ArraySlice<UInt8>] = []
+        for component in bytes.split(separator: slash, omittingEmptySubsequences: true) {
+            if component.count == 1 && component.first == dot { continue }
+            components.append(component)
+        }
+        var out: [UInt8] = isAbsolute ? [slash] : []
+        for (i, component) in components.enumerated() {
+            if i > 0 { out.append(slash) }
+            out.append(contentsOf: component)
+        }
+        if out.isEmpty { out = [dot] }
+        return RawPath(bytes: out)
+    }
+
+    /// Appends a component or relative path.
+    public func appending(_ other: RawPath) -> RawPath {
+        other.absolute(relativeTo: self)
+    }
+
+    /// The NUL-terminated bytes, for a C call.
+    public func withCString<R>(_ body: (UnsafePointer<CChar>) throws -> R) rethrows -> R {
+        var terminated = bytes.map { CChar(bitPattern: $0) }
+        terminated.append(0)
+        return try terminated.withUnsafeBufferPointer { try body($0.baseAddress!) }
+    }
+}
+
+extension String {
+    fileprivate func leftPadded(to width: Int) -> String {
+        count >= width ? self : String(repeating: "0", count: width - count) + self
+    }
+}
+
+#if canImport(Glibc)
+import Glibc
+#endif

@@ -1,0 +1,170 @@
+import CDeveltrace
+import SystemPackage
+
+#if canImport(Glibc)
+import Glibc
+#endif
+
+/// The C-side plan for one spawn, and the pipes that talk to the children.
+///
+/// Everything the children need (strings, the op list, the BPF program) is
+/// allocated here, before fork, and lives until the launch is done.
+final class Launch {
+    private var strings: [UnsafeMutablePointer<CChar>] = []
+    private var ops: UnsafeMutableBufferPointer<dt_op>
+    private var argv: UnsafeMutableBufferPointer<UnsafeMutablePointer<CChar>?>
+    private var envp: UnsafeMutableBufferPointer<UnsafeMutablePointer<CChar>?>
+    private let filter: [UInt8]
+    private let steps: [MountStep]
+    private var plan = dt_spawn_plan()
+    private var statusRead: Int32 = -1
+    private var goWrite: Int32 = -1
+    private let programName: RawPath
+
+    init(request: TraceRequest, plan sandbox: SandboxPlan?, filter: SeccompFilter) throws {
+        self.filter = filter.program
+        self.steps = sandbox?.steps ?? []
+        self.programName = request.program
+        ops = .allocate(capacity: max(steps.count, 1))
+        argv = .allocate(capacity: request.arguments.count + 1)
+        envp = .allocate(capacity: request.environment.count + 1)
+
+        func copy(_ path: RawPath?) -> UnsafeMutablePointer<CChar>? {
+            guard let path else { return nil }
+            let pointer = UnsafeMutablePointer<CChar>.allocate(capacity: path.bytes.count + 1)
+            for (i, byte) in path.bytes.enumerated() { pointer[i] = CChar(bitPattern: byte) }
+            pointer[path.bytes.count] = 0
+            strings.append(pointer)
+            return pointer
+        }
+        for (i, step) in steps.enumerated() {
+            ops[i] = dt_op(
+                kind: step.kind.rawValue, source: copy(step.source), target: copy(step.target),
+                fstype: copy(step.fileSystem.map(RawPath.init)), flags: step.flags, data: copy(step.data.map(RawPath.init)))
+        }
+        for (i, argument) in request.arguments.enumerated() { argv[i] = copy(argument) }
+        argv[request.arguments.count] = nil
+        for (i, entry) in request.environment.enumerated() { envp[i] = copy(entry) }
+        envp[request.environment.count] = nil
+
+        let program = Self.resolve(request.program, environment: request.environment)
+        plan.clone_flags = sandbox == nil ? 0 : SandboxPlan.cloneFlags
+        plan.op_count = Int32(steps.count)
+        plan.cwd = UnsafePointer(copy(request.workingDirectory))
+        plan.path = UnsafePointer(copy(program))
+        plan.cpu = Int32(request.cpu ?? -1)
+        plan.filter_len = UInt16(filter.instructionCount)
+    }
+
+    deinit {
+        for pointer in strings { pointer.deallocate() }
+        ops.deallocate()
+        argv.deallocate()
+        envp.deallocate()
+        if statusRead >= 0 { close(statusRead) }
+        if goWrite >= 0 { close(goWrite) }
+    }
+
+    /// Like `execvp`: a name without `/` is looked up in the command's PATH.
+    /// Unfound names are kept, so the traced execve fails with ENOENT.
+    static func resolve(_ program: RawPath, environment: [RawPath]) -> RawPath {
+        if program.bytes.contains(47) { return program }
+        let prefix = Array("PATH=".utf8)
+        let pathValue = environment.last { $0.bytes.starts(with: prefix) }.map { Array($0.bytes.dropFirst(prefix.count)) }
+            ?? Array("/usr/local/bin:/usr/bin:/bin".utf8)
+        for directory in pathValue.split(separator: 58, omittingEmptySubsequences: false) {
+            let candidate = RawPath(bytes: directory.isEmpty ? Array(".".utf8) : Array(directory)).appending(program)
+            if candidate.withCString({ access($0, X_OK) }) == 0 {
+                var status = stat()
+                if candidate.withCString({ stat($0, &status) }) == 0 && (status.st_mode & S_IFMT) == S_IFREG {
+                    return candidate
+                }
+            }
+        }
+        return program
+    }
+
+    /// Clones the sandbox init and waits until its set-up is done. Returns
+    /// its pid; it then waits for `release`.
+    func start() throws -> pid_t {
+        var statusPipe: [Int32] = [-1, -1]
+        var goPipe: [Int32] = [-1, -1]
+        do throws(Errno) {
+            try nothingOrErrno { dt_pipe_cloexec(&statusPipe) }
+            try nothingOrErrno { dt_pipe_cloexec(&goPipe) }
+        } catch {
+            throw SandboxError.launch("cannot create pipes", error)
+        }
+        statusRead = statusPipe[0]
+        goWrite = goPipe[1]
+        plan.status_fd = statusPipe[1]
+        plan.go_fd = goPipe[0]
+
+        let pid: pid_t = filter.withUnsafeBytes { program in
+            plan.filter = UnsafeRawPointer(program.baseAddress)
+            plan.ops = UnsafePointer(ops.baseAddress)
+            plan.argv = UnsafePointer(argv.baseAddress)
+            plan.envp = UnsafePointer(envp.baseAddress)
+            return withUnsafePointer(to: &plan) { dt_spawn($0) }
+        }
+        let spawnError = errno
+        close(statusPipe[1])
+        close(goPipe[0])
+        guard pid > 0 else { throw SandboxError.launch("cannot create the sandbox", Errno(rawValue: spawnError)) }
+
+        switch readStatus() {
+        case .some(let status) where status.stage == Int32(DT_STAGE_READY.rawValue):
+            return pid
+        case .some(let status) where status.stage == Int32(DT_STAGE_OP.rawValue):
+            var ignored: Int32 = 0
+            waitpid(pid, &ignored, 0)
+            let step = Int(status.index) < steps.count ? steps[Int(status.index)].summary : "step \(status.index)"
+            throw SandboxError.mountFailed(step: step, Errno(rawValue: status.error))
+        default:
+            var ignored: Int32 = 0
+            waitpid(pid, &ignored, 0)
+            throw SandboxError.launch("the sandbox's init died during set-up", Errno(rawValue: EIO))
+        }
+    }
+
+    /// Attaches the tracer to the init and lets it start the command.
+    func release(initPid: pid_t) throws {
+        do {
+            try Ptrace.request(Ptrace.seize, initPid, 0, TraceLoop.options.rawValue)
+        } catch {
+            throw SandboxError.launch("cannot trace the sandbox (ptrace)", error)
+        }
+        var go: UInt8 = 1
+        _ = write(goWrite, &go, 1)
+        close(goWrite)
+        goWrite = -1
+    }
+
+    /// After the run: why the command could not start, if it could not.
+    func launchFailure() -> String? {
+        while let status = readStatus() {
+            let error = Errno(rawValue: status.error)
+            switch status.stage {
+            case Int32(DT_STAGE_EXEC.rawValue):
+                return "\(programName): cannot execute: \(error.description)"
+            case Int32(DT_STAGE_CHDIR.rawValue):
+                return "cannot change to the working directory: \(error.description)"
+            case Int32(DT_STAGE_FILTER.rawValue):
+                return "cannot load the seccomp filter: \(error.description)"
+            case Int32(DT_STAGE_AFFINITY.rawValue):
+                return "cannot pin the command to a CPU: \(error.description)"
+            case Int32(DT_STAGE_FORK.rawValue):
+                return "the sandbox could not fork the command: \(error.description)"
+            default:
+                continue
+            }
+        }
+        return nil
+    }
+
+    private func readStatus() -> dt_status? {
+        var status = dt_status()
+        let n = (try? valueOrErrno { withUnsafeMutableBytes(of: &status) { read(statusRead, $0.baseAddress, $0.count) } }) ?? 0
+        return n == MemoryLayout<dt_status>.size ? status : nil
+    }
+}

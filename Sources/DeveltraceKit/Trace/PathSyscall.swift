@@ -1,0 +1,164 @@
+/// How a path system call's intent follows from its arguments.
+enum IntentRule: Sendable {
+    case fixed(AccessIntent)
+    /// `open`-style flags in argument N.
+    case openFlags(argument: Int)
+    /// `openat2`: flags inside the `struct open_how` that argument N points to.
+    case openHow(argument: Int)
+}
+
+/// One path a system call names.
+struct PathOperand: Sendable {
+    /// The argument holding the `const char *` path.
+    var pathArgument: Int
+    /// The argument holding the directory file descriptor the path is
+    /// relative to; nil means the working directory.
+    var dirfdArgument: Int?
+    var intent: IntentRule
+}
+
+/// A system call that names at least one path, and how to read it.
+///
+/// The table below is checked against the x86_64 and i386 syscall tables
+/// (`arch/x86/entry/syscalls/syscall_{64,32}.tbl`): every entry whose
+/// arguments include a `const char __user *filename`/`pathname` is here,
+/// except `mq_open`/`mq_unlink` (message queues, not files), the xattr calls
+/// added in 6.13 (`*xattrat`, unknown to libseccomp 2.5) and socket addresses.
+struct PathSyscall: Sendable {
+    var name: String
+    /// Names of the same call on other ABIs (i386's `stat64`, …).
+    var aliases: [String] = []
+    var operands: [PathOperand]
+    /// An argument holding `AT_*` flags: with `AT_EMPTY_PATH` and an empty
+    /// path the call is about a file descriptor, not a path, and is skipped.
+    var atFlagsArgument: Int? = nil
+    /// The filter leaves the call untraced when this argument is NULL
+    /// (`utimensat(fd, NULL, …)` is `futimens`).
+    var skipWhenNull: Int? = nil
+    /// The filter does not stop on calls with `AT_EMPTY_PATH` in
+    /// `atFlagsArgument`: glibc's `fstat` is `newfstatat(fd, "", …,
+    /// AT_EMPTY_PATH)`, thousands of stops that name no path.
+    var filterSkipsEmptyPathFlag = false
+}
+
+extension PathSyscall {
+    private func skippingEmptyPathInFilter() -> PathSyscall {
+        var copy = self
+        copy.filterSkipsEmptyPathFlag = true
+        return copy
+    }
+
+    private static func simple(_ name: String, _ intent: AccessIntent, aliases: [String] = []) -> PathSyscall {
+        PathSyscall(name: name, aliases: aliases, operands: [PathOperand(pathArgument: 0, intent: .fixed(intent))])
+    }
+
+    private static func at(_ name: String, _ intent: AccessIntent, flags: Int? = nil, aliases: [String] = []) -> PathSyscall {
+        PathSyscall(
+            name: name, aliases: aliases,
+            operands: [PathOperand(pathArgument: 1, dirfdArgument: 0, intent: .fixed(intent))],
+            atFlagsArgument: flags)
+    }
+
+    /// Every traced call; the position in this array is the seccomp
+    /// `SECCOMP_RET_DATA` the filter returns for it.
+    static let table: [PathSyscall] = [
+        PathSyscall(name: "open", operands: [PathOperand(pathArgument: 0, intent: .openFlags(argument: 1))]),
+        PathSyscall(name: "openat", operands: [PathOperand(pathArgument: 1, dirfdArgument: 0, intent: .openFlags(argument: 2))]),
+        PathSyscall(name: "openat2", operands: [PathOperand(pathArgument: 1, dirfdArgument: 0, intent: .openHow(argument: 2))]),
+        simple("creat", .create),
+        simple("stat", .stat, aliases: ["stat64", "oldstat"]),
+        simple("lstat", .stat, aliases: ["lstat64", "oldlstat"]),
+        at("newfstatat", .stat, flags: 3, aliases: ["fstatat64"]).skippingEmptyPathInFilter(),
+        at("statx", .stat, flags: 2).skippingEmptyPathInFilter(),
+        simple("statfs", .stat, aliases: ["statfs64"]),
+        simple("access", .probe),
+        at("faccessat", .probe),
+        at("faccessat2", .probe, flags: 3),
+        simple("execve", .exec),
+        at("execveat", .exec, flags: 4),
+        simple("readlink", .stat),
+        at("readlinkat", .stat),
+        simple("chdir", .chdir),
+        simple("chroot", .chdir),
+        simple("mkdir", .create),
+        at("mkdirat", .create),
+        simple("mknod", .create),
+        at("mknodat", .create),
+        simple("rmdir", .delete),
+        simple("unlink", .delete),
+        at("unlinkat", .delete),
+        PathSyscall(
+            name: "rename",
+            operands: [
+                PathOperand(pathArgument: 0, intent: .fixed(.delete)),
+                PathOperand(pathArgument: 1, intent: .fixed(.create)),
+            ]),
+        PathSyscall(
+            name: "renameat", aliases: ["renameat2"],
+            operands: [
+                PathOperand(pathArgument: 1, dirfdArgument: 0, intent: .fixed(.delete)),
+                PathOperand(pathArgument: 3, dirfdArgument: 2, intent: .fixed(.create)),
+            ]),
+        PathSyscall(
+            name: "link",
+            operands: [
+                PathOperand(pathArgument: 0, intent: .fixed(.stat)),
+                PathOperand(pathArgument: 1, intent: .fixed(.create)),
+            ]),
+        PathSyscall(
+            name: "linkat",
+            operands: [
+                PathOperand(pathArgument: 1, dirfdArgument: 0, intent: .fixed(.stat)),
+                PathOperand(pathArgument: 3, dirfdArgument: 2, intent: .fixed(.create)),
+            ],
+            atFlagsArgument: 4),
+        // The link target is text, not an access; only the new link is.
+        PathSyscall(name: "symlink", operands: [PathOperand(pathArgument: 1, intent: .fixed(.create))]),
+        PathSyscall(name: "symlinkat", operands: [PathOperand(pathArgument: 2, dirfdArgument: 1, intent: .fixed(.create))]),
+        simple("truncate", .write, aliases: ["truncate64"]),
+        simple("chmod", .write),
+        at("fchmodat", .write),
+        at("fchmodat2", .write, flags: 3),
+        simple("chown", .write, aliases: ["chown32"]),
+        simple("lchown", .write, aliases: ["lchown32"]),
+        at("fchownat", .write, flags: 4),
+        simple("utime", .write),
+        simple("utimes", .write),
+        at("futimesat", .write),
+        PathSyscall(
+            name: "utimensat", aliases: ["utimensat_time64"],
+            operands: [PathOperand(pathArgument: 1, dirfdArgument: 0, intent: .fixed(.write))],
+            atFlagsArgument: 3, skipWhenNull: 1),
+        simple("setxattr", .write),
+        simple("lsetxattr", .write),
+        simple("removexattr", .write),
+        simple("lremovexattr", .write),
+        simple("getxattr", .stat),
+        simple("lgetxattr", .stat),
+        simple("listxattr", .stat),
+        simple("llistxattr", .stat),
+        simple("uselib", .read),
+        simple("acct", .write),
+        simple("swapon", .read),
+        simple("swapoff", .stat),
+        PathSyscall(name: "mount", operands: [PathOperand(pathArgument: 1, intent: .fixed(.stat))]),
+        simple("umount2", .stat, aliases: ["umount"]),
+        PathSyscall(
+            name: "pivot_root",
+            operands: [
+                PathOperand(pathArgument: 0, intent: .fixed(.chdir)),
+                PathOperand(pathArgument: 1, intent: .fixed(.stat)),
+            ]),
+        PathSyscall(name: "quotactl", operands: [PathOperand(pathArgument: 1, intent: .fixed(.stat))]),
+        PathSyscall(name: "inotify_add_watch", operands: [PathOperand(pathArgument: 1, intent: .fixed(.stat))]),
+        PathSyscall(name: "fanotify_mark", operands: [PathOperand(pathArgument: 4, dirfdArgument: 3, intent: .fixed(.stat))]),
+        at("name_to_handle_at", .stat, flags: 4),
+        at("open_tree", .stat),
+        PathSyscall(name: "move_mount", operands: [PathOperand(pathArgument: 3, dirfdArgument: 2, intent: .fixed(.stat))]),
+        at("mount_setattr", .stat),
+    ]
+
+    /// `SECCOMP_RET_DATA` for system calls of an ABI the filter does not
+    /// decode (x32): recorded as a note, then let through.
+    static let foreignABIMarker: UInt16 = 0xFFFF
+}

@@ -1,0 +1,330 @@
+import CDeveltrace
+import SystemPackage
+
+#if canImport(Glibc)
+import Glibc
+#endif
+
+/// The ptrace event loop of one trace. Runs entirely on the thread that
+/// spawned the tracees (ptrace requests must come from the tracer thread).
+///
+/// The seccomp filter stops a tracee only at the entry of a path system call
+/// (`PTRACE_EVENT_SECCOMP`). There the loop reads the call's paths from the
+/// tracee's memory, resolves relative ones against `/proc/PID/cwd` or
+/// `/proc/PID/fd/N`, and resumes to the syscall-exit stop to learn the
+/// result. A successful `execve` is confirmed by `PTRACE_EVENT_EXEC` instead.
+final class TraceLoop {
+    private let table = PathSyscall.table
+    private let proc: FileDescriptor
+    private let initPid: pid_t
+    private var memory = TraceeMemory()
+
+    private struct PendingAccess {
+        var syscall: Int
+        var raw: RawPath
+        var absolute: RawPath
+        var intent: AccessIntent
+    }
+
+    private struct Task {
+        var process: pid_t
+        var pending: [PendingAccess] = []
+        var pendingArgv: [RawPath]? = nil
+    }
+
+    private var tasks: [pid_t: Task] = [:]
+    /// Tasks whose fork event named them but whose first stop has not come.
+    private var announced: [pid_t: pid_t] = [:]
+    private(set) var processes: [pid_t: TracedProcess] = [:]
+    private(set) var accesses: [FileAccess] = []
+    private(set) var notes: [String] = []
+    /// The traced command (the init's only child) and how it ended.
+    private(set) var commandPid: pid_t?
+    private(set) var commandStatus: Int32?
+
+    /// Called with each access as it completes (for streaming output).
+    var onAccess: ((FileAccess) -> Void)?
+
+    init(initPid: pid_t, proc: FileDescriptor) {
+        self.initPid = initPid
+        self.proc = proc
+    }
+
+    static let options: Ptrace.Options = [
+        .traceSysGood, .traceFork, .traceVFork, .traceClone, .traceExec, .traceSeccomp, .exitKill,
+    ]
+
+    /// Waits for and handles stops until no tracee and no child is left.
+    func run() {
+        tasks[initPid] = Task(process: initPid)
+        while true {
+            var status: Int32 = 0
+            let pid = waitpid(-1, &status, Ptrace.waitFlags)
+            if pid < 0 {
+                if errno == EINTR { continue }
+                break  // ECHILD: everything is gone.
+            }
+            handle(pid: pid, status: WaitStatus(status))
+        }
+    }
+
+    private func handle(pid: pid_t, status: WaitStatus) {
+        switch status {
+        case .exited(let code):
+            finished(pid: pid, status: code)
+        case .signaled(let signal):
+            finished(pid: pid, status: 128 + signal)
+        case .stopped(let signal, let event):
+            if tasks[pid] == nil { adopt(pid) }
+            if event == Ptrace.Event.seccomp.rawValue {
+                seccompStop(pid)
+            } else if signal == (SIGTRAP | 0x80) {
+                syscallExitStop(pid)
+            } else if event != 0 {
+                eventStop(pid, event: event, signal: signal)
+            } else {
+                // A signal on its way to the tracee: deliver it.
+                resume(pid, signal: signal)
+            }
+        case .other:
+            break
+        }
+    }
+
+    /// A task seen for the first time (its first stop may come before its
+    /// parent's fork event).
+    private func adopt(_ pid: pid_t) {
+        let process = threadGroup(of: pid) ?? pid
+        tasks[pid] = Task(process: process)
+        if process == pid && processes[pid] == nil {
+            let parent = announced[pid] ?? 0
+            let parentProcess = tasks[parent]?.process ?? parent
+            processes[pid] = TracedProcess(
+                pid: pid, parent: parentProcess, argv: processes[parentProcess]?.argv ?? [],
+                executable: processes[parentProcess]?.executable)
+        }
+    }
+
+    private func finished(pid: pid_t, status: Int32) {
+        if let task = tasks.removeValue(forKey: pid), task.process == pid {
+            processes[pid]?.exitStatus = status
+        }
+        if pid == commandPid { commandStatus = status }
+    }
+
+    private func eventStop(_ pid: pid_t, event: Int32, signal: Int32) {
+        switch Ptrace.Event(rawValue: event) {
+        case .fork, .vfork, .clone:
+            let child = pid_t(truncatingIfNeeded: Ptrace.eventMessage(pid))
+            announced[child] = pid
+            if let existing = tasks[child], existing.process == child, processes[child]?.parent == 0 {
+                // The child stopped first; now we know its parent.
+                let parentProcess = tasks[pid]?.process ?? pid
+                let inherited = processes[parentProcess]
+                processes[child]?.parent = parentProcess
+                processes[child]?.argv = inherited?.argv ?? []
+                processes[child]?.executable = inherited?.executable
+            }
+            if pid == initPid {
+                // The init forked the command: from here on the command's
+                // tree is traced; the init itself needs no tracing.
+                commandPid = child
+                processes[child]?.parent = 0
+                try? Ptrace.request(Ptrace.detach, pid)
+                tasks[pid] = nil
+                return
+            }
+            resume(pid)
+        case .exec:
+            let former = pid_t(truncatingIfNeeded: Ptrace.eventMessage(pid))
+            if former != pid, let task = tasks.removeValue(forKey: former) {
+                // A non-leader thread executed: it now has the leader's pid.
+                tasks[pid] = task
+            }
+            execSucceeded(pid)
+            resume(pid)
+        case .stop:
+            if signal == SIGSTOP || signal == SIGTSTP || signal == SIGTTIN || signal == SIGTTOU {
+                // A group-stop: stay stopped like an untraced process would.
+                try? Ptrace.request(Ptrace.listen, pid)
+            } else {
+                resume(pid)
+            }
+        default:
+            resume(pid)
+        }
+    }
+
+    private func resume(_ pid: pid_t, signal: Int32 = 0, toSyscallExit: Bool = false) {
+        try? Ptrace.request(toSyscallExit ? Ptrace.syscall : Ptrace.cont, pid, 0, UInt(signal))
+    }
+
+    // MARK: Path system calls
+
+    private func seccompStop(_ pid: pid_t) {
+        var info = dt_syscall_info()
+        guard dt_get_syscall_info(pid, &info) == 0, info.op == 3 /* SECCOMP */ else {
+            resume(pid)
+            return
+        }
+        let index = Int(info.ret_data)
+        guard index < table.count else {
+            if UInt16(truncatingIfNeeded: info.ret_data) == PathSyscall.foreignABIMarker {
+                notes.append("process \(pid): system call \(info.nr) of ABI \(String(info.arch, radix: 16)) not decoded")
+            }
+            resume(pid)
+            return
+        }
+        let call = table[index]
+        let args = withUnsafeBytes(of: info.args) { Array($0.bindMemory(to: UInt64.self)) }
+        let wordSize = info.arch == 0xC000_003E ? 8 : 4
+        var pending: [PendingAccess] = []
+        for operand in call.operands {
+            guard let raw = memory.string(pid: pid, at: args[operand.pathArgument]) else { continue }
+            let path = RawPath(bytes: raw)
+            if path.isEmpty, let flags = call.atFlagsArgument, args[flags] & UInt64(dt_at_empty_path) != 0,
+                call.name != "execveat"
+            {
+                continue  // about a file descriptor, not a path
+            }
+            let base: RawPath
+            if path.isAbsolute {
+                base = RawPath(bytes: [])
+            } else if let dirfdArgument = operand.dirfdArgument,
+                Int32(truncatingIfNeeded: args[dirfdArgument]) != AT_FDCWD
+            {
+                base = link(pid, "fd/\(Int32(truncatingIfNeeded: args[dirfdArgument]))") ?? RawPath("/")
+            } else {
+                base = link(pid, "cwd") ?? RawPath("/")
+            }
+            pending.append(
+                PendingAccess(
+                    syscall: index, raw: path, absolute: path.absolute(relativeTo: base),
+                    intent: intent(of: operand.intent, args: args, pid: pid)))
+        }
+        if pending.isEmpty {
+            resume(pid)
+            return
+        }
+        tasks[pid, default: Task(process: pid)].pending = pending
+        if call.operands.first?.intent.isExec == true {
+            let argvAddress = args[call.name == "execveat" ? 2 : 1]
+            tasks[pid]?.pendingArgv = memory.stringArray(pid: pid, at: argvAddress, width: wordSize).map(RawPath.init(bytes:))
+        }
+        resume(pid, toSyscallExit: true)
+    }
+
+    private func syscallExitStop(_ pid: pid_t) {
+        var info = dt_syscall_info()
+        let result: AccessResult
+        if dt_get_syscall_info(pid, &info) == 0, info.op == 2 /* EXIT */ {
+            result = info.is_error != 0 ? .failed(Errno(rawValue: Int32(-info.rval))) : .ok
+        } else {
+            result = .ok
+        }
+        complete(pid, result: result)
+        tasks[pid]?.pendingArgv = nil
+        resume(pid)
+    }
+
+    private func execSucceeded(_ pid: pid_t) {
+        guard var task = tasks[pid] else { return }
+        let exec = task.pending.first
+        complete(pid, result: .ok)
+        task = tasks[pid] ?? task
+        let process = task.process
+        if let argv = task.pendingArgv {
+            processes[process]?.argv = argv
+            processes[process]?.executable = exec?.absolute
+        }
+        tasks[pid]?.pendingArgv = nil
+    }
+
+    private func complete(_ pid: pid_t, result: AccessResult) {
+        guard let task = tasks[pid], !task.pending.isEmpty else { return }
+        for access in task.pending {
+            let record = FileAccess(
+                pid: pid, process: task.process, syscall: table[access.syscall].name,
+                path: access.absolute, rawPath: access.raw, intent: access.intent, result: result,
+                sequence: accesses.count)
+            accesses.append(record)
+            onAccess?(record)
+        }
+        tasks[pid]?.pending = []
+    }
+
+    // MARK: Helpers
+
+    private func intent(of rule: IntentRule, args: [UInt64], pid: pid_t) -> AccessIntent {
+        switch rule {
+        case .fixed(let intent):
+            return intent
+        case .openFlags(let argument):
+            return OpenFlags(rawValue: Int32(truncatingIfNeeded: args[argument])).intent
+        case .openHow(let argument):
+            let flags = memory.words(pid: pid, at: args[argument], count: 1, width: 8)?.first ?? 0
+            return OpenFlags(rawValue: Int32(truncatingIfNeeded: flags)).intent
+        }
+    }
+
+    /// The target of `/proc/PID/NAME` (a magic link: `cwd`, `fd/N`).
+    private func link(_ pid: pid_t, _ name: String) -> RawPath? {
+        var buffer = [UInt8](repeating: 0, count: 4097)
+        let n = "\(pid)/\(name)".withCString { relative in
+            buffer.withUnsafeMutableBufferPointer {
+                readlinkat(proc.rawValue, relative, UnsafeMutableRawPointer($0.baseAddress!).assumingMemoryBound(to: CChar.self), 4096)
+            }
+        }
+        guard n > 0 else { return nil }
+        return RawPath(bytes: Array(buffer[0..<n]))
+    }
+
+    /// The thread group id of a task, from `/proc/TID/status`.
+    private func threadGroup(of tid: pid_t) -> pid_t? {
+        let fd = "\(tid)/status".withCString { openat(proc.rawValue, $0, O_RDONLY | O_CLOEXEC) }
+        guard fd >= 0 else { return nil }
+        defer { close(fd) }
+        var buffer = [UInt8](repeating: 0, count: 1024)
+        let n = buffer.withUnsafeMutableBytes { Glibc.read(fd, $0.baseAddress, 1024) }
+        guard n > 0 else { return nil }
+        let text = String(decoding: buffer[0..<n], as: UTF8.self)
+        for line in text.split(separator: "\n") where line.hasPrefix("Tgid:") {
+            return pid_t(line.dropFirst(5).trimmingCharacters(in: " \t"))
+        }
+        return nil
+    }
+}
+
+extension IntentRule {
+    var isExec: Bool {
+        if case .fixed(.exec) = self { return true }
+        return false
+    }
+}
+
+/// `open(2)` flags, as far as they tell the intent.
+struct OpenFlags: OptionSet {
+    let rawValue: Int32
+    static let writeOnly = OpenFlags(rawValue: O_WRONLY)
+    static let readWrite = OpenFlags(rawValue: O_RDWR)
+    static let create = OpenFlags(rawValue: O_CREAT)
+    static let truncate = OpenFlags(rawValue: O_TRUNC)
+    static let path = OpenFlags(rawValue: 0o10000000)
+    static let temporaryFile = OpenFlags(rawValue: 0o20000000 | 0o200000)
+
+    var intent: AccessIntent {
+        if contains(.path) { return .stat }
+        if contains(.create) || contains(.temporaryFile) { return .create }
+        if contains(.writeOnly) || contains(.readWrite) || contains(.truncate) { return .write }
+        return .read
+    }
+}
+
+extension Substring {
+    fileprivate func trimmingCharacters(in set: String) -> Substring {
+        var s = self
+        while let c = s.first, set.contains(c) { s = s.dropFirst() }
+        while let c = s.last, set.contains(c) { s = s.dropLast() }
+        return s
+    }
+}

@@ -1,0 +1,57 @@
+/// A command to run traced, and where.
+public struct TraceRequest: Sendable {
+    /// The program; a name without `/` is looked up in `PATH` like a shell does.
+    public var program: RawPath
+    /// The full argument vector, `argv[0]` included.
+    public var arguments: [RawPath]
+    /// `NAME=value` entries.
+    public var environment: [RawPath]
+    /// Working directory of the command; nil keeps develtrace's.
+    public var workingDirectory: RawPath?
+    /// The sandbox, or nil to trace on the host as it is.
+    public var sandbox: SandboxConfiguration?
+    /// Pin the command and the tracer thread to this CPU (a ptrace stop costs
+    /// far less when both sit on one CPU); nil lets the scheduler choose.
+    public var cpu: Int?
+
+    public init(
+        program: RawPath, arguments: [RawPath], environment: [RawPath], workingDirectory: RawPath? = nil,
+        sandbox: SandboxConfiguration? = nil, cpu: Int? = nil
+    ) {
+        self.program = program
+        self.arguments = arguments
+        self.environment = environment
+        self.workingDirectory = workingDirectory
+        self.sandbox = sandbox
+        self.cpu = cpu
+    }
+}
+
+/// How a traced run ended.
+public enum Termination: Sendable, Hashable {
+    /// The command ended by itself.
+    case completed
+    /// Stopped after the time limit.
+    case timedOut
+    /// Stopped because develtrace was asked to stop (SIGINT, SIGTERM).
+    case interrupted(signal: Int32)
+}
+
+/// Everything a traced run observed.
+public struct TraceOutcome: Sendable {
+    /// Every path access, in the order the calls completed.
+    public var accesses: [FileAccess]
+    /// Every process, by pid (host pids).
+    public var processes: [Int32: TracedProcess]
+    /// The command's exit status: its exit code, or 128+N for signal N.
+    public var exitStatus: Int32
+    public var termination: Termination
+    /// Writes the sandbox's overlays caught (empty without a sandbox).
+    public var writes: [CapturedWrite]
+    /// Things worth knowing that are not accesses (an undecoded ABI, …).
+    public var notes: [String]
+    /// Set when the command could not be started (chdir, exec failed).
+    public var launchFailure: String?
+    /// The pid of the traced command.
+    public var commandPid: Int32
+}

@@ -1,0 +1,128 @@
+import CDeveltrace
+import Foundation
+import Synchronization
+import SystemPackage
+
+#if canImport(Glibc)
+import Glibc
+#endif
+
+/// Runs one command in its sandbox under the tracer and returns what it did.
+///
+/// The tracer runs on a thread of its own that forks the sandbox and makes
+/// every ptrace request. `cancel` (from any thread, e.g. a signal handler's
+/// queue or a timer) kills the sandbox's init: as PID 1 of its namespace its
+/// death takes every other process with it, and the mount namespace goes
+/// with the last of them. The scratch directory is removed before `run`
+/// returns, whatever happened.
+public final class TraceSession: Sendable {
+    private struct State {
+        var initPidfd: Int32 = -1
+        var initPid: pid_t = 0
+        var cancellation: Termination? = nil
+    }
+
+    public let request: TraceRequest
+    private let state = Mutex(State())
+
+    public init(request: TraceRequest) {
+        self.request = request
+    }
+
+    /// Stops the run: every process in the sandbox is killed at once.
+    public func cancel(_ reason: Termination) {
+        state.withLock { state in
+            if state.cancellation == nil { state.cancellation = reason }
+            if state.initPidfd >= 0 { _ = dt_pidfd_send_signal(state.initPidfd, SIGKILL) }
+            // Without a PID namespace, the init's process group holds the tree.
+            if state.initPid > 0 { kill(-state.initPid, SIGKILL) }
+        }
+    }
+
+    /// Runs the command and blocks until it and everything it started are
+    /// gone. `onAccess` is called on the tracer thread as accesses complete.
+    public func run(timeout: Duration? = nil, onAccess: (@Sendable (FileAccess) -> Void)? = nil) throws -> TraceOutcome {
+        let filter: SeccompFilter
+        switch SeccompFilter.standard {
+        case .success(let f): filter = f
+        case .failure(let error): throw error
+        }
+        if request.sandbox != nil && geteuid() != 0 { throw SandboxError.notRoot }
+
+        let result = Mutex<Result<TraceOutcome, any Error>?>(nil)
+        let done = DispatchSemaphore(value: 0)
+        let thread = Thread { [self] in
+            let outcome = Result { try self.traceOnThisThread(filter: filter, onAccess: onAccess) }
+            result.withLock { $0 = outcome }
+            done.signal()
+        }
+        thread.stackSize = 8 << 20
+        thread.start()
+        if let timeout {
+            let nanoseconds = timeout.components.seconds * 1_000_000_000 + timeout.components.attoseconds / 1_000_000_000
+            if done.wait(timeout: .now() + .nanoseconds(Int(nanoseconds))) == .timedOut {
+                cancel(.timedOut)
+                done.wait()
+            }
+        } else {
+            done.wait()
+        }
+        return try result.withLock { $0! }.get()
+    }
+
+    private func traceOnThisThread(filter: SeccompFilter, onAccess: (@Sendable (FileAccess) -> Void)?) throws -> TraceOutcome {
+        if let cpu = request.cpu { _ = dt_pin_thread_to_cpu(Int32(cpu)) }
+        var scratch: ScratchDirectory? = nil
+        var plan: SandboxPlan? = nil
+        if let configuration = request.sandbox {
+            let made: ScratchDirectory
+            do { made = try ScratchDirectory() } catch { throw SandboxError.scratch(error) }
+            plan = try SandboxPlan(configuration: configuration, scratch: made.path, hostMounts: SandboxPlan.hostMountPoints())
+            scratch = consume made
+        }
+        let proc: FileDescriptor
+        do { proc = try FileDescriptor.open("/proc", .readOnly, options: [.directory, .closeOnExec]) } catch {
+            throw SandboxError.launch("cannot open /proc", (error as? Errno) ?? .noSuchFileOrDirectory)
+        }
+        defer { try? proc.close() }
+
+        let launch = try Launch(request: request, plan: plan, filter: filter)
+        let initPid = try launch.start()
+        let pidfd = dt_pidfd_open(initPid)
+        let cancelledEarly = state.withLock { state -> Bool in
+            state.initPid = initPid
+            state.initPidfd = pidfd
+            return state.cancellation != nil
+        }
+        if cancelledEarly { cancel(.interrupted(signal: SIGTERM)) }
+        defer {
+            state.withLock { state in
+                if state.initPidfd >= 0 { close(state.initPidfd) }
+                state.initPidfd = -1
+                state.initPid = 0
+            }
+        }
+
+        let loop = TraceLoop(initPid: initPid, proc: proc)
+        loop.onAccess = onAccess
+        do {
+            try launch.release(initPid: initPid)
+        } catch {
+            kill(initPid, SIGKILL)
+            loop.run()
+            throw error
+        }
+        loop.run()
+        let failure = launch.launchFailure()
+        let writes = plan?.capturedWrites() ?? []
+        scratch = nil
+
+        let cancellation = state.withLock { $0.cancellation }
+        var status = loop.commandStatus ?? 128 + SIGKILL
+        if case .interrupted(let signal) = cancellation { status = 128 + signal }
+        return TraceOutcome(
+            accesses: loop.accesses, processes: loop.processes, exitStatus: status,
+            termination: cancellation ?? .completed, writes: writes, notes: loop.notes,
+            launchFailure: failure, commandPid: loop.commandPid ?? 0)
+    }
+}

@@ -1,0 +1,28 @@
+import ArgumentParser
+import DeveltraceKit
+
+@main
+struct Develtrace: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "develtrace",
+        abstract: "Find the files a kernel devel package is missing by tracing real module builds.",
+        discussion: """
+            develtrace builds external kernel modules inside a sandbox, traces every \
+            file the build opens, stats, probes or executes, and reports what a \
+            candidate devel tree lacks compared with the full build tree.
+
+            Start with `develtrace trace -- make -C /lib/modules/$(uname -r)/build M=$PWD modules` \
+            to see every path a build touches.
+            """,
+        version: DeveltraceVersion.current,
+        subcommands: [TraceCommand.self]
+    )
+}
+
+/// The exit statuses develtrace documents (README, "Exit status").
+enum ExitCode32 {
+    static let findings: Int32 = 1
+    static let badInput: Int32 = 2
+    static let brokenSample: Int32 = 3
+    static let internalError: Int32 = 4
+}

@@ -1,0 +1,107 @@
+import DeveltraceKit
+import Dispatch
+import Synchronization
+
+#if canImport(Glibc)
+import Glibc
+#endif
+
+/// The process's arguments and environment as bytes (a path in argv need not
+/// be UTF-8, and Swift's `CommandLine.arguments` would repair it).
+enum RawArguments {
+    /// Everything after the first `--`, byte-exact.
+    static func afterDoubleDash() -> [RawPath]? {
+        let count = Int(CommandLine.argc)
+        var all: [RawPath] = []
+        for i in 0..<count {
+            guard let pointer = CommandLine.unsafeArgv[i] else { continue }
+            all.append(RawPath(bytes: Array(UnsafeBufferPointer(start: pointer, count: strlen(pointer))).map { UInt8(bitPattern: $0) }))
+        }
+        guard let dash = all.firstIndex(of: RawPath("--")), dash + 1 < all.count else { return nil }
+        return Array(all[(dash + 1)...])
+    }
+
+    static func environment() -> [RawPath] {
+        var result: [RawPath] = []
+        var cursor = environ
+        while let entry = cursor.pointee {
+            result.append(RawPath(bytes: Array(UnsafeBufferPointer(start: entry, count: strlen(entry))).map { UInt8(bitPattern: $0) }))
+            cursor += 1
+        }
+        return result
+    }
+}
+
+/// Where output goes: a file or standard output, written as bytes.
+final class OutputSink: Sendable {
+    private let fd: Int32
+
+    init(path: String?) throws {
+        if let path, path != "-" {
+            let fd = open(path, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0o644)
+            if fd < 0 { throw DiagnosticError(String(cString: strerror(errno))) }
+            self.fd = fd
+        } else {
+            self.fd = 1
+        }
+    }
+
+    func write(_ bytes: [UInt8]) {
+        var offset = 0
+        while offset < bytes.count {
+            let n = bytes[offset...].withUnsafeBytes { Glibc.write(fd, $0.baseAddress, $0.count) }
+            if n < 0 {
+                if errno == EINTR { continue }
+                return
+            }
+            offset += n
+        }
+    }
+
+    func close() { if fd != 1 { _ = Glibc.close(fd) } }
+}
+
+struct DiagnosticError: Error, CustomStringConvertible {
+    var description: String
+    init(_ description: String) { self.description = description }
+}
+
+/// One-line messages on standard error and documented exit statuses.
+enum Diagnostics {
+    static func print(_ message: String) {
+        let line = Array((message + "\n").utf8)
+        _ = line.withUnsafeBytes { write(2, $0.baseAddress, $0.count) }
+    }
+
+    static func fail(_ message: String, status: Int32) -> Never {
+        print(message)
+        exit(status)
+    }
+
+    static func exit(_ status: Int32) -> Never { Glibc.exit(status) }
+}
+
+/// Turns SIGINT and SIGTERM into a call (on a dispatch queue), so develtrace
+/// can tear its sandboxes down instead of dying with them half-built.
+final class SignalForwarder: Sendable {
+    private let sources: Mutex<[DispatchSourceSignal]>
+
+    init(_ handler: @escaping @Sendable (Int32) -> Void) {
+        var made: [DispatchSourceSignal] = []
+        for signalNumber in [SIGINT, SIGTERM, SIGHUP] {
+            signal(signalNumber, SIG_IGN)
+            let source = DispatchSource.makeSignalSource(signal: signalNumber, queue: .global())
+            source.setEventHandler { handler(signalNumber) }
+            source.resume()
+            made.append(source)
+        }
+        sources = Mutex(made)
+    }
+
+    func stop() {
+        sources.withLock { list in
+            for source in list { source.cancel() }
+            list.removeAll()
+        }
+    }
+}

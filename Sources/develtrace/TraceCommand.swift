@@ -1,0 +1,148 @@
+import ArgumentParser
+import DeveltraceKit
+import Dispatch
+import SystemPackage
+
+#if canImport(Glibc)
+import Glibc
+#endif
+
+struct TraceCommand: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "trace",
+        abstract: "Run a command in the sandbox and print every path it touched.",
+        discussion: """
+            Every path system call (open, stat, access, exec, readlink, mkdir, \
+            rename, …) of the command and all its descendants is recorded with its \
+            result. The command runs with PID, mount, network, IPC and UTS \
+            namespaces: the host's files are visible read-only through an overlay \
+            whose writes are caught and listed, /tmp is private, and there is no \
+            network but loopback.
+
+            Examples:
+              develtrace trace -- gcc -c hello.c
+              develtrace trace --format jsonl --output build.jsonl \\
+                  --overlay /usr/src/linux-headers-6.1.0-56-amd64 \\
+                  -- make -C /usr/src/linux-headers-6.1.0-56-amd64 M=$PWD modules
+              develtrace trace --hide /home/me/linux --timeout 600 -- ./build.sh
+
+            The exit status is the command's (128+N if signal N killed it), 124 \
+            after --timeout, 130/143 when develtrace is interrupted, 2 for bad \
+            options and 4 for an internal error.
+            """
+    )
+
+    @Option(help: "Output format: text (one line per access) or jsonl (one JSON object per line).")
+    var format: TraceFormat = .text
+
+    @Option(name: .shortAndLong, help: "Write the trace to this file instead of standard output.")
+    var output: String?
+
+    @Option(help: "Stop the command and everything it started after this many seconds.")
+    var timeout: Double?
+
+    @Option(help: ArgumentHelp("Mount a host path read-only inside the sandbox.", valueName: "source[:target]"))
+    var bind: [String] = []
+
+    @Option(name: .customLong("bind-rw"), help: ArgumentHelp("Mount a host path writable inside the sandbox (writes reach the host).", valueName: "source[:target]"))
+    var bindWritable: [String] = []
+
+    @Option(help: ArgumentHelp("Mount a host directory through an overlay: writes land in a scratch layer and are listed.", valueName: "source[:target]"))
+    var overlay: [String] = []
+
+    @Option(help: ArgumentHelp("Make a path absent inside the sandbox (ENOENT).", valueName: "path"))
+    var hide: [String] = []
+
+    @Option(help: ArgumentHelp("Mount an empty writable directory here.", valueName: "path"))
+    var tmpfs: [String] = []
+
+    @Flag(name: .customLong("no-sandbox"), help: "Trace on the host without namespaces (the command can change host files).")
+    var noSandbox = false
+
+    @Option(name: .customLong("cpu"), help: "Pin the command and the tracer to this CPU.")
+    var cpu: Int?
+
+    @Option(name: .customLong("chdir"), help: "Working directory of the command (default: the current one).")
+    var directory: String?
+
+    @Argument(parsing: .captureForPassthrough, help: "The command and its arguments, after --.")
+    var command: [String] = []
+
+    func validate() throws {
+        if command.isEmpty { throw ValidationError("Give the command to trace after --, e.g. develtrace trace -- make") }
+        if let timeout, timeout <= 0 { throw ValidationError("--timeout must be positive") }
+    }
+
+    func run() throws {
+        let arguments = RawArguments.afterDoubleDash() ?? command.map(RawPath.init)
+        var sandbox: SandboxConfiguration? = nil
+        if !noSandbox {
+            var configuration = SandboxConfiguration()
+            configuration.binds = bind.map { spec in
+                let (source, target) = Self.split(spec)
+                return .init(source: source, target: target, readOnly: true)
+            } + bindWritable.map { spec in
+                let (source, target) = Self.split(spec)
+                return .init(source: source, target: target, readOnly: false)
+            }
+            configuration.overlays = overlay.map { spec in
+                let (source, target) = Self.split(spec)
+                return .init(lower: source, target: target)
+            }
+            configuration.hidden = hide.map(RawPath.init)
+            configuration.tmpfs = tmpfs.map(RawPath.init)
+            sandbox = configuration
+        }
+        let cwd = directory.map(RawPath.init) ?? RawPath(FilePath(currentWorkingDirectory()))
+        let request = TraceRequest(
+            program: arguments[0], arguments: arguments, environment: RawArguments.environment(),
+            workingDirectory: cwd, sandbox: sandbox, cpu: cpu)
+
+        let sink: OutputSink
+        do { sink = try OutputSink(path: output) } catch {
+            throw CleanExit.message("develtrace: cannot write \(output ?? "-"): \(error)")
+        }
+        let encoder = TraceEncoder(format: format)
+        let session = TraceSession(request: request)
+        let signals = SignalForwarder { signal in session.cancel(.interrupted(signal: signal)) }
+        defer { signals.stop() }
+
+        let outcome: TraceOutcome
+        do {
+            outcome = try session.run(timeout: timeout.map { .milliseconds(Int($0 * 1000)) }) { access in
+                sink.write(encoder.encode(access))
+            }
+        } catch let error as SandboxError {
+            Diagnostics.fail("develtrace: \(error)", status: 2)
+        } catch {
+            Diagnostics.fail("develtrace: \(error)", status: 4)
+        }
+        sink.write(encoder.encodeEnd(outcome))
+        sink.close()
+        if let failure = outcome.launchFailure { Diagnostics.print("develtrace: \(failure)") }
+        switch outcome.termination {
+        case .timedOut:
+            Diagnostics.print("develtrace: timed out after \(timeout ?? 0) s; every process in the sandbox was killed")
+            Diagnostics.exit(124)
+        case .interrupted(let signal):
+            Diagnostics.exit(128 + signal)
+        case .completed:
+            Diagnostics.exit(outcome.exitStatus)
+        }
+    }
+
+    static func split(_ spec: String) -> (RawPath, RawPath) {
+        if let colon = spec.firstIndex(of: ":") {
+            return (RawPath(String(spec[..<colon])), RawPath(String(spec[spec.index(after: colon)...])))
+        }
+        return (RawPath(spec), RawPath(spec))
+    }
+}
+
+extension TraceFormat: ExpressibleByArgument {}
+
+private func currentWorkingDirectory() -> String {
+    var buffer = [CChar](repeating: 0, count: 4097)
+    guard getcwd(&buffer, 4096) != nil else { return "/" }
+    return String(cString: buffer)
+}

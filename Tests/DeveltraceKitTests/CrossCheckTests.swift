@@ -1,0 +1,130 @@
+import Foundation
+import Testing
+
+@testable import DeveltraceKit
+
+extension Machine {
+    /// develtrace's record of path system calls equals real `strace -f`'s:
+    /// the same multiset of (syscall, absolute path, ok/errno) on the same
+    /// commands.
+    @Suite struct CrossCheck {
+        @Test("gcc with many headers and several -I directories", arguments: [false, true])
+        func gccCompile(sandboxed: Bool) throws {
+            let work = try Harness.workDirectory("gcc")
+            defer { try? FileManager.default.removeItem(at: work) }
+            for directory in ["inc1", "inc2/sys", "inc3"] {
+                try FileManager.default.createDirectory(at: work.appendingPathComponent(directory), withIntermediateDirectories: true)
+            }
+            try "#define ONE 1\n".write(to: work.appendingPathComponent("inc3/one.h"), atomically: true, encoding: .utf8)
+            try "#include <one.h>\n#define TWO (ONE+1)\n".write(to: work.appendingPathComponent("inc2/sys/two.h"), atomically: true, encoding: .utf8)
+            try """
+                #include <stdio.h>
+                #include <stdlib.h>
+                #include <string.h>
+                #include <errno.h>
+                #include <unistd.h>
+                #include <sys/two.h>
+                #include "one.h"
+                int main(void) { printf("%d %s\\n", TWO, strerror(ENOENT)); return 0; }
+
+                """.write(to: work.appendingPathComponent("main.c"), atomically: true, encoding: .utf8)
+            let command = ["/usr/bin/gcc", "-pipe", "-Iinc1", "-Iinc2", "-Iinc3", "-c", "main.c", "-o", "main.o"]
+            let outcome = try Harness.trace(command, in: work, sandbox: sandboxed ? SandboxConfiguration() : nil)
+            #expect(outcome.exitStatus == 0)
+            #expect(outcome.accesses.contains { $0.path.description.hasSuffix("inc1/stdio.h") && $0.result.description == "ENOENT" })
+            try? FileManager.default.removeItem(at: work.appendingPathComponent("main.o"))
+            let log = try Harness.strace(command, in: work)
+            Harness.expectSameAccesses(outcome, log)
+        }
+
+        @Test("make -C of a project with several directories")
+        func makeProject() throws {
+            let work = try Harness.workDirectory("make")
+            defer { try? FileManager.default.removeItem(at: work) }
+            func create() throws {
+                try? FileManager.default.removeItem(at: work.appendingPathComponent("project"))
+                for sub in ["lib", "app", "include"] {
+                    try FileManager.default.createDirectory(
+                        at: work.appendingPathComponent("project/\(sub)"), withIntermediateDirectories: true)
+                }
+                try "int lib(void);\n".write(to: work.appendingPathComponent("project/include/lib.h"), atomically: true, encoding: .utf8)
+                try "#include <lib.h>\nint lib(void) { return 7; }\n".write(
+                    to: work.appendingPathComponent("project/lib/lib.c"), atomically: true, encoding: .utf8)
+                try "#include <lib.h>\nint main(void) { return lib() - 7; }\n".write(
+                    to: work.appendingPathComponent("project/app/main.c"), atomically: true, encoding: .utf8)
+                try """
+                    CFLAGS := -pipe -I$(CURDIR)/include
+                    all: app/app
+                    lib/lib.o: lib/lib.c include/lib.h
+                    \t$(CC) $(CFLAGS) -c $< -o $@
+                    app/main.o: app/main.c include/lib.h
+                    \t$(CC) $(CFLAGS) -c $< -o $@
+                    app/app: app/main.o lib/lib.o
+                    \t$(CC) -o $@ $^
+                    \t$(MAKE) -C app check
+                    -include $(wildcard lib/*.d)
+
+                    """.write(to: work.appendingPathComponent("project/Makefile"), atomically: true, encoding: .utf8)
+                try "check:\n\t./app && test -f ../lib/lib.o\n".write(
+                    to: work.appendingPathComponent("project/app/Makefile"), atomically: true, encoding: .utf8)
+            }
+            let command = ["/usr/bin/make", "-C", "project"]
+            try create()
+            // On the host: the linker's temporary files under /tmp have random
+            // names, so this cross-check runs without a sandbox and ignores them.
+            let outcome = try Harness.trace(command, in: work)
+            #expect(outcome.exitStatus == 0)
+            try create()
+            let log = try Harness.strace(command, in: work)
+            Harness.expectSameAccesses(outcome, log) { access in
+                access.path.description.hasPrefix("/tmp/cc")
+            }
+        }
+
+        @Test("a shell script that changes directory and uses relative paths")
+        func shellRelativePaths() throws {
+            let work = try Harness.workDirectory("shell")
+            defer { try? FileManager.default.removeItem(at: work) }
+            try FileManager.default.createDirectory(at: work.appendingPathComponent("a/b"), withIntermediateDirectories: true)
+            try "x\n".write(to: work.appendingPathComponent("a/file"), atomically: true, encoding: .utf8)
+            let script = """
+                cd a/b
+                cat ../file > /dev/null
+                test -e ../../a/missing || true
+                cd ..
+                ls ./b ./nope > /dev/null 2>&1
+                (cd b && cat ../file ./gone 2>/dev/null)
+                [ -d ../a ] && readlink -f ./file > /dev/null
+                exit 0
+                """
+            let command = ["/bin/sh", "-c", script]
+            let outcome = try Harness.trace(command, in: work)
+            #expect(outcome.exitStatus == 0)
+            #expect(outcome.accesses.contains { $0.path.description == work.path + "/a/b/gone" && $0.result.description == "ENOENT" })
+            let log = try Harness.strace(command, in: work)
+            Harness.expectSameAccesses(outcome, log)
+        }
+
+        @Test("threads, a real dirfd, openat2, execveat, vfork, posix_spawn and a non-UTF-8 name")
+        func multiFixture() throws {
+            let program = try Harness.fixtureProgram("multi")
+            let work = try Harness.workDirectory("multi")
+            defer { try? FileManager.default.removeItem(at: work) }
+            let outcome = try Harness.trace([program, work.path], in: work)
+            #expect(outcome.exitStatus == 0)
+            let badName = RawPath(bytes: Array(work.path.utf8) + Array("/bad-".utf8) + [0xFF, 0xFE] + Array("-name.h".utf8))
+            #expect(outcome.accesses.contains { $0.path == badName && $0.intent == .create && $0.result == .ok })
+            #expect(outcome.accesses.contains { $0.syscall == "openat2" && $0.result.description == "EXDEV" })
+            #expect(outcome.accesses.contains { $0.syscall == "execveat" && $0.result == .ok })
+            #expect(outcome.accesses.contains { $0.syscall == "execve" && $0.result.description == "ENOENT" })
+            let threads = Set(outcome.accesses.filter { $0.path.description.hasSuffix(".missing") }.map(\.pid))
+            #expect(threads.count == 4, "four threads traced")
+            #expect(outcome.processes.values.contains { $0.argv.map(\.description) == ["cat", "renamed.out"] })
+
+            try FileManager.default.removeItem(at: work)
+            try FileManager.default.createDirectory(at: work, withIntermediateDirectories: true)
+            let log = try Harness.strace([program, work.path], in: work)
+            Harness.expectSameAccesses(outcome, log)
+        }
+    }
+}

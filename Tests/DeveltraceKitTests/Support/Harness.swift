@@ -1,0 +1,142 @@
+import Foundation
+import SystemPackage
+import Testing
+
+@testable import DeveltraceKit
+
+/// Shared helpers: the package's folders, fixture builds, running commands
+/// under develtrace and under strace.
+enum Harness {
+    /// The package root (three levels above this file's folder).
+    static let packageRoot: URL = URL(fileURLWithPath: #filePath).deletingLastPathComponent()
+        .deletingLastPathComponent().deletingLastPathComponent().deletingLastPathComponent()
+
+    static var fixtures: URL { packageRoot.appendingPathComponent("Fixtures") }
+
+    /// A work directory outside /tmp (the sandbox has a private /tmp), fresh
+    /// for each call, removed by the caller with `cleanup`.
+    static func workDirectory(_ name: String) throws -> URL {
+        let base = packageRoot.appendingPathComponent(".build/test-work", isDirectory: true)
+        try FileManager.default.createDirectory(at: base, withIntermediateDirectories: true)
+        let url = base.appendingPathComponent(name, isDirectory: true)
+        try? FileManager.default.removeItem(at: url)
+        try FileManager.default.createDirectory(at: url, withIntermediateDirectories: true)
+        return url
+    }
+
+    /// Compiles `Fixtures/tracee/NAME.c` once per test run; returns the binary.
+    static func fixtureProgram(_ name: String) throws -> String {
+        let output = packageRoot.appendingPathComponent(".build/test-work/bin/\(name)").path
+        try FileManager.default.createDirectory(atPath: (output as NSString).deletingLastPathComponent, withIntermediateDirectories: true)
+        let source = fixtures.appendingPathComponent("tracee/\(name).c").path
+        let status = try runProcess(["/usr/bin/gcc", "-O1", "-pthread", "-o", output, source])
+        #expect(status == 0, "compiling \(source)")
+        return output
+    }
+
+    /// Runs a plain process and returns its exit status.
+    @discardableResult
+    static func runProcess(_ arguments: [String], in directory: URL? = nil) throws -> Int32 {
+        let process = Process()
+        process.executableURL = URL(fileURLWithPath: arguments[0])
+        process.arguments = Array(arguments.dropFirst())
+        if let directory { process.currentDirectoryURL = directory }
+        try process.run()
+        process.waitUntilExit()
+        return process.terminationStatus
+    }
+
+    static func environment() -> [RawPath] {
+        ProcessInfo.processInfo.environment.map { RawPath("\($0.key)=\($0.value)") }.sorted()
+    }
+
+    /// Traces `arguments` (resolved like a shell would) in `directory`.
+    static func trace(
+        _ arguments: [String], in directory: URL, sandbox: SandboxConfiguration? = nil, timeout: Duration? = nil
+    ) throws -> TraceOutcome {
+        try trace(raw: arguments.map(RawPath.init), in: directory, sandbox: sandbox, timeout: timeout)
+    }
+
+    static func trace(
+        raw arguments: [RawPath], in directory: URL, sandbox: SandboxConfiguration? = nil, timeout: Duration? = nil
+    ) throws -> TraceOutcome {
+        let request = TraceRequest(
+            program: arguments[0], arguments: arguments, environment: environment(),
+            workingDirectory: RawPath(directory.path), sandbox: sandbox)
+        return try TraceSession(request: request).run(timeout: timeout)
+    }
+
+    /// Runs `arguments` under `strace -f` and parses its log.
+    static func strace(_ arguments: [String], in directory: URL) throws -> StraceLog {
+        let log = FileManager.default.temporaryDirectory.appendingPathComponent("strace-\(UUID().uuidString).log")
+        defer { try? FileManager.default.removeItem(at: log) }
+        let status = try runProcess(
+            ["/usr/bin/strace", "-f", "-xx", "-y", "-qq", "-e", "trace=%file,%process", "-o", log.path] + arguments,
+            in: directory)
+        _ = status
+        let text = try [UInt8](Data(contentsOf: log))
+        return StraceLog(text: text, initialDirectory: RawPath(directory.path))
+    }
+
+    /// Asserts that develtrace and strace saw the same multiset of
+    /// (syscall, absolute path, result).
+    static func expectSameAccesses(
+        _ outcome: TraceOutcome, _ log: StraceLog, ignoring ignored: (StraceLog.Access) -> Bool = { _ in false },
+        sourceLocation: SourceLocation = #_sourceLocation
+    ) {
+        var ours: [StraceLog.Access: Int] = [:]
+        for access in outcome.accesses {
+            let key = StraceLog.Access(syscall: access.syscall, path: access.path, result: access.result.description)
+            if !ignored(key) { ours[key, default: 0] += 1 }
+        }
+        var theirs: [StraceLog.Access: Int] = [:]
+        for access in log.accesses where !ignored(access) { theirs[access, default: 0] += 1 }
+        #expect(!theirs.isEmpty, "strace saw nothing", sourceLocation: sourceLocation)
+        let keys = Set(ours.keys).union(theirs.keys)
+        let differences = keys.filter { ours[$0, default: 0] != theirs[$0, default: 0] }.sorted { $0.description < $1.description }
+        let shown = differences.prefix(30).map { "\($0): develtrace \(ours[$0, default: 0]) strace \(theirs[$0, default: 0])" }
+        #expect(differences.isEmpty, "differences:\n\(shown.joined(separator: "\n"))", sourceLocation: sourceLocation)
+    }
+
+    /// Host processes whose command line contains `marker`.
+    static func processes(containing marker: String) -> [Int32] {
+        guard let entries = try? FileManager.default.contentsOfDirectory(atPath: "/proc") else { return [] }
+        return entries.compactMap { entry -> Int32? in
+            guard let pid = Int32(entry), pid != getpid(),
+                let data = FileManager.default.contents(atPath: "/proc/\(entry)/cmdline")
+            else { return nil }
+            let text = String(decoding: data.map { $0 == 0 ? 32 : $0 }, as: UTF8.self)
+            return text.contains(marker) ? pid : nil
+        }
+    }
+
+    /// Scratch directories develtrace left in $TMPDIR.
+    static func scratchDirectories() -> Set<String> {
+        let base = ProcessInfo.processInfo.environment["TMPDIR"] ?? "/tmp"
+        let entries = (try? FileManager.default.contentsOfDirectory(atPath: base)) ?? []
+        return Set(entries.filter { $0.hasPrefix("develtrace.") })
+    }
+
+    /// Mount lines of this (the host's) namespace that mention develtrace.
+    static func develtraceMounts() -> [String] {
+        let text = (try? String(contentsOfFile: "/proc/self/mountinfo", encoding: .utf8)) ?? ""
+        return text.split(separator: "\n").map(String.init).filter { $0.contains("develtrace") }
+    }
+
+    /// SHA-256-free content fingerprint of a tree: every path, mode, size and
+    /// byte (small fixture trees only).
+    static func fingerprint(_ root: URL) throws -> [String: Data] {
+        var result: [String: Data] = [:]
+        let enumerator = FileManager.default.enumerator(atPath: root.path)
+        while let relative = enumerator?.nextObject() as? String {
+            let path = root.appendingPathComponent(relative).path
+            let attributes = try FileManager.default.attributesOfItem(atPath: path)
+            var data = Data("\(attributes[.type] ?? "") \(attributes[.posixPermissions] ?? "") \(attributes[.modificationDate] ?? "")".utf8)
+            if (attributes[.type] as? FileAttributeType) == .typeRegular {
+                data.append(FileManager.default.contents(atPath: path) ?? Data())
+            }
+            result[relative] = data
+        }
+        return result
+    }
+}
