@@ -81,3 +81,9 @@ ssize_t dt_read_tracee(pid_t pid, void *local, size_t length, uint64_t remote) {
 int dt_pipe_cloexec(int fds[2]) { return pipe2(fds, O_CLOEXEC); }
 
 int dt_memfd(const char *name) { return memfd_create(name, MFD_CLOEXEC); }
+
+int dt_faccessat2(int dirfd, const char *path, int mode, int flags) {
+    return (int)syscall(SYS_faccessat2, dirfd, path, mode, flags);
+}
+
+int dt_unshare_fs(void) { return unshare(CLONE_FS); }

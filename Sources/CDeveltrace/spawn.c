@@ -104,6 +104,9 @@ static _Noreturn void run_command(const dt_spawn_plan *plan) {
         CPU_SET(plan->cpu, &set);
         if (sched_setaffinity(0, sizeof set, &set) < 0) fail(plan, DT_STAGE_AFFINITY, 0, errno, 126);
     }
+    for (int i = 0; i < 3; i++) {
+        if (plan->stdio[i] >= 0 && dup2(plan->stdio[i], i) < 0) fail(plan, DT_STAGE_CHDIR, i, errno, 126);
+    }
     if (plan->cwd && chdir(plan->cwd) < 0) fail(plan, DT_STAGE_CHDIR, 0, errno, 126);
     if (plan->filter) {
         struct sock_fprog program = {

@@ -1,5 +1,6 @@
 import DeveltraceKit
 import Dispatch
+import Foundation
 import Synchronization
 
 #if canImport(Glibc)
@@ -32,9 +33,11 @@ enum RawArguments {
     }
 }
 
-/// Where output goes: a file or standard output, written as bytes.
+/// Where output goes: a file or standard output, written as bytes in
+/// 64 KiB blocks (a trace has tens of thousands of lines).
 final class OutputSink: Sendable {
     private let fd: Int32
+    private let buffer = Mutex<[UInt8]>([])
 
     init(path: String?) throws {
         if let path, path != "-" {
@@ -47,6 +50,16 @@ final class OutputSink: Sendable {
     }
 
     func write(_ bytes: [UInt8]) {
+        buffer.withLock { pending in
+            pending.append(contentsOf: bytes)
+            if pending.count >= 65536 {
+                flush(pending)
+                pending.removeAll(keepingCapacity: true)
+            }
+        }
+    }
+
+    private func flush(_ bytes: [UInt8]) {
         var offset = 0
         while offset < bytes.count {
             let n = bytes[offset...].withUnsafeBytes { Glibc.write(fd, $0.baseAddress, $0.count) }
@@ -58,7 +71,13 @@ final class OutputSink: Sendable {
         }
     }
 
-    func close() { if fd != 1 { _ = Glibc.close(fd) } }
+    func close() {
+        buffer.withLock { pending in
+            flush(pending)
+            pending.removeAll()
+        }
+        if fd != 1 { _ = Glibc.close(fd) }
+    }
 }
 
 struct DiagnosticError: Error, CustomStringConvertible {
@@ -81,27 +100,31 @@ enum Diagnostics {
     static func exit(_ status: Int32) -> Never { Glibc.exit(status) }
 }
 
-/// Turns SIGINT and SIGTERM into a call (on a dispatch queue), so develtrace
-/// can tear its sandboxes down instead of dying with them half-built.
+/// Turns SIGINT, SIGTERM and SIGHUP into a call, so develtrace can tear its
+/// sandboxes down instead of dying with them half-built.
+///
+/// The signals are blocked in every thread (threads created later inherit
+/// the mask; the sandbox's children reset it) and a thread of its own takes
+/// them with `sigwait`.
 final class SignalForwarder: Sendable {
-    private let sources: Mutex<[DispatchSourceSignal]>
+    private static let watched = [SIGINT, SIGTERM, SIGHUP]
 
     init(_ handler: @escaping @Sendable (Int32) -> Void) {
-        var made: [DispatchSourceSignal] = []
-        for signalNumber in [SIGINT, SIGTERM, SIGHUP] {
-            signal(signalNumber, SIG_IGN)
-            let source = DispatchSource.makeSignalSource(signal: signalNumber, queue: .global())
-            source.setEventHandler { handler(signalNumber) }
-            source.resume()
-            made.append(source)
+        var set = sigset_t()
+        sigemptyset(&set)
+        for signal in Self.watched { sigaddset(&set, signal) }
+        pthread_sigmask(SIG_BLOCK, &set, nil)
+        let blocked = set
+        let waiter = Thread {
+            var waitSet = blocked
+            while true {
+                var received: Int32 = 0
+                if sigwait(&waitSet, &received) == 0 { handler(received) }
+            }
         }
-        sources = Mutex(made)
+        waiter.start()
     }
 
-    func stop() {
-        sources.withLock { list in
-            for source in list { source.cancel() }
-            list.removeAll()
-        }
-    }
+    /// Nothing to undo: the process exits after the run.
+    func stop() {}
 }

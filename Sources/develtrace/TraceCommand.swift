@@ -65,6 +65,9 @@ struct TraceCommand: ParsableCommand {
     @Option(name: .customLong("chdir"), help: "Working directory of the command (default: the current one).")
     var directory: String?
 
+    @Option(help: ArgumentHelp("Write counters (stops, accesses, wall time, peak RSS) to this file.", valueName: "file"))
+    var stats: String?
+
     @Argument(parsing: .captureForPassthrough, help: "The command and its arguments, after --.")
     var command: [String] = []
 
@@ -119,6 +122,7 @@ struct TraceCommand: ParsableCommand {
         }
         sink.write(encoder.encodeEnd(outcome))
         sink.close()
+        if let stats { Self.writeStatistics(outcome, to: stats) }
         if let failure = outcome.launchFailure { Diagnostics.print("develtrace: \(failure)") }
         switch outcome.termination {
         case .timedOut:
@@ -128,6 +132,28 @@ struct TraceCommand: ParsableCommand {
             Diagnostics.exit(128 + signal)
         case .completed:
             Diagnostics.exit(outcome.exitStatus)
+        }
+    }
+
+    static func writeStatistics(_ outcome: TraceOutcome, to path: String) {
+        var usage = rusage()
+        getrusage(RUSAGE_SELF.rawValue, &usage)
+        let s = outcome.statistics
+        let text = """
+            accesses \(outcome.accesses.count)
+            processes \(outcome.processes.count)
+            seccomp_stops \(s.seccompStops)
+            syscall_exit_stops \(s.syscallExitStops)
+            other_stops \(s.otherStops)
+            wall_seconds \(s.seconds)
+            peak_rss_kib \(usage.ru_maxrss)
+            tracer_user_seconds \(Double(usage.ru_utime.tv_sec) + Double(usage.ru_utime.tv_usec) / 1e6)
+            tracer_system_seconds \(Double(usage.ru_stime.tv_sec) + Double(usage.ru_stime.tv_usec) / 1e6)
+
+            """
+        if let sink = try? OutputSink(path: path) {
+            sink.write(Array(text.utf8))
+            sink.close()
         }
     }
 

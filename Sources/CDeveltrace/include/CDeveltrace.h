@@ -58,6 +58,13 @@ ssize_t dt_read_tracee(pid_t pid, void *local, size_t length, uint64_t remote);
 /// `pipe2(fds, O_CLOEXEC)`.
 int dt_pipe_cloexec(int fds[2]);
 
+/// The `faccessat2` system call (glibc's wrapper emulates flags for root).
+int dt_faccessat2(int dirfd, const char *path, int mode, int flags);
+
+/// `unshare(CLONE_FS)`: lets the calling thread alone change its root, cwd
+/// and mount namespace.
+int dt_unshare_fs(void);
+
 /// `memfd_create(name, MFD_CLOEXEC)`.
 int dt_memfd(const char *name);
 
@@ -94,6 +101,7 @@ typedef struct dt_spawn_plan {
     const void *filter;           // struct sock_filter[filter_len], NULL for none
     unsigned short filter_len;
     int cpu;                      // pin the command to this CPU; -1: no pinning
+    int stdio[3];                 // descriptors for the command's 0, 1, 2; -1: inherit
     int status_fd;                // write end: dt_status records (close-on-exec)
     int go_fd;                    // read end: one byte once the tracer is attached
 } dt_spawn_plan;

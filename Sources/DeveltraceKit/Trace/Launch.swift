@@ -53,6 +53,7 @@ final class Launch {
         plan.cwd = UnsafePointer(copy(request.workingDirectory))
         plan.path = UnsafePointer(copy(program))
         plan.cpu = Int32(request.cpu ?? -1)
+        plan.stdio = (request.standardInput ?? -1, request.standardOutput ?? -1, request.standardError ?? -1)
         plan.filter_len = UInt16(filter.instructionCount)
     }
 

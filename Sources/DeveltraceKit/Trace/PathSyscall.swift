@@ -39,9 +39,33 @@ struct PathSyscall: Sendable {
     /// `atFlagsArgument`: glibc's `fstat` is `newfstatat(fd, "", …,
     /// AT_EMPTY_PATH)`, thousands of stops that name no path.
     var filterSkipsEmptyPathFlag = false
+    /// How the tracer can learn the result by looking the path up itself,
+    /// without a second stop at the syscall's exit; nil: it cannot.
+    var lookup: ResultLookup? = nil
+}
+
+/// The side-effect-free lookup that gives the same result as a read-only
+/// path system call (see `ResultPredictor`).
+enum ResultLookup: Sendable {
+    /// `open`/`openat` that only reads: flags in argument N.
+    case open(flagsArgument: Int)
+    /// `stat`/`lstat`/`newfstatat`/`statx`: follows the last symlink unless
+    /// `AT_SYMLINK_NOFOLLOW` is in argument N, or always/never when nil.
+    case stat(flagsArgument: Int?, followsSymlink: Bool)
+    /// `readlink`/`readlinkat`: buffer size in argument N.
+    case readlink(sizeArgument: Int)
+    /// `access`/`faccessat`/`faccessat2`: mode and flags arguments.
+    case access(modeArgument: Int, flagsArgument: Int?)
+    case statfs
 }
 
 extension PathSyscall {
+    private func predicted(_ lookup: ResultLookup) -> PathSyscall {
+        var copy = self
+        copy.lookup = lookup
+        return copy
+    }
+
     private func skippingEmptyPathInFilter() -> PathSyscall {
         var copy = self
         copy.filterSkipsEmptyPathFlag = true
@@ -62,22 +86,27 @@ extension PathSyscall {
     /// Every traced call; the position in this array is the seccomp
     /// `SECCOMP_RET_DATA` the filter returns for it.
     static let table: [PathSyscall] = [
-        PathSyscall(name: "open", operands: [PathOperand(pathArgument: 0, intent: .openFlags(argument: 1))]),
-        PathSyscall(name: "openat", operands: [PathOperand(pathArgument: 1, dirfdArgument: 0, intent: .openFlags(argument: 2))]),
+        PathSyscall(name: "open", operands: [PathOperand(pathArgument: 0, intent: .openFlags(argument: 1))])
+            .predicted(.open(flagsArgument: 1)),
+        PathSyscall(name: "openat", operands: [PathOperand(pathArgument: 1, dirfdArgument: 0, intent: .openFlags(argument: 2))])
+            .predicted(.open(flagsArgument: 2)),
         PathSyscall(name: "openat2", operands: [PathOperand(pathArgument: 1, dirfdArgument: 0, intent: .openHow(argument: 2))]),
         simple("creat", .create),
-        simple("stat", .stat, aliases: ["stat64", "oldstat"]),
-        simple("lstat", .stat, aliases: ["lstat64", "oldlstat"]),
-        at("newfstatat", .stat, flags: 3, aliases: ["fstatat64"]).skippingEmptyPathInFilter(),
-        at("statx", .stat, flags: 2).skippingEmptyPathInFilter(),
-        simple("statfs", .stat, aliases: ["statfs64"]),
-        simple("access", .probe),
-        at("faccessat", .probe),
-        at("faccessat2", .probe, flags: 3),
+        simple("stat", .stat, aliases: ["stat64", "oldstat"]).predicted(.stat(flagsArgument: nil, followsSymlink: true)),
+        simple("lstat", .stat, aliases: ["lstat64", "oldlstat"]).predicted(.stat(flagsArgument: nil, followsSymlink: false)),
+        at("newfstatat", .stat, flags: 3, aliases: ["fstatat64"]).skippingEmptyPathInFilter()
+            .predicted(.stat(flagsArgument: 3, followsSymlink: true)),
+        at("statx", .stat, flags: 2).skippingEmptyPathInFilter().predicted(.stat(flagsArgument: 2, followsSymlink: true)),
+        simple("statfs", .stat, aliases: ["statfs64"]).predicted(.statfs),
+        simple("access", .probe).predicted(.access(modeArgument: 1, flagsArgument: nil)),
+        at("faccessat", .probe).predicted(.access(modeArgument: 2, flagsArgument: nil)),
+        at("faccessat2", .probe, flags: 3).predicted(.access(modeArgument: 2, flagsArgument: 3)),
         simple("execve", .exec),
         at("execveat", .exec, flags: 4),
-        simple("readlink", .stat),
-        at("readlinkat", .stat),
+        simple("readlink", .stat).predicted(.readlink(sizeArgument: 2)),
+        at("readlinkat", .stat).predicted(.readlink(sizeArgument: 3)),
+        // No path, but it moves the working directory relative paths use.
+        PathSyscall(name: "fchdir", operands: []),
         simple("chdir", .chdir),
         simple("chroot", .chdir),
         simple("mkdir", .create),

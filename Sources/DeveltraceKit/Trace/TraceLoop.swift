@@ -18,6 +18,10 @@ final class TraceLoop {
     private let proc: FileDescriptor
     private let initPid: pid_t
     private var memory = TraceeMemory()
+    private var predictor: ResultPredictor
+    /// Whether the tracer sees the tracees' file system exactly (same mount
+    /// namespace and root), so results can be predicted at the entry stop.
+    var predictsResults = false
 
     private struct PendingAccess {
         var syscall: Int
@@ -30,6 +34,7 @@ final class TraceLoop {
         var process: pid_t
         var pending: [PendingAccess] = []
         var pendingArgv: [RawPath]? = nil
+        var movesWorkingDirectory = false
     }
 
     private var tasks: [pid_t: Task] = [:]
@@ -41,6 +46,10 @@ final class TraceLoop {
     /// The traced command (the init's only child) and how it ended.
     private(set) var commandPid: pid_t?
     private(set) var commandStatus: Int32?
+    /// ptrace stops handled, by kind (for `--stats`).
+    private(set) var seccompStops = 0
+    private(set) var syscallExitStops = 0
+    private(set) var otherStops = 0
 
     /// Called with each access as it completes (for streaming output).
     var onAccess: ((FileAccess) -> Void)?
@@ -48,7 +57,10 @@ final class TraceLoop {
     init(initPid: pid_t, proc: FileDescriptor) {
         self.initPid = initPid
         self.proc = proc
+        self.predictor = ResultPredictor(proc: proc)
     }
+
+    deinit { predictor.invalidateWorkingDirectories() }
 
     static let options: Ptrace.Options = [
         .traceSysGood, .traceFork, .traceVFork, .traceClone, .traceExec, .traceSeccomp, .exitKill,
@@ -77,10 +89,13 @@ final class TraceLoop {
         case .stopped(let signal, let event):
             if tasks[pid] == nil { adopt(pid) }
             if event == Ptrace.Event.seccomp.rawValue {
+                seccompStops += 1
                 seccompStop(pid)
             } else if signal == (SIGTRAP | 0x80) {
+                syscallExitStops += 1
                 syscallExitStop(pid)
             } else if event != 0 {
+                otherStops += 1
                 eventStop(pid, event: event, signal: signal)
             } else {
                 // A signal on its way to the tracee: deliver it.
@@ -106,6 +121,7 @@ final class TraceLoop {
     }
 
     private func finished(pid: pid_t, status: Int32) {
+        predictor.forget(pid)
         if let task = tasks.removeValue(forKey: pid), task.process == pid {
             processes[pid]?.exitStatus = status
         }
@@ -177,6 +193,12 @@ final class TraceLoop {
         }
         let call = table[index]
         let args = withUnsafeBytes(of: info.args) { Array($0.bindMemory(to: UInt64.self)) }
+        let movesWorkingDirectory = call.name == "chdir" || call.name == "fchdir" || call.name == "chroot"
+        if movesWorkingDirectory {
+            predictor.invalidateWorkingDirectories()
+            if call.name == "chroot" { predictsResults = false }
+            tasks[pid, default: Task(process: pid)].movesWorkingDirectory = true
+        }
         let wordSize = info.arch == 0xC000_003E ? 8 : 4
         var pending: [PendingAccess] = []
         for operand in call.operands {
@@ -187,15 +209,25 @@ final class TraceLoop {
             {
                 continue  // about a file descriptor, not a path
             }
+            let dirfd = operand.dirfdArgument.map { Int32(truncatingIfNeeded: args[$0]) }
             let base: RawPath
             if path.isAbsolute {
                 base = RawPath(bytes: [])
-            } else if let dirfdArgument = operand.dirfdArgument,
-                Int32(truncatingIfNeeded: args[dirfdArgument]) != AT_FDCWD
-            {
-                base = link(pid, "fd/\(Int32(truncatingIfNeeded: args[dirfdArgument]))") ?? RawPath("/")
+            } else if let dirfd, dirfd != AT_FDCWD {
+                base = predictor.link(pid, "fd/\(dirfd)") ?? RawPath("/")
             } else {
-                base = link(pid, "cwd") ?? RawPath("/")
+                base = predictor.workingDirectory(of: pid) ?? RawPath("/")
+            }
+            if predictsResults, let lookup = call.lookup, call.operands.count == 1 {
+                let absolute = path.absolute(relativeTo: base)
+                if let result = predictor.predict(lookup, pid: pid, raw: path, absolute: absolute, dirfd: dirfd, args: args) {
+                    tasks[pid, default: Task(process: pid)].pending = [
+                        PendingAccess(syscall: index, raw: path, absolute: absolute, intent: intent(of: operand.intent, args: args, pid: pid))
+                    ]
+                    complete(pid, result: result)
+                    resume(pid)
+                    return
+                }
             }
             pending.append(
                 PendingAccess(
@@ -203,7 +235,7 @@ final class TraceLoop {
                     intent: intent(of: operand.intent, args: args, pid: pid)))
         }
         if pending.isEmpty {
-            resume(pid)
+            resume(pid, toSyscallExit: movesWorkingDirectory)
             return
         }
         tasks[pid, default: Task(process: pid)].pending = pending
@@ -224,6 +256,10 @@ final class TraceLoop {
         }
         complete(pid, result: result)
         tasks[pid]?.pendingArgv = nil
+        if tasks[pid]?.movesWorkingDirectory == true {
+            predictor.invalidateWorkingDirectories()
+            tasks[pid]?.movesWorkingDirectory = false
+        }
         resume(pid)
     }
 
@@ -265,18 +301,6 @@ final class TraceLoop {
             let flags = memory.words(pid: pid, at: args[argument], count: 1, width: 8)?.first ?? 0
             return OpenFlags(rawValue: Int32(truncatingIfNeeded: flags)).intent
         }
-    }
-
-    /// The target of `/proc/PID/NAME` (a magic link: `cwd`, `fd/N`).
-    private func link(_ pid: pid_t, _ name: String) -> RawPath? {
-        var buffer = [UInt8](repeating: 0, count: 4097)
-        let n = "\(pid)/\(name)".withCString { relative in
-            buffer.withUnsafeMutableBufferPointer {
-                readlinkat(proc.rawValue, relative, UnsafeMutableRawPointer($0.baseAddress!).assumingMemoryBound(to: CChar.self), 4096)
-            }
-        }
-        guard n > 0 else { return nil }
-        return RawPath(bytes: Array(buffer[0..<n]))
     }
 
     /// The thread group id of a task, from `/proc/TID/status`.

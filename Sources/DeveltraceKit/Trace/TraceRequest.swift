@@ -13,11 +13,20 @@ public struct TraceRequest: Sendable {
     /// Pin the command and the tracer thread to this CPU (a ptrace stop costs
     /// far less when both sit on one CPU); nil lets the scheduler choose.
     public var cpu: Int?
+    /// File descriptors for the command's standard input, output and error;
+    /// nil inherits develtrace's.
+    public var standardInput: Int32?
+    public var standardOutput: Int32?
+    public var standardError: Int32?
 
     public init(
         program: RawPath, arguments: [RawPath], environment: [RawPath], workingDirectory: RawPath? = nil,
-        sandbox: SandboxConfiguration? = nil, cpu: Int? = nil
+        sandbox: SandboxConfiguration? = nil, cpu: Int? = nil, standardInput: Int32? = nil,
+        standardOutput: Int32? = nil, standardError: Int32? = nil
     ) {
+        self.standardInput = standardInput
+        self.standardOutput = standardOutput
+        self.standardError = standardError
         self.program = program
         self.arguments = arguments
         self.environment = environment
@@ -54,4 +63,18 @@ public struct TraceOutcome: Sendable {
     public var launchFailure: String?
     /// The pid of the traced command.
     public var commandPid: Int32
+    /// How much tracing it took.
+    public var statistics: TraceStatistics
+}
+
+/// Counters of one traced run.
+public struct TraceStatistics: Sendable {
+    /// Stops at the entry of a path system call (the seccomp filter's).
+    public var seccompStops: Int
+    /// Stops at the exit of one, where the result could not be known earlier.
+    public var syscallExitStops: Int
+    /// Fork, exec, signal and group stops.
+    public var otherStops: Int
+    /// Wall time of the run, set-up and tear-down included.
+    public var seconds: Double
 }

@@ -71,6 +71,7 @@ public final class TraceSession: Sendable {
     }
 
     private func traceOnThisThread(filter: SeccompFilter, onAccess: (@Sendable (FileAccess) -> Void)?) throws -> TraceOutcome {
+        let started = ContinuousClock.now
         if let cpu = request.cpu { _ = dt_pin_thread_to_cpu(Int32(cpu)) }
         var scratch: ScratchDirectory? = nil
         var plan: SandboxPlan? = nil
@@ -105,6 +106,25 @@ public final class TraceSession: Sendable {
 
         let loop = TraceLoop(initPid: initPid, proc: proc)
         loop.onAccess = onAccess
+        // Look at files from where the tracees do: join the sandbox's mount
+        // namespace (this thread only), so results can be predicted.
+        var home: Int32 = -1
+        if request.sandbox == nil {
+            loop.predictsResults = true
+        } else if dt_unshare_fs() == 0 {
+            home = open("/proc/thread-self/ns/mnt", O_RDONLY | O_CLOEXEC)
+            let sandbox = open("/proc/\(initPid)/ns/mnt", O_RDONLY | O_CLOEXEC)
+            if home >= 0 && sandbox >= 0 && dt_setns(sandbox, 0x0002_0000 /* CLONE_NEWNS */) == 0 {
+                loop.predictsResults = true
+            }
+            if sandbox >= 0 { close(sandbox) }
+        }
+        defer {
+            if home >= 0 {
+                _ = dt_setns(home, 0x0002_0000)
+                close(home)
+            }
+        }
         do {
             try launch.release(initPid: initPid)
         } catch {
@@ -113,6 +133,13 @@ public final class TraceSession: Sendable {
             throw error
         }
         loop.run()
+        if home >= 0 {
+            // Back home before reading the scratch layers (the sandbox's /tmp
+            // hides them).
+            _ = dt_setns(home, 0x0002_0000)
+            close(home)
+            home = -1
+        }
         let failure = launch.launchFailure()
         let writes = plan?.capturedWrites() ?? []
         scratch = nil
@@ -123,6 +150,10 @@ public final class TraceSession: Sendable {
         return TraceOutcome(
             accesses: loop.accesses, processes: loop.processes, exitStatus: status,
             termination: cancellation ?? .completed, writes: writes, notes: loop.notes,
-            launchFailure: failure, commandPid: loop.commandPid ?? 0)
+            launchFailure: failure, commandPid: loop.commandPid ?? 0,
+            statistics: TraceStatistics(
+                seccompStops: loop.seccompStops, syscallExitStops: loop.syscallExitStops, otherStops: loop.otherStops,
+                seconds: Double((ContinuousClock.now - started).components.attoseconds) / 1e18
+                    + Double((ContinuousClock.now - started).components.seconds)))
     }
 }

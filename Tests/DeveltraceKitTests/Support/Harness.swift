@@ -66,6 +66,22 @@ enum Harness {
         return try TraceSession(request: request).run(timeout: timeout)
     }
 
+    /// Traces a command in a default sandbox and returns what it printed.
+    static func traceOutput(_ arguments: [String], in directory: URL) throws -> String {
+        let file = directory.appendingPathComponent(".stdout-\(UUID().uuidString)")
+        FileManager.default.createFile(atPath: file.path, contents: nil)
+        defer { try? FileManager.default.removeItem(at: file) }
+        let handle = try FileHandle(forWritingTo: file)
+        let request = TraceRequest(
+            program: RawPath(arguments[0]), arguments: arguments.map(RawPath.init), environment: environment(),
+            workingDirectory: RawPath(directory.path), sandbox: SandboxConfiguration(),
+            standardOutput: handle.fileDescriptor)
+        let outcome = try TraceSession(request: request).run()
+        try handle.close()
+        #expect(outcome.exitStatus == 0)
+        return try String(contentsOf: file, encoding: .utf8)
+    }
+
     /// Runs `arguments` under `strace -f` and parses its log.
     static func strace(_ arguments: [String], in directory: URL) throws -> StraceLog {
         let log = FileManager.default.temporaryDirectory.appendingPathComponent("strace-\(UUID().uuidString).log")

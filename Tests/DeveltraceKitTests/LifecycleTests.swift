@@ -1,0 +1,98 @@
+import Foundation
+import Testing
+
+@testable import DeveltraceKit
+
+extension Machine {
+    /// Exit statuses pass through; nothing outlives a run, however it ends.
+    @Suite struct Lifecycle {
+        @Test("the command's exit status passes through", arguments: [
+            (["/bin/sh", "-c", "exit 0"], Int32(0)),
+            (["/bin/sh", "-c", "exit 1"], Int32(1)),
+            (["/nonexistent/program"], Int32(127)),
+            (["/bin/sh", "-c", "kill -9 $$"], Int32(128 + 9)),
+        ])
+        func exitStatus(command: [String], expected: Int32) throws {
+            let work = try Harness.workDirectory("exit")
+            defer { try? FileManager.default.removeItem(at: work) }
+            for sandbox in [nil, SandboxConfiguration()] {
+                let outcome = try Harness.trace(command, in: work, sandbox: sandbox)
+                #expect(outcome.exitStatus == expected, "\(command) sandboxed: \(sandbox != nil)")
+                #expect(outcome.termination == .completed)
+                if expected == 127 {
+                    #expect(outcome.launchFailure?.contains("No such file or directory") == true)
+                    #expect(outcome.accesses.contains { $0.syscall == "execve" && $0.result.description == "ENOENT" })
+                }
+            }
+        }
+
+        @Test("a tracee that forks 500 short-lived processes")
+        func manyForks() throws {
+            let program = try Harness.fixtureProgram("forks")
+            let work = try Harness.workDirectory("forks")
+            defer { try? FileManager.default.removeItem(at: work) }
+            let outcome = try Harness.trace([program, "500"], in: work, sandbox: SandboxConfiguration())
+            #expect(outcome.exitStatus == 0)
+            let children = outcome.processes.values.filter { $0.parent == outcome.commandPid }
+            #expect(children.count == 500)
+            #expect(children.filter { $0.exitStatus == 3 }.count == 500 / 7 + (500 % 7 > 3 ? 1 : 0))
+            let stats = outcome.accesses.filter { $0.path == RawPath("/etc/hostname") && $0.result == .ok }
+            #expect(stats.count == 500)
+            #expect(Set(stats.map(\.process)).count == 500)
+        }
+
+        @Test("a hanging tracee is stopped by the timeout, with nothing left behind")
+        func timeout() throws {
+            let work = try Harness.workDirectory("timeout")
+            defer { try? FileManager.default.removeItem(at: work) }
+            let marker = "develtrace-timeout-\(UInt32.random(in: 0...UInt32.max))"
+            let scratchBefore = Harness.scratchDirectories()
+            let clock = ContinuousClock()
+            let started = clock.now
+            let outcome = try Harness.trace(
+                ["/bin/sh", "-c", "sleep 1000 & sleep 1000; wait", marker], in: work, sandbox: SandboxConfiguration(),
+                timeout: .seconds(1))
+            #expect(outcome.termination == .timedOut)
+            #expect(clock.now - started < .seconds(60), "the run ended long before the sleeps would")
+            #expect(outcome.accesses.contains { $0.syscall == "execve" && $0.path.description.hasSuffix("/sleep") })
+            #expect(Harness.processes(containing: marker).isEmpty, "no process of the run is left")
+            #expect(Harness.processes(containing: "sleep 1000").isEmpty)
+            #expect(Harness.develtraceMounts().isEmpty, "no mount is left")
+            #expect(Harness.scratchDirectories().subtracting(scratchBefore).isEmpty, "no scratch directory is left")
+        }
+
+        @Test("SIGINT to develtrace mid-build tears the sandbox down")
+        func interrupt() throws {
+            let executable = Harness.packageRoot.appendingPathComponent(".build/debug/develtrace").path
+            try #require(FileManager.default.isExecutableFile(atPath: executable), "swift build first")
+            let marker = "develtrace-sigint-\(UInt32.random(in: 0...UInt32.max))"
+            let scratchBefore = Harness.scratchDirectories()
+            let process = Process()
+            process.executableURL = URL(fileURLWithPath: executable)
+            process.arguments = ["trace", "--output", "/dev/null", "--", "/bin/sh", "-c", "while :; do sleep 1; done", marker]
+            try process.run()
+            // Wait until the build is running inside the sandbox.
+            var waited = 0
+            while Harness.processes(containing: marker).count < 1 && waited < 600 {
+                usleep(50_000)
+                waited += 1
+            }
+            #expect(!Harness.processes(containing: marker).isEmpty, "the command started")
+            kill(process.processIdentifier, SIGINT)
+            // Bounded wait: a develtrace that ignores SIGINT fails the test
+            // instead of hanging it.
+            waited = 0
+            while process.isRunning && waited < 600 {
+                usleep(50_000)
+                waited += 1
+            }
+            if process.isRunning { kill(process.processIdentifier, SIGKILL) }
+            process.waitUntilExit()
+            #expect(process.terminationReason == .exit)
+            #expect(process.terminationStatus == 130)
+            #expect(Harness.processes(containing: marker).isEmpty, "no process of the run is left")
+            #expect(Harness.develtraceMounts().isEmpty, "no mount is left")
+            #expect(Harness.scratchDirectories().subtracting(scratchBefore).isEmpty, "no scratch directory is left")
+        }
+    }
+}
