@@ -19,6 +19,24 @@ struct Develtrace: ParsableCommand {
     )
 }
 
+extension Develtrace {
+    /// Like ArgumentParser's `main`, but bad usage exits with 2 (the status
+    /// develtrace documents for bad usage and bad input), not 64.
+    static func main() {
+        do {
+            var command = try parseAsRoot()
+            try command.run()
+        } catch {
+            let code = exitCode(for: error)
+            if code == .validationFailure {
+                Diagnostics.print(fullMessage(for: error))
+                Diagnostics.exit(ExitCode32.badInput)
+            }
+            exit(withError: error)
+        }
+    }
+}
+
 /// The exit statuses develtrace documents (README, "Exit status").
 enum ExitCode32 {
     static let findings: Int32 = 1

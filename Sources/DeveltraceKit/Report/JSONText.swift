@@ -7,9 +7,33 @@ struct JSONText {
 
     mutating func raw(_ text: String) { bytes.append(contentsOf: text.utf8) }
 
+    /// A decimal integer.
+    mutating func integer(_ value: some BinaryInteger) {
+        if value < 0 { bytes.append(45) }
+        var magnitude = UInt64(value.magnitude)
+        var digits: (UInt8, UInt8, UInt8, UInt8, UInt8, UInt8, UInt8, UInt8, UInt8, UInt8,
+                     UInt8, UInt8, UInt8, UInt8, UInt8, UInt8, UInt8, UInt8, UInt8, UInt8) =
+            (0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0)
+        var count = 0
+        withUnsafeMutableBytes(of: &digits) { buffer in
+            repeat {
+                buffer[count] = UInt8(48 + magnitude % 10)
+                magnitude /= 10
+                count += 1
+            } while magnitude > 0
+            for i in stride(from: count - 1, through: 0, by: -1) { bytes.append(buffer[i]) }
+        }
+    }
+
     /// A JSON string of valid UTF-8 (invalid sequences become U+FFFD).
     mutating func string(_ value: some Collection<UInt8>) {
         bytes.append(34)
+        // Fast path: printable ASCII without quotes or backslashes.
+        if value.allSatisfy({ $0 >= 32 && $0 < 127 && $0 != 34 && $0 != 92 }) {
+            bytes.append(contentsOf: value)
+            bytes.append(34)
+            return
+        }
         let text = String(decoding: value, as: UTF8.self)
         for unit in text.utf8 {
             switch unit {

@@ -23,7 +23,13 @@ public struct TraceEncoder: Sendable {
         switch format {
         case .jsonl:
             var json = JSONText()
-            json.raw("{\"kind\":\"access\",\"seq\":\(access.sequence),\"pid\":\(access.pid),\"process\":\(access.process),\"syscall\":")
+            json.raw("{\"kind\":\"access\",\"seq\":")
+            json.integer(access.sequence)
+            json.raw(",\"pid\":")
+            json.integer(access.pid)
+            json.raw(",\"process\":")
+            json.integer(access.process)
+            json.raw(",\"syscall\":")
             json.string(access.syscall)
             json.raw(",")
             json.path("path", access.path)
@@ -31,7 +37,11 @@ public struct TraceEncoder: Sendable {
                 json.raw(",")
                 json.path("raw", access.rawPath)
             }
-            json.raw(",\"intent\":\"\(access.intent.rawValue)\",\"result\":\"\(access.result)\"}\n")
+            json.raw(",\"intent\":\"")
+            json.raw(access.intent.rawValue)
+            json.raw("\",\"result\":\"")
+            json.raw(access.result.description)
+            json.raw("\"}\n")
             return json.bytes
         case .text:
             return Array("\(access.pid) \(access.syscall) \(access.intent.rawValue) \(access.result) \(access.path)\n".utf8)

@@ -65,7 +65,9 @@ public struct RawPath: Hashable, Comparable, Sendable, CustomStringConvertible {
     /// only the file system knows what it means when symlinks are involved.
     public func absolute(relativeTo base: RawPath) -> RawPath {
         if isAbsolute { return normalized() }
-        var joined = base.bytes
+        var joined = [UInt8]()
+        joined.reserveCapacity(base.bytes.count + bytes.count + 1)
+        joined.append(contentsOf: base.bytes)
         if !isEmpty {
             joined.append(UInt8(ascii: "/"))
             joined.append(contentsOf: bytes)
@@ -73,8 +75,34 @@ public struct RawPath: Hashable, Comparable, Sendable, CustomStringConvertible {
         return RawPath(bytes: joined).normalized()
     }
 
+    /// Whether `normalized()` would change nothing (the common case, checked
+    /// without allocating): no empty component but a leading slash, no `.`
+    /// component, no trailing slash.
+    private var isNormalized: Bool {
+        let slash = UInt8(ascii: "/")
+        let dot = UInt8(ascii: ".")
+        if bytes == [slash] || bytes == [dot] { return true }
+        var index = isAbsolute ? 1 : 0
+        if index == bytes.count { return false }
+        var componentLength = 0
+        var componentIsDot = false
+        while index <= bytes.count {
+            let byte = index < bytes.count ? bytes[index] : slash
+            if byte == slash {
+                if componentLength == 0 || (componentLength == 1 && componentIsDot) { return false }
+                componentLength = 0
+            } else {
+                componentIsDot = componentLength == 0 && byte == dot
+                componentLength += 1
+            }
+            index += 1
+        }
+        return true
+    }
+
     /// Removes `.` components, repeated and trailing slashes.
     public func normalized() -> RawPath {
+        if isNormalized { return self }
         let slash = UInt8(ascii: "/")
         let dot = UInt8(ascii: ".")
         var components: [ArraySlice<UInt8>] = []

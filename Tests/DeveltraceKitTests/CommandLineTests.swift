@@ -1,0 +1,89 @@
+import Foundation
+import Testing
+
+@testable import DeveltraceKit
+
+extension Machine {
+    /// The `develtrace trace` command as a user runs it.
+    @Suite struct CommandLine {
+        static var executable: String { Harness.packageRoot.appendingPathComponent(".build/debug/develtrace").path }
+
+        struct Run {
+            var status: Int32
+            var stdout: Data
+            var stderr: String
+        }
+
+        static func run(_ arguments: [String], in directory: URL) throws -> Run {
+            let process = Process()
+            process.executableURL = URL(fileURLWithPath: executable)
+            process.arguments = arguments
+            process.currentDirectoryURL = directory
+            let out = Pipe()
+            let err = Pipe()
+            process.standardOutput = out
+            process.standardError = err
+            try process.run()
+            let stdout = out.fileHandleForReading.readDataToEndOfFile()
+            let stderr = err.fileHandleForReading.readDataToEndOfFile()
+            process.waitUntilExit()
+            return Run(status: process.terminationStatus, stdout: stdout, stderr: String(decoding: stderr, as: UTF8.self))
+        }
+
+        @Test("jsonl carries a non-UTF-8 path exactly (pathBase64)")
+        func jsonLinesKeepBytes() throws {
+            try #require(FileManager.default.isExecutableFile(atPath: Self.executable), "swift build first")
+            let program = try Harness.fixtureProgram("multi")
+            let work = try Harness.workDirectory("cli-jsonl")
+            defer { try? FileManager.default.removeItem(at: work) }
+            let output = work.appendingPathComponent("trace.jsonl")
+            let run = try Self.run(["trace", "--format", "jsonl", "--output", output.path, "--", program, work.path], in: work)
+            #expect(run.status == 0, "\(run.stderr)")
+            let expected = Array(work.path.utf8) + Array("/bad-".utf8) + [0xFF, 0xFE] + Array("-name.h".utf8)
+            var kinds: [String: Int] = [:]
+            var found = false
+            for line in try Data(contentsOf: output).split(separator: 10) {
+                let object = try #require(try JSONSerialization.jsonObject(with: line) as? [String: Any])
+                let kind = try #require(object["kind"] as? String)
+                kinds[kind, default: 0] += 1
+                if kind == "access", let encoded = object["pathBase64"] as? String, Base64.decode(encoded) == expected {
+                    found = true
+                    #expect((object["path"] as? String)?.contains("\u{FFFD}") == true)
+                }
+            }
+            #expect(found, "the non-UTF-8 name is in the trace byte for byte")
+            #expect(kinds["access", default: 0] > 50)
+            #expect(kinds["process", default: 0] >= 5)
+            #expect(kinds["exit"] == 1)
+        }
+
+        @Test("bad options and bad sandbox paths exit 2 with one clear line", arguments: [
+            (["trace", "--bind", "/nonexistent/develtrace-src:/srv/x", "--", "/bin/true"], "/nonexistent/develtrace-src"),
+            (["trace", "--timeout", "-3", "--", "/bin/true"], "--timeout"),
+            (["trace"], "Give the command to trace"),
+            (["trace", "--format", "yaml", "--", "/bin/true"], "yaml"),
+            (["trace", "--hide", "relative/path", "--", "/bin/true"], "relative/path: sandbox paths must be absolute"),
+        ])
+        func badInput(arguments: [String], mentions: String) throws {
+            try #require(FileManager.default.isExecutableFile(atPath: Self.executable), "swift build first")
+            let work = try Harness.workDirectory("cli-bad")
+            defer { try? FileManager.default.removeItem(at: work) }
+            let run = try Self.run(arguments, in: work)
+            #expect(run.status == 2, "\(arguments): \(run.stderr)")
+            #expect(run.stderr.contains(mentions), "\(run.stderr)")
+            #expect(!run.stderr.contains("Fatal error"))
+        }
+
+        @Test("text output: one line per access and a summary; the status passes through")
+        func textOutput() throws {
+            try #require(FileManager.default.isExecutableFile(atPath: Self.executable), "swift build first")
+            let work = try Harness.workDirectory("cli-text")
+            defer { try? FileManager.default.removeItem(at: work) }
+            let run = try Self.run(["trace", "--", "/bin/sh", "-c", "cat /develtrace-nothing-here 2>/dev/null; exit 7"], in: work)
+            #expect(run.status == 7)
+            let text = String(decoding: run.stdout, as: UTF8.self)
+            #expect(text.contains("openat read ENOENT /develtrace-nothing-here\n"))
+            #expect(text.contains("exit status 7 (completed)"))
+        }
+    }
+}
