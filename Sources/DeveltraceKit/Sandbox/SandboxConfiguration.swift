@@ -22,10 +22,15 @@ public struct SandboxConfiguration: Sendable, Hashable {
     /// write, its writes land in a scratch upper layer and are reported, and
     /// the host directory stays untouched.
     public struct Overlay: Sendable, Hashable {
-        public var lower: RawPath
+        /// Read-only layers, the top one first.
+        public var lowers: [RawPath]
         public var target: RawPath
         public init(lower: RawPath, target: RawPath) {
-            self.lower = lower
+            self.lowers = [lower]
+            self.target = target
+        }
+        public init(lowers: [RawPath], target: RawPath) {
+            self.lowers = lowers
             self.target = target
         }
     }

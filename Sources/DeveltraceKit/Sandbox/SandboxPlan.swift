@@ -40,7 +40,7 @@ struct SandboxPlan {
     /// Where an overlay's upper layer shows up inside the sandbox.
     private struct Layer {
         var upper: RawPath
-        var lower: RawPath
+        var lowers: [RawPath]
         var target: RawPath
     }
 
@@ -58,7 +58,7 @@ struct SandboxPlan {
         let rootUpper = scratch.appending(RawPath("root-upper"))
         let rootWork = scratch.appending(RawPath("root-work"))
         for directory in [root, rootUpper, rootWork] { try Self.makeDirectory(directory) }
-        layers.append(Layer(upper: rootUpper, lower: slash, target: slash))
+        layers.append(Layer(upper: rootUpper, lowers: [slash], target: slash))
 
         func inside(_ path: RawPath) -> RawPath { root.appending(RawPath(bytes: Array(path.bytes.dropFirst()))) }
         let special = ["/proc", "/sys", "/dev", "/tmp"].map(RawPath.init)
@@ -94,7 +94,7 @@ struct SandboxPlan {
         for target in tmpfsTargets {
             try Self.checkAbsolute(target)
             if target != RawPath("/tmp") {
-                try makeMountPoint(target, directory: true, rootUpper: rootUpper, submounts: submounts, mounted: tmpfsTargets, tmpfs: tmpfsTargets)
+                _ = try makeMountPoint(target, directory: true, rootUpper: rootUpper, submounts: submounts, mounted: tmpfsTargets, tmpfs: tmpfsTargets)
             }
             steps.append(
                 MountStep(
@@ -105,27 +105,29 @@ struct SandboxPlan {
         var mounted = tmpfsTargets
         for (index, overlay) in configuration.overlays.enumerated() {
             try Self.checkAbsolute(overlay.target)
-            try Self.checkSource(overlay.lower)
+            for lower in overlay.lowers { try Self.checkSource(lower) }
             let upper = scratch.appending(RawPath("overlay-\(index)-upper"))
             let work = scratch.appending(RawPath("overlay-\(index)-work"))
             try Self.makeDirectory(upper)
             try Self.makeDirectory(work)
-            for path in [overlay.lower, upper] { try Self.checkLayerPath(path) }
-            try makeMountPoint(overlay.target, directory: true, rootUpper: rootUpper, submounts: submounts, mounted: mounted, tmpfs: tmpfsTargets)
+            for path in overlay.lowers + [upper] { try Self.checkLayerPath(path) }
+            let target = try makeMountPoint(
+                overlay.target, directory: true, rootUpper: rootUpper, submounts: submounts, mounted: mounted, tmpfs: tmpfsTargets)
             steps.append(
                 MountStep(
-                    kind: .mount, source: RawPath("overlay"), target: inside(overlay.target), fileSystem: "overlay",
-                    data: "lowerdir=\(overlay.lower),upperdir=\(upper),workdir=\(work)"))
-            layers.append(Layer(upper: upper, lower: overlay.lower, target: overlay.target))
+                    kind: .mount, source: RawPath("overlay"), target: inside(target), fileSystem: "overlay",
+                    data: "lowerdir=\(overlay.lowers.map(\.description).joined(separator: ":")),upperdir=\(upper),workdir=\(work)"))
+            layers.append(Layer(upper: upper, lowers: overlay.lowers, target: overlay.target))
             mounted.append(overlay.target)
         }
 
         for bind in configuration.binds {
             try Self.checkAbsolute(bind.target)
             let isDirectory = try Self.checkSource(bind.source)
-            try makeMountPoint(bind.target, directory: isDirectory, rootUpper: rootUpper, submounts: submounts, mounted: mounted, tmpfs: tmpfsTargets)
-            steps.append(MountStep(kind: .mount, source: bind.source, target: inside(bind.target), flags: UInt(MS_BIND | MS_REC)))
-            if bind.readOnly { steps.append(MountStep(kind: .readOnlyTree, target: inside(bind.target))) }
+            let target = try makeMountPoint(
+                bind.target, directory: isDirectory, rootUpper: rootUpper, submounts: submounts, mounted: mounted, tmpfs: tmpfsTargets)
+            steps.append(MountStep(kind: .mount, source: bind.source, target: inside(target), flags: UInt(MS_BIND | MS_REC)))
+            if bind.readOnly { steps.append(MountStep(kind: .readOnlyTree, target: inside(target))) }
             mounted.append(bind.target)
         }
 
@@ -175,12 +177,34 @@ struct SandboxPlan {
         }
     }
 
+    /// `path` with its deepest existing ancestor replaced by the host's real
+    /// path: a mount point made in the upper layer must never shadow a
+    /// symlink of the host (`/lib` → `usr/lib` on merged-/usr systems).
+    static func resolvingExistingPrefix(_ path: RawPath) -> RawPath {
+        var existing = path
+        var rest: [RawPath] = []
+        while existing.bytes.count > 1 {
+            var status = stat()
+            if existing.withCString({ lstat($0, &status) }) == 0 { break }
+            rest.insert(existing.lastComponent, at: 0)
+            existing = existing.parent
+        }
+        guard let real = existing.withCString({ realpath($0, nil) }) else { return path }
+        defer { free(real) }
+        var result = RawPath(bytes: Array(UnsafeBufferPointer(start: real, count: strlen(real))).map { UInt8(bitPattern: $0) })
+        for component in rest { result = result.appending(component) }
+        return result
+    }
+
     /// Makes sure `target` exists inside the sandbox, creating it in the root
-    /// overlay's upper layer (never on the host) when it does not.
+    /// overlay's upper layer (never on the host) when it does not. Returns
+    /// the path to mount on (symlinks of the host resolved).
+    @discardableResult
     private mutating func makeMountPoint(
-        _ target: RawPath, directory: Bool, rootUpper: RawPath, submounts: [RawPath], mounted: [RawPath],
+        _ requested: RawPath, directory: Bool, rootUpper: RawPath, submounts: [RawPath], mounted: [RawPath],
         tmpfs: [RawPath]
-    ) throws(SandboxError) {
+    ) throws(SandboxError) -> RawPath {
+        let target = mounted.contains(where: { requested.isSame(or: $0) }) ? requested : Self.resolvingExistingPrefix(requested)
         if let outer = mounted.last(where: { target != $0 && target.isSame(or: $0) }) {
             // Inside a tmpfs the init creates it; inside a bind it must exist.
             if tmpfs.contains(outer) {
@@ -191,14 +215,14 @@ struct SandboxPlan {
                         steps.append(MountStep(kind: .mkdir, target: current))
                     }
                 }
-                return
+                return target
             }
             var status = stat()
             if target.withCString({ lstat($0, &status) }) != 0 { throw .nested(path: target, under: outer) }
-            return
+            return target
         }
         var status = stat()
-        if target.withCString({ stat($0, &status) }) == 0 { return }
+        if target.withCString({ stat($0, &status) }) == 0 { return target }
         if let mount = submounts.first(where: { target.isSame(or: $0) }) {
             throw .insideHostMount(path: target, mount: mount)
         }
@@ -218,6 +242,7 @@ struct SandboxPlan {
             if fd < 0 { throw .preparation(inUpper, Errno(rawValue: errno)) }
             close(fd)
         }
+        return target
     }
 
     /// An overlay whiteout (character device 0:0) in the root's upper layer.
@@ -245,9 +270,10 @@ struct SandboxPlan {
             try? DirectoryWalk.walk(layer.upper) { entry in
                 let inside = layer.target.appending(entry.relativePath)
                 if layer.target == RawPath("/") && premade.contains(inside) { return true }
-                let lowerPath = layer.lower.appending(entry.relativePath)
-                var status = stat()
-                let existed = lowerPath.withCString { lstat($0, &status) } == 0
+                let existed = layer.lowers.contains { lower in
+                    var status = stat()
+                    return lower.appending(entry.relativePath).withCString { lstat($0, &status) } == 0
+                }
                 if entry.isWhiteout {
                     writes.append(CapturedWrite(path: inside, kind: .deleted, isDirectory: false))
                 } else if entry.isDirectory {

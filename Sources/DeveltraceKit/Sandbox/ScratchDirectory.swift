@@ -18,6 +18,8 @@ struct ScratchDirectory: ~Copyable {
         let made = template.withUnsafeMutableBufferPointer { mkdtemp($0.baseAddress!) }
         guard made != nil else { throw Errno(rawValue: errno) }
         path = RawPath(bytes: template.dropLast().map { UInt8(bitPattern: $0) })
+        // For debugging develtrace itself: DEVELTRACE_KEEP_SCRATCH=1 keeps it.
+        keep = getenv("DEVELTRACE_KEEP_SCRATCH") != nil && prefix != "develtrace"
     }
 
     /// `path/relative`.
@@ -25,6 +27,9 @@ struct ScratchDirectory: ~Copyable {
 
     /// Leaves the directory in place (for debugging a run).
     mutating func keepAfterRun() { keep = true }
+
+    /// Marks the end of the owner's use; the directory goes right after.
+    func endOfUse() {}
 
     deinit {
         if !keep { DirectoryWalk.removeTree(path) }

@@ -1,4 +1,5 @@
 import CDeveltrace
+import Foundation
 import SystemPackage
 
 #if canImport(Glibc)
@@ -36,6 +37,9 @@ final class Launch {
             pointer[path.bytes.count] = 0
             strings.append(pointer)
             return pointer
+        }
+        if getenv("DEVELTRACE_DEBUG_MOUNTS") != nil {
+            for step in steps { FileHandle.standardError.write(Data("develtrace: sandbox step: \(step.summary) \(step.data ?? "")\n".utf8)) }
         }
         for (i, step) in steps.enumerated() {
             ops[i] = dt_op(

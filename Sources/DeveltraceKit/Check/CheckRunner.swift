@@ -1,0 +1,236 @@
+import Foundation
+
+/// What `develtrace check` was asked to do.
+public struct CheckOptions: Sendable {
+    public var buildTree: String
+    public var sourceTree: String?
+    public var candidates: [String]
+    public var kbuildDir: String?
+    /// Sample directories; empty: the built-in corpus.
+    public var modules: [String]
+    public var corpus: String
+    public var maps: [String]
+    public var jobs: Int
+    public var maxRounds: Int
+    public var timeout: Duration?
+    public var command: [String]
+
+    public init(
+        buildTree: String, sourceTree: String? = nil, candidates: [String], kbuildDir: String? = nil, modules: [String] = [],
+        corpus: String, maps: [String] = [], jobs: Int = 1, maxRounds: Int = 5, timeout: Duration? = nil, command: [String] = []
+    ) {
+        self.buildTree = buildTree
+        self.sourceTree = sourceTree
+        self.candidates = candidates
+        self.kbuildDir = kbuildDir
+        self.modules = modules
+        self.corpus = corpus
+        self.maps = maps
+        self.jobs = jobs
+        self.maxRounds = maxRounds
+        self.timeout = timeout
+        self.command = command
+    }
+}
+
+/// Runs the whole check: stage the candidate, build every sample against
+/// the full tree and against the candidate (with closure rounds), classify,
+/// and return the result. Input trees are only ever read: the full tree is
+/// bound read-only, the candidate is an overlay's lower layer, and samples
+/// are built in copies.
+public final class CheckRunner: @unchecked Sendable {
+    public let options: CheckOptions
+    public let cancellation = CancellationHandle()
+    private let progress: @Sendable (String) -> Void
+
+    public init(options: CheckOptions, progress: @escaping @Sendable (String) -> Void = { _ in }) {
+        self.options = options
+        self.progress = progress
+    }
+
+    public func run() throws -> CheckResult {
+        let tree = try BuildTree(path: options.buildTree, sourceTree: options.sourceTree)
+        let inputs = try options.candidates.map { argument throws(InputError) in try CandidateInput(argument: argument) }
+        let samples: [Sample]
+        if options.modules.isEmpty {
+            samples = try Sample.corpus(at: options.corpus)
+        } else {
+            samples = try options.modules.map { directory throws(InputError) in try Sample(directory: directory) }
+        }
+        let scratch = try Self.makeScratch()
+        defer { scratch.endOfUse() }
+        let root = scratch.path
+        let candidate = try StagedCandidate(inputs: inputs, scratch: root)
+        let layout = try CandidateLayout(candidate: candidate, kbuildDir: options.kbuildDir, maps: options.maps)
+        let classifier = Classifier(tree: tree, candidate: candidate, layout: layout)
+
+        // Samples run in parallel, each pinned with its tracer to one CPU.
+        let cpus = max(1, ProcessInfo.processInfo.activeProcessorCount)
+        let jobs = max(1, min(options.jobs, samples.count))
+        let results = Mutex<[Int: (SampleObservation, [Finding])]>([:])
+        let failures = Mutex<[any Error]>([])
+        let next = Mutex(0)
+        let group = DispatchGroup()
+        for worker in 0..<jobs {
+            group.enter()
+            let thread = Thread { [self] in
+                defer { group.leave() }
+                while true {
+                    let index = next.withLock { value -> Int in
+                        defer { value += 1 }
+                        return value
+                    }
+                    if index >= samples.count || cancellation.isCancelled { return }
+                    do {
+                        let done = try self.check(
+                            samples[index], tree: tree, candidate: candidate, layout: layout, classifier: classifier,
+                            scratch: root.appending(RawPath("s\(index)")), cpu: worker % cpus)
+                        results.withLock { $0[index] = done }
+                    } catch {
+                        failures.withLock { $0.append(error) }
+                        cancellation.cancel(.interrupted(signal: SIGTERM))
+                    }
+                }
+            }
+            thread.start()
+        }
+        group.wait()
+        if let error = failures.withLock({ $0.first }) { throw error }
+        if cancellation.isCancelled { throw CheckInterrupted() }
+
+        let ordered = (0..<samples.count).compactMap { results.withLock { $0 }[$0] }
+        var merged: [String: Finding] = [:]
+        for (_, findings) in ordered {
+            for finding in findings {
+                let key = "\(finding.class.rawValue)\u{0}\(finding.path)"
+                if var existing = merged[key] {
+                    existing.samples = Array(Set(existing.samples + finding.samples)).sorted()
+                    existing.round = min(existing.round, finding.round)
+                    existing.severity = max(existing.severity, finding.severity)
+                    existing.evidence = Array((existing.evidence + finding.evidence).prefix(6))
+                    merged[key] = existing
+                } else {
+                    merged[key] = finding
+                }
+            }
+        }
+        let findings = merged.values.sorted { ($0.class, $0.path) < ($1.class, $1.path) }
+        var summary: [String: Int] = [:]
+        for finding in findings { summary[finding.class.rawValue, default: 0] += 1 }
+
+        let sampleResults = ordered.map { observation, _ -> CheckResult.SampleResult in
+            let last = observation.rounds.last
+            let lastGood = observation.comparisons.last ?? [:]
+            var log: String? = nil
+            if !observation.reference.status.isSuccess, case .skipped = observation.reference.status {} else if !observation.reference.status.isSuccess {
+                log = String(observation.reference.log.suffix(4000))
+            } else if let last, !last.status.isSuccess {
+                log = String(last.log.suffix(4000))
+            }
+            return CheckResult.SampleResult(
+                name: observation.sample.name, kind: observation.sample.kind.rawValue, directory: observation.sample.directory,
+                reference: observation.reference.status.summary, candidate: last?.status.summary ?? "not built",
+                rounds: observation.rounds.count, modules: lastGood, log: log)
+        }
+        let brokenSample = ordered.contains { observation, _ in
+            switch observation.reference.status {
+            case .succeeded, .skipped: return false
+            default: return true
+            }
+        }
+        let failsGate = findings.contains { $0.class == .missing || ($0.severity == .fatal && $0.class != .unused) }
+        let exitStatus: Int32 = brokenSample ? 3 : (failsGate ? 1 : 0)
+        return CheckResult(
+            inputs: CheckResult.Inputs(
+                buildTree: tree.path.description, sourceTree: tree.sourceTree?.description, kernelRelease: tree.release,
+                candidates: inputs.map(\.description), packages: candidate.packages.sorted { $0.name < $1.name },
+                kbuildDir: layout.kbuildDir.description, layout: layout.kind,
+                roots: layout.roots.map { [$0.candidate.description, $0.tree.description] }, command: options.command),
+            warnings: candidate.warnings, samples: sampleResults, findings: findings, summary: summary, exitStatus: exitStatus)
+    }
+
+    private static func makeScratch() throws(SandboxError) -> ScratchDirectory {
+        do { return try ScratchDirectory(prefix: "develtrace-check") } catch { throw .scratch(error) }
+    }
+
+    /// Reference build, then candidate rounds until closure finds nothing new.
+    private func check(
+        _ sample: Sample, tree: BuildTree, candidate: StagedCandidate, layout: CandidateLayout, classifier: Classifier,
+        scratch: RawPath, cpu: Int
+    ) throws -> (SampleObservation, [Finding]) {
+        try StagedCandidate.makeDirectory(scratch)
+        var referenceSandbox = SandboxConfiguration()
+        for root in [tree.path] + (tree.sourceTree.map { [$0] } ?? []) {
+            referenceSandbox.binds.append(.init(source: root, target: root, readOnly: true))
+        }
+        progress("\(sample.name): reference build")
+        let reference = try SampleBuild(
+            sample: sample, kernelRelease: tree.release, kbuildDir: tree.path, sandbox: referenceSandbox, scratch: scratch,
+            label: "reference", cpu: cpu, timeout: options.timeout
+        ).run(cancel: cancellation)
+        var observation = SampleObservation(sample: sample, reference: reference, rounds: [], comparisons: [])
+        guard reference.status.isSuccess else { return (observation, []) }
+
+        // Closure layers of this sample, one per candidate mount.
+        let closure = scratch.appending(RawPath("closure"))
+        try StagedCandidate.makeDirectory(closure)
+        for index in candidate.mounts.indices { try StagedCandidate.makeDirectory(closure.appending(RawPath("\(index)"))) }
+        var added = Set<RawPath>()
+        var failedRounds = Set<Int>()
+        var differingRounds = Set<Int>()
+        for round in 1...max(1, options.maxRounds) {
+            var sandbox = SandboxConfiguration(hidden: [tree.path] + (tree.sourceTree.map { [$0] } ?? []))
+            sandbox.overlays = candidate.mounts.enumerated().map { index, mount in
+                .init(lowers: [closure.appending(RawPath("\(index)")), mount.lower], target: mount.target)
+            }
+            progress("\(sample.name): candidate build, round \(round)")
+            let build = try SampleBuild(
+                sample: sample, kernelRelease: tree.release, kbuildDir: layout.kbuildDir, sandbox: sandbox, scratch: scratch,
+                label: "candidate-\(round)", cpu: cpu, timeout: options.timeout
+            ).run(cancel: cancellation)
+            observation.rounds.append(build)
+            var comparison: [String: ModuleComparison] = [:]
+            if build.status.isSuccess {
+                for (name, referenceModule) in reference.modules {
+                    if let candidateModule = build.modules[name],
+                        let result = ModuleComparison.compare(reference: referenceModule, candidate: candidateModule)
+                    {
+                        comparison[name] = result
+                    } else {
+                        comparison[name] = ModuleComparison(onlyInReference: ["(module not built)"], onlyInCandidate: [], differing: [], vermagic: nil)
+                    }
+                }
+                if comparison.values.contains(where: { !$0.isIdentical }) { differingRounds.insert(round) }
+                observation.comparisons.append(comparison)
+            } else {
+                failedRounds.insert(round)
+            }
+            if case .skipped = build.status { break }
+            // Closure: add what is missing so far, and build again.
+            let needs = classifier.needs(of: observation)
+            let missing = classifier.absent(needs, upToRound: round).filter { $0.value == nil }.keys.filter { !added.contains($0) }
+            if missing.isEmpty { break }
+            for path in missing.sorted() {
+                added.insert(path)
+                let probe = needs.candidateProbed[path]?.first?.access.path ?? layout.candidatePath(of: path)
+                guard let source = tree.hostPath(of: path), let placement = candidate.closurePlacement(for: probe) else { continue }
+                let destination = closure.appending(RawPath("\(placement.mount)")).appending(placement.relative)
+                _ = try? HostCommand.run(["mkdir", "-p", destination.parent.description])
+                _ = try? HostCommand.run(["cp", "-a", "--", source.description, destination.description])
+            }
+        }
+        let needs = classifier.needs(of: observation)
+        let findings = classifier.findings(of: observation, needs: needs) { round in
+            if failedRounds.contains(round) { return .fatal }
+            return differingRounds.contains(round) ? .divergent : .benign
+        }
+        return (observation, findings)
+    }
+}
+
+/// The check was stopped (SIGINT, SIGTERM) before it finished.
+public struct CheckInterrupted: Error, CustomStringConvertible {
+    public var description: String { "interrupted; every sandbox was torn down" }
+}
+
+import Synchronization

@@ -1,0 +1,238 @@
+import Foundation
+
+/// Everything the builds of one sample produced.
+struct SampleObservation {
+    var sample: Sample
+    var reference: SampleBuildResult
+    /// Candidate builds, round 1 first.
+    var rounds: [SampleBuildResult]
+    /// For each successful round, the comparison of its modules with the
+    /// reference's (by module file name).
+    var comparisons: [[String: ModuleComparison]]
+}
+
+/// Turns the traces of the reference and candidate builds into findings
+/// (DESIGN.md, "Diff and classify").
+struct Classifier {
+    let tree: BuildTree
+    let candidate: StagedCandidate
+    let layout: CandidateLayout
+
+    private static let lookIntents: Set<AccessIntent> = [.read, .stat, .exec, .probe]
+    private static let absentErrors: Set<String> = ["ENOENT", "ENOTDIR"]
+
+    /// What the builds needed from the tree, and what the candidate lacked.
+    struct Needs {
+        /// Tree files the reference build used (tree path → evidence).
+        var referenceUsed: [RawPath: [Evidence]] = [:]
+        /// Tree paths the candidate builds looked for and did not find.
+        var candidateProbed: [RawPath: [(round: Int, access: FileAccess, evidence: Evidence)]] = [:]
+        /// Tree paths the candidate builds used (tree path → accesses).
+        var candidateUsed: [RawPath: [(round: Int, access: FileAccess, evidence: Evidence)]] = [:]
+        var unrunnable: [RawPath: [(round: Int, evidence: Evidence, detail: String)]] = [:]
+        var outside: [RawPath: [(round: Int, evidence: Evidence)]] = [:]
+        var treeWrites: [RawPath: [(round: Int, detail: String, evidence: Evidence?)]] = [:]
+        /// Paths (absolute) the candidate builds created.
+        var created: Set<RawPath> = []
+    }
+
+    func evidence(_ access: FileAccess, outcome: TraceOutcome, sample: String, build: String, round: Int) -> Evidence {
+        let argv = outcome.processes[access.process]?.argv.map(\.description) ?? []
+        return Evidence(
+            sample: sample, build: build, round: round, pid: access.pid, argv: argv, syscall: access.syscall,
+            errno: access.result.description, path: access.path.description)
+    }
+
+    func isTreeFile(_ relative: RawPath) -> Bool {
+        guard let host = tree.hostPath(of: relative) else { return false }
+        var status = stat()
+        guard host.withCString({ stat($0, &status) }) == 0 else {
+            return host.withCString({ lstat($0, &status) }) == 0  // a dangling symlink is still a file
+        }
+        return (status.st_mode & S_IFMT) != S_IFDIR
+    }
+
+    /// Whether the candidate as given has `relative` under any of its roots.
+    func candidateHas(_ relative: RawPath) -> Bool {
+        for root in layout.roots {
+            if root.tree.isEmpty {
+                if candidate.exists(root.candidate.appending(relative)) { return true }
+            } else if relative.isSame(or: root.tree) {
+                let inside = relative.relative(to: root.tree)
+                if candidate.exists(inside.isEmpty ? root.candidate : root.candidate.appending(inside)) { return true }
+            }
+        }
+        return false
+    }
+
+    func needs(of observation: SampleObservation) -> Needs {
+        var needs = Needs()
+        let name = observation.sample.name
+        let reference = observation.reference.outcome
+        for access in reference.accesses where access.result.isOK && Self.lookIntents.contains(access.intent) {
+            guard let relative = tree.relativePath(of: access.path), !relative.isEmpty else { continue }
+            if needs.referenceUsed[relative] == nil {
+                guard isTreeFile(relative) else { continue }
+                needs.referenceUsed[relative] = []
+            }
+            if needs.referenceUsed[relative]!.count < 2 {
+                needs.referenceUsed[relative]!.append(evidence(access, outcome: reference, sample: name, build: "reference", round: 0))
+            }
+        }
+        let hiddenRoots = [tree.path] + (tree.sourceTree.map { [$0] } ?? [])
+        for (index, build) in observation.rounds.enumerated() {
+            let round = index + 1
+            let outcome = build.outcome
+            for write in outcome.writes where !write.isDirectory {
+                needs.created.insert(write.path)
+                if let relative = layout.treePath(of: write.path), !relative.isEmpty, candidate.contains(write.path) {
+                    let creator = outcome.accesses.last { $0.path == write.path && ($0.intent == .create || $0.intent == .write) }
+                    needs.treeWrites[relative, default: []].append(
+                        (round, write.kind.rawValue, creator.map { evidence($0, outcome: outcome, sample: name, build: "candidate", round: round) }))
+                }
+            }
+            for access in outcome.accesses {
+                if let root = hiddenRoots.first(where: { access.path.resolvingDotDot().isSame(or: $0) }) {
+                    let relative = access.path.resolvingDotDot().relative(to: root)
+                    needs.outside[relative, default: []].append(
+                        (round, evidence(access, outcome: outcome, sample: name, build: "candidate", round: round)))
+                    continue
+                }
+                guard let relative = layout.treePath(of: access.path), !relative.isEmpty else { continue }
+                if access.intent == .create || access.intent == .write { needs.created.insert(access.path) }
+                let item = (round, access, evidence(access, outcome: outcome, sample: name, build: "candidate", round: round))
+                if access.intent == .exec, !access.result.isOK, !Self.absentErrors.contains(access.result.description) {
+                    needs.unrunnable[relative, default: []].append((round, item.2, "execve failed: \(access.result)"))
+                } else if access.intent == .exec, access.result.isOK,
+                    let status = outcome.processes[access.process]?.exitStatus, status == 126 || status == 127
+                {
+                    needs.unrunnable[relative, default: []].append((round, item.2, "exited with \(status) right after exec"))
+                }
+                guard Self.lookIntents.contains(access.intent) else { continue }
+                if access.result.isOK {
+                    needs.candidateUsed[relative, default: []].append(item)
+                } else if Self.absentErrors.contains(access.result.description) {
+                    needs.candidateProbed[relative, default: []].append(item)
+                }
+            }
+        }
+        return needs
+    }
+
+    /// Tree paths needed and absent from the candidate, with whether a file
+    /// of identical content stood in for them (then the tree path it had).
+    func absent(_ needs: Needs, upToRound round: Int) -> [RawPath: RawPath?] {
+        var result: [RawPath: RawPath?] = [:]
+        var wanted = Set(needs.referenceUsed.keys)
+        for (path, probes) in needs.candidateProbed where probes.contains(where: { $0.round <= round }) { wanted.insert(path) }
+        for path in wanted where isTreeFile(path) && !candidateHas(path) {
+            result[path] = substitute(for: path, needs: needs)
+        }
+        return result
+    }
+
+    /// A file the candidate build read whose content equals the tree's
+    /// `path`: the relocation target.
+    func substitute(for path: RawPath, needs: Needs) -> RawPath? {
+        guard let treeFile = tree.hostPath(of: path), let expected = FileContent.read(treeFile) else { return nil }
+        for (other, uses) in needs.candidateUsed where other != path {
+            for use in uses where use.access.intent == .read || use.access.intent == .stat {
+                guard !needs.created.contains(use.access.path), let file = candidate.contentFile(use.access.path) else { continue }
+                if FileContent.read(file) == expected { return other }
+            }
+        }
+        return nil
+    }
+
+    /// The findings of one sample; `severity(round)` says how much a round's
+    /// outcome made each finding matter.
+    func findings(of observation: SampleObservation, needs: Needs, severity: (Int) -> Severity) -> [Finding] {
+        let name = observation.sample.name
+        var findings: [Finding] = []
+        let lastRound = observation.rounds.count
+        let absent = absent(needs, upToRound: lastRound)
+        var relocationTargets = Set<RawPath>()
+        for (path, substitute) in absent {
+            let probes = needs.candidateProbed[path] ?? []
+            let round = probes.map(\.round).min() ?? 1
+            var evidence = Array(probes.prefix(3).map(\.evidence))
+            evidence += (needs.referenceUsed[path] ?? []).prefix(2)
+            if let substitute {
+                relocationTargets.insert(substitute)
+                findings.append(
+                    Finding(
+                        path: path.description, class: .relocated, severity: severity(round), samples: [name], round: round,
+                        detail: "the candidate build used \(substitute) (identical content)", evidence: evidence))
+            } else {
+                findings.append(
+                    Finding(path: path.description, class: .missing, severity: severity(round), samples: [name], round: round, detail: nil, evidence: evidence))
+            }
+        }
+        for (path, uses) in needs.candidateUsed {
+            let made = { (use: (round: Int, access: FileAccess, evidence: Evidence)) in needs.created.contains(use.access.path) }
+            // Programs are compared by whether they run (unrunnable), not by
+            // their bytes: two builds of a host tool never match.
+            let dataReads = uses.filter { $0.access.intent == .read && !made($0) }
+            let reads = uses.filter { ($0.access.intent == .read || $0.access.intent == .exec) && !made($0) }
+            guard let first = reads.first else { continue }
+            if let treeFile = tree.hostPath(of: path), needs.referenceUsed[path] != nil {
+                guard !dataReads.isEmpty, let expected = FileContent.read(treeFile) else { continue }
+                var sawSame = false
+                var differing: [(round: Int, access: FileAccess, evidence: Evidence)] = []
+                for use in dataReads {
+                    guard let file = candidate.contentFile(use.access.path), let actual = FileContent.read(file) else { continue }
+                    if actual == expected { sawSame = true } else { differing.append(use) }
+                }
+                if !sawSame, let use = differing.first {
+                    findings.append(
+                        Finding(
+                            path: path.description, class: .different, severity: severity(use.round), samples: [name], round: use.round,
+                            detail: "content differs from the full tree's", evidence: differing.prefix(3).map(\.evidence)))
+                }
+            } else if !tree.contains(path), !relocationTargets.contains(path), isCandidateFile(first.access.path) {
+                findings.append(
+                    Finding(
+                        path: path.description, class: .extra, severity: severity(first.round), samples: [name], round: first.round,
+                        detail: "the full tree has no such file", evidence: reads.prefix(3).map(\.evidence)))
+            }
+        }
+        for (path, writes) in needs.treeWrites {
+            let first = writes.min { $0.round < $1.round }!
+            findings.append(
+                Finding(
+                    path: path.description, class: .treeWrite, severity: severity(first.round), samples: [name], round: first.round,
+                    detail: first.detail, evidence: writes.compactMap(\.evidence).prefix(3).map { $0 }))
+        }
+        for (path, failures) in needs.unrunnable {
+            let first = failures.min { $0.round < $1.round }!
+            findings.append(
+                Finding(
+                    path: path.description, class: .unrunnable, severity: severity(first.round), samples: [name], round: first.round,
+                    detail: first.detail, evidence: failures.prefix(3).map(\.evidence)))
+        }
+        for (path, accesses) in needs.outside {
+            let first = accesses.min { $0.round < $1.round }!
+            findings.append(
+                Finding(
+                    path: path.description, class: .outside, severity: severity(first.round), samples: [name], round: first.round,
+                    detail: "the build reached into the full tree", evidence: accesses.prefix(3).map(\.evidence)))
+        }
+        return findings
+    }
+
+    /// A regular file or symlink of the candidate (not a directory, not
+    /// something the build made).
+    func isCandidateFile(_ path: RawPath) -> Bool {
+        guard candidate.contains(path), let file = candidate.contentFile(path) else { return false }
+        var status = stat()
+        guard file.withCString({ stat($0, &status) }) == 0 else { return false }
+        return (status.st_mode & S_IFMT) != S_IFDIR
+    }
+}
+
+/// File contents for comparisons (whole files; kernel files are small).
+enum FileContent {
+    static func read(_ path: RawPath) -> [UInt8]? {
+        try? FileReading.bytes(of: path)
+    }
+}

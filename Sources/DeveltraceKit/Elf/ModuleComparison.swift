@@ -1,0 +1,75 @@
+import CElf
+import Foundation
+
+/// Compares a module built against the full tree with the same module built
+/// against the candidate, with libelf: the sections that make up the
+/// module (code, data, `.modinfo` with vermagic, `__versions` CRCs, `.BTF`),
+/// not those that carry build paths (DWARF) or hash them (build-id).
+public struct ModuleComparison: Sendable, Hashable, Codable {
+    /// Sections only the reference has, only the candidate has, or whose
+    /// bytes differ.
+    public var onlyInReference: [String]
+    public var onlyInCandidate: [String]
+    public var differing: [String]
+    /// `vermagic=` of each, when they differ.
+    public var vermagic: [String]?
+
+    public var isIdentical: Bool { onlyInReference.isEmpty && onlyInCandidate.isEmpty && differing.isEmpty }
+
+    /// Sections whose content depends on where the sources were, not on what
+    /// was built.
+    static func ignored(_ name: String) -> Bool {
+        name.hasPrefix(".debug") || name.hasPrefix(".rela.debug") || name.hasPrefix(".zdebug") || name == ".note.gnu.build-id"
+            || name == ".comment" || name == ".symtab" || name == ".strtab" || name == ".shstrtab"
+    }
+
+    public static func compare(reference: RawPath, candidate: RawPath) -> ModuleComparison? {
+        guard let left = sections(of: reference), let right = sections(of: candidate) else { return nil }
+        let leftNames = Set(left.keys.filter { !ignored($0) })
+        let rightNames = Set(right.keys.filter { !ignored($0) })
+        var result = ModuleComparison(
+            onlyInReference: leftNames.subtracting(rightNames).sorted(), onlyInCandidate: rightNames.subtracting(leftNames).sorted(),
+            differing: leftNames.intersection(rightNames).filter { left[$0] != right[$0] }.sorted(), vermagic: nil)
+        let leftMagic = vermagic(left[".modinfo"])
+        let rightMagic = vermagic(right[".modinfo"])
+        if leftMagic != rightMagic { result.vermagic = [leftMagic ?? "", rightMagic ?? ""] }
+        return result
+    }
+
+    /// Section contents by name (SHT_NOBITS sections as their size).
+    static func sections(of path: RawPath) -> [String: [UInt8]]? {
+        guard elf_version(UInt32(EV_CURRENT)) != UInt32(EV_NONE) else { return nil }
+        let fd = path.withCString { open($0, O_RDONLY | O_CLOEXEC) }
+        guard fd >= 0 else { return nil }
+        defer { close(fd) }
+        guard let elf = elf_begin(fd, ELF_C_READ, nil) else { return nil }
+        defer { elf_end(elf) }
+        var stringIndex: Int = 0
+        guard elf_getshdrstrndx(elf, &stringIndex) == 0 else { return nil }
+        var result: [String: [UInt8]] = [:]
+        var section = elf_nextscn(elf, nil)
+        while let current = section {
+            var header = GElf_Shdr()
+            if gelf_getshdr(current, &header) != nil, let namePointer = elf_strptr(elf, stringIndex, Int(header.sh_name)) {
+                let name = String(cString: namePointer)
+                if header.sh_type == UInt32(SHT_NOBITS) {
+                    result[name] = Array("nobits:\(header.sh_size)".utf8)
+                } else if let data = elf_getdata(current, nil), let buffer = data.pointee.d_buf {
+                    result[name] = Array(UnsafeRawBufferPointer(start: buffer, count: Int(data.pointee.d_size)))
+                } else {
+                    result[name] = []
+                }
+            }
+            section = elf_nextscn(elf, current)
+        }
+        return result
+    }
+
+    static func vermagic(_ modinfo: [UInt8]?) -> String? {
+        guard let modinfo else { return nil }
+        for entry in modinfo.split(separator: 0) where entry.starts(with: Array("vermagic=".utf8)) {
+            return String(decoding: entry.dropFirst(9), as: UTF8.self)
+        }
+        return nil
+    }
+}

@@ -1,0 +1,136 @@
+import Foundation
+
+/// Where the candidate's kbuild directory is and how its paths map onto the
+/// full tree.
+///
+/// Roots: the kbuild dir itself; every directory its Makefile `include`s by
+/// absolute path (Debian's `-common`); every directory its top-level
+/// symlinks point to (Debian's `scripts`/`tools` into `linux-kbuild-V`); and
+/// `--map` overrides. An accessed path maps through the longest root that
+/// holds it.
+public struct CandidateLayout: Sendable {
+    public struct Root: Sendable, Hashable {
+        /// Absolute path inside the sandbox.
+        public var candidate: RawPath
+        /// Tree-relative prefix it stands for ("" for the tree's top).
+        public var tree: RawPath
+    }
+
+    public let kbuildDir: RawPath
+    public let roots: [Root]
+    /// The layout recognised, for the report.
+    public let kind: String
+
+    public init(candidate: StagedCandidate, kbuildDir override: String?, maps: [String]) throws(InputError) {
+        let kbuild: RawPath
+        if let override {
+            kbuild = RawPath(override).normalized()
+            guard candidate.exists(kbuild) else { throw .candidateWithoutKbuildDir("--kbuild-dir \(override)") }
+        } else {
+            kbuild = try Self.detectKbuildDir(candidate)
+        }
+        // Use the resolved location (usr/lib/modules/R/build is a symlink).
+        let resolved = candidate.resolve(kbuild) ?? kbuild
+        self.kbuildDir = resolved
+        var roots = [Root(candidate: resolved, tree: RawPath(bytes: []))]
+        var kind = "single directory (Fedora, Arch, upstream)"
+
+        // Absolute includes in the kbuild dir's Makefile (Debian's flavour dir).
+        if let makefile = candidate.contentFile(resolved.appending(RawPath("Makefile"))),
+            let text = try? String(contentsOfFile: makefile.description, encoding: .utf8)
+        {
+            for line in text.split(separator: "\n") {
+                let words = line.split(separator: " ", omittingEmptySubsequences: true)
+                guard words.count == 2, words[0] == "include", words[1].hasPrefix("/") else { continue }
+                let directory = RawPath(String(words[1])).parent
+                if let real = candidate.resolve(directory), real != resolved {
+                    roots.append(Root(candidate: real, tree: RawPath(bytes: [])))
+                    kind = "split (Debian flavour + common + kbuild)"
+                }
+            }
+        }
+        // Top-level symlinks of every root so far (scripts, tools, …).
+        for root in roots {
+            guard let host = candidate.contentFile(root.candidate) else { continue }
+            try? DirectoryWalk.walk(host) { entry in
+                if entry.isSymlink, let real = candidate.resolve(root.candidate.appending(entry.relativePath)),
+                    !real.isSame(or: root.candidate)
+                {
+                    roots.append(Root(candidate: real, tree: entry.relativePath))
+                }
+                return false
+            }
+        }
+        for spec in maps {
+            guard let equals = spec.firstIndex(of: "="), equals != spec.startIndex else { throw .badMap(spec) }
+            let from = RawPath(String(spec[..<equals])).normalized()
+            let to = RawPath(String(spec[spec.index(after: equals)...]))
+            guard from.isAbsolute else { throw .badMap(spec) }
+            roots.append(Root(candidate: from, tree: to.isEmpty || to.bytes == [46] ? RawPath(bytes: []) : to.normalized()))
+        }
+        var seen = Set<Root>()
+        self.roots = roots.filter { seen.insert($0).inserted }
+        self.kind = kind
+    }
+
+    /// The tree-relative path of an absolute sandbox path, or nil if it lies
+    /// outside every root.
+    public func treePath(of path: RawPath) -> RawPath? {
+        let resolved = path.resolvingDotDot()
+        var best: Root? = nil
+        for root in roots where resolved.isSame(or: root.candidate) {
+            if best == nil || root.candidate.bytes.count > best!.candidate.bytes.count { best = root }
+        }
+        guard let best else { return nil }
+        let relative = resolved.relative(to: best.candidate)
+        if best.tree.isEmpty { return relative }
+        return relative.isEmpty ? best.tree : best.tree.appending(relative)
+    }
+
+    /// Where the candidate build would look for tree path `relative` first.
+    public func candidatePath(of relative: RawPath) -> RawPath { kbuildDir.appending(relative) }
+
+    /// Finds the kbuild directory among the candidate's mounts.
+    static func detectKbuildDir(_ candidate: StagedCandidate) throws(InputError) -> RawPath {
+        var found: [RawPath] = []
+        for mount in candidate.mounts {
+            let target = mount.target
+            let patterns: [(RawPath, Bool)] = [
+                (RawPath("/usr/src/kernels"), false), (RawPath("/usr/src"), true), (RawPath("/usr/lib/modules"), false),
+                (RawPath("/lib/modules"), false),
+            ]
+            if candidate.inputs.contains(.kbuildDirectory(target)) {
+                found.append(target)
+                continue
+            }
+            for (container, _) in patterns where target.parent == container || target == container {
+                var names: [RawPath] = []
+                if target == container {
+                    try? DirectoryWalk.walk(mount.lower) { entry in
+                        names.append(container.appending(entry.relativePath))
+                        return false
+                    }
+                } else {
+                    names = [target]
+                }
+                for name in names {
+                    let isModulesDir = container.lastComponent.description == "modules"
+                    let directory = isModulesDir ? name.appending(RawPath("build")) : name
+                    if candidate.exists(directory.appending(RawPath(".config"))) && candidate.exists(directory.appending(RawPath("Makefile"))) {
+                        found.append(isModulesDir ? (candidate.resolve(directory) ?? directory) : directory)
+                    }
+                }
+            }
+        }
+        var unique: [RawPath] = []
+        for path in found where !unique.contains(path) { unique.append(path) }
+        guard let first = unique.first else {
+            throw .candidateWithoutKbuildDir(candidate.inputs.map(\.description).joined(separator: ", "))
+        }
+        if unique.count > 1 {
+            throw .candidateWithoutKbuildDir(
+                "\(candidate.inputs.map(\.description).joined(separator: ", ")) has several (\(unique.map(\.description).joined(separator: ", ")))")
+        }
+        return first
+    }
+}

@@ -1,0 +1,36 @@
+/// Bad input to `develtrace check`: each message names the input and the
+/// problem, and maps to exit status 2.
+public enum InputError: Error, CustomStringConvertible, Sendable {
+    case notFound(String)
+    case notABuiltTree(String, absent: String)
+    case candidateWithoutKbuildDir(String)
+    case corruptPackage(String, String)
+    case unsupportedCandidate(String)
+    case moduleWithoutMakefile(String)
+    case badMap(String)
+    case brokenDkmsConf(String, String)
+    case tool(String, String)
+
+    public var description: String {
+        switch self {
+        case .notFound(let path):
+            return "\(path): no such file or directory"
+        case .notABuiltTree(let path, let absent):
+            return "\(path): not a built kernel tree: \(absent) is absent (run `make modules_prepare` there and add Module.symvers)"
+        case .candidateWithoutKbuildDir(let what):
+            return "\(what): no kbuild directory found (looked for usr/src/kernels/*, usr/src/linux-headers-*, usr/lib/modules/*/build); name it with --kbuild-dir"
+        case .corruptPackage(let path, let detail):
+            return "\(path): cannot be unpacked: \(detail)"
+        case .unsupportedCandidate(let path):
+            return "\(path): not a directory, .deb, .rpm or installed package name"
+        case .moduleWithoutMakefile(let path):
+            return "\(path): not a module source directory: it has no Makefile, Kbuild or dkms.conf"
+        case .brokenDkmsConf(let directory, let detail):
+            return "\(directory)/dkms.conf does not evaluate: \(detail)"
+        case .badMap(let spec):
+            return "--map \(spec): expected CANDIDATE_DIR=TREE_SUBDIR"
+        case .tool(let tool, let detail):
+            return "\(tool): \(detail)"
+        }
+    }
+}

@@ -1,0 +1,234 @@
+import Foundation
+
+/// The candidate devel tree made ready for the sandbox: packages unpacked
+/// into a private root that keeps their absolute paths, the directories to
+/// mount (each at its own absolute path, through an overlay that catches
+/// writes), and the files closure adds.
+///
+/// Nothing here writes into a candidate given as a directory: it is only
+/// ever an overlay's lower layer.
+public final class StagedCandidate: @unchecked Sendable {
+    /// A directory of the candidate, mounted at `target` in the sandbox.
+    public struct Mount: Sendable, Hashable {
+        public var lower: RawPath
+        public var target: RawPath
+    }
+
+    public let inputs: [CandidateInput]
+    public private(set) var mounts: [Mount] = []
+    public private(set) var packages: [PackageInfo] = []
+    /// Things a packager should know about the inputs (version skew, …).
+    public private(set) var warnings: [String] = []
+    private let scratch: RawPath
+
+    /// Unpacks and lays out `inputs` under `scratch` (which the caller owns).
+    public init(inputs: [CandidateInput], scratch: RawPath) throws {
+        self.inputs = inputs
+        self.scratch = scratch
+        let stagingRoot = scratch.appending(RawPath("candidate-root"))
+        var usesStagingRoot = false
+        var roots: [RawPath] = []
+        for input in inputs {
+            switch input {
+            case .kbuildDirectory(let path):
+                mounts.append(Mount(lower: path, target: path))
+            case .packageRoot(let path):
+                roots.append(path)
+            case .deb(let path):
+                try Self.makeDirectory(stagingRoot)
+                usesStagingRoot = true
+                let fields = try HostCommand.run(["dpkg-deb", "-f", path.description, "Package", "Version", "Source"])
+                guard fields.status == 0 else { throw InputError.corruptPackage(path.description, Self.firstLine(fields.error)) }
+                let info = Self.controlFields(String(decoding: fields.output, as: UTF8.self))
+                packages.append(
+                    PackageInfo(
+                        name: info["Package"] ?? path.description, version: info["Version"] ?? "?",
+                        source: info["Source"].map { String($0.split(separator: " ").first ?? "") } ?? info["Package"],
+                        file: path.description))
+                let unpack = try HostCommand.run(["dpkg-deb", "-x", path.description, stagingRoot.description])
+                guard unpack.status == 0 else { throw InputError.corruptPackage(path.description, Self.firstLine(unpack.error)) }
+            case .rpm(let path):
+                try Self.makeDirectory(stagingRoot)
+                usesStagingRoot = true
+                let unpack = try HostCommand.run(["bsdtar", "-x", "-f", path.description, "-C", stagingRoot.description])
+                guard unpack.status == 0 else { throw InputError.corruptPackage(path.description, Self.firstLine(unpack.error)) }
+                let name = URL(fileURLWithPath: path.description).deletingPathExtension().lastPathComponent
+                packages.append(PackageInfo(name: name, version: Self.rpmVersion(name), source: nil, file: path.description))
+            case .installed(let name):
+                try Self.makeDirectory(stagingRoot)
+                usesStagingRoot = true
+                let list = try HostCommand.run(["dpkg-query", "-L", name])
+                guard list.status == 0 else {
+                    throw InputError.unsupportedCandidate("\(name) (not an installed package: \(Self.firstLine(list.error)))")
+                }
+                let version = try HostCommand.run(["dpkg-query", "-W", "-f", "${Version}\t${source:Package}", name])
+                let parts = String(decoding: version.output, as: UTF8.self).split(separator: "\t").map(String.init)
+                packages.append(PackageInfo(name: name, version: parts.first ?? "?", source: parts.count > 1 ? parts[1] : nil, file: nil))
+                let files = String(decoding: list.output, as: UTF8.self).split(separator: "\n").map(String.init)
+                    .filter { path in
+                        var status = stat()
+                        return lstat(path, &status) == 0 && (status.st_mode & S_IFMT) != S_IFDIR
+                    }
+                for chunk in stride(from: 0, to: files.count, by: 500) {
+                    let copy = try HostCommand.run(
+                        ["cp", "-a", "--parents"] + files[chunk..<min(chunk + 500, files.count)] + [stagingRoot.description])
+                    guard copy.status == 0 else { throw InputError.tool("cp", Self.firstLine(copy.error)) }
+                }
+            }
+        }
+        if usesStagingRoot { roots.append(stagingRoot) }
+        for root in roots {
+            try addMounts(below: root, relative: RawPath(bytes: []))
+        }
+        checkVersionSkew()
+    }
+
+    /// Directories whose children are kernel trees: a child is mounted even
+    /// when the host has one of that name (the candidate shadows it).
+    private static let treeContainers: Set<String> = ["usr/src", "usr/src/kernels", "usr/lib/modules", "lib/modules", "usr/lib"]
+
+    /// Mounts the directories of `root` at their paths: each child of a tree
+    /// container, and every directory the host lacks; recurses into the rest.
+    private func addMounts(below root: RawPath, relative: RawPath) throws {
+        var directories: [RawPath] = []
+        try? DirectoryWalk.walk(root.appending(relative)) { entry in
+            if entry.isDirectory { directories.append(entry.relativePath) }
+            return false
+        }
+        let parentIsContainer = Self.treeContainers.contains(relative.description)
+        for name in directories {
+            let rel = relative.isEmpty ? name : relative.appending(name)
+            // On the host's real path: /lib/modules is /usr/lib/modules on merged-/usr.
+            let hostPath = SandboxPlan.resolvingExistingPrefix(RawPath("/").appending(rel))
+            var status = stat()
+            let hostHas = hostPath.withCString { stat($0, &status) } == 0 && (status.st_mode & S_IFMT) == S_IFDIR
+            if Self.treeContainers.contains(rel.description) && hostHas {
+                try addMounts(below: root, relative: rel)
+            } else if parentIsContainer || !hostHas {
+                mounts.append(Mount(lower: root.appending(rel), target: hostPath))
+            } else {
+                try addMounts(below: root, relative: rel)
+            }
+        }
+    }
+
+    private func checkVersionSkew() {
+        let kernelPackages = packages.filter { ($0.source ?? $0.name).hasPrefix("linux") }
+        let versions = Set(kernelPackages.map(\.version))
+        if versions.count > 1 {
+            let list = kernelPackages.map { "\($0.name) \($0.version)" }.joined(separator: ", ")
+            warnings.append("candidate packages come from different source versions: \(list)")
+        }
+    }
+
+    // MARK: Looking at the candidate as the sandbox shows it
+
+    /// The mount whose target holds `path`, if any.
+    func mount(holding path: RawPath) -> Mount? {
+        mounts.filter { path.isSame(or: $0.target) }.max { $0.target.bytes.count < $1.target.bytes.count }
+    }
+
+    /// The host file behind a sandbox path, symlinks not followed: the
+    /// candidate's own file, or the host's outside the candidate.
+    func backing(_ path: RawPath) -> RawPath {
+        guard let mount = mount(holding: path) else { return path }
+        let relative = path.relative(to: mount.target)
+        return relative.isEmpty ? mount.lower : mount.lower.appending(relative)
+    }
+
+    /// `path` with every symlink resolved the way the sandbox would, or nil
+    /// if some component does not exist.
+    public func resolve(_ path: RawPath) -> RawPath? {
+        var pending = path.resolvingDotDot().bytes.split(separator: 47).map { RawPath(bytes: Array($0)) }
+        var current = RawPath("/")
+        var hops = 0
+        while !pending.isEmpty {
+            let component = pending.removeFirst()
+            if component.bytes == [46, 46] {
+                current = current.parent.isEmpty ? RawPath("/") : current.parent
+                continue
+            }
+            let next = current.appending(component)
+            let host = backing(next)
+            var status = stat()
+            guard host.withCString({ lstat($0, &status) }) == 0 else { return nil }
+            if (status.st_mode & S_IFMT) == S_IFLNK {
+                hops += 1
+                if hops > 40 { return nil }
+                guard let target = Self.readLink(host) else { return nil }
+                let rest = target.bytes.split(separator: 47).map { RawPath(bytes: Array($0)) }
+                pending = rest + pending
+                if target.isAbsolute { current = RawPath("/") }
+            } else {
+                current = next
+            }
+        }
+        return current
+    }
+
+    /// Whether the candidate (with what closure added) has `path`.
+    public func exists(_ path: RawPath) -> Bool { resolve(path) != nil }
+
+    /// The host file holding the content of sandbox path `path`.
+    public func contentFile(_ path: RawPath) -> RawPath? { resolve(path).map(backing) }
+
+    /// Whether the sandbox path lies inside the candidate.
+    public func contains(_ path: RawPath) -> Bool { mount(holding: path.resolvingDotDot()) != nil }
+
+    /// Where a file added by closure goes so that the sandbox shows it at
+    /// `path`: the index of the mount and the path inside it, with the
+    /// directory resolved through the candidate's symlinks. Nil if `path`
+    /// is not inside the candidate.
+    public func closurePlacement(for path: RawPath) -> (mount: Int, relative: RawPath)? {
+        guard let directory = resolve(path.parent),
+            let index = mounts.indices.filter({ directory.isSame(or: mounts[$0].target) })
+                .max(by: { mounts[$0].target.bytes.count < mounts[$1].target.bytes.count })
+        else { return nil }
+        let inside = directory.relative(to: mounts[index].target)
+        return (index, inside.isEmpty ? path.lastComponent : inside.appending(path.lastComponent))
+    }
+
+    // MARK: Helpers
+
+    static func readLink(_ path: RawPath) -> RawPath? {
+        var buffer = [CChar](repeating: 0, count: 4097)
+        let n = path.withCString { readlink($0, &buffer, 4096) }
+        guard n > 0 else { return nil }
+        return RawPath(bytes: buffer[0..<n].map { UInt8(bitPattern: $0) })
+    }
+
+    static func makeDirectory(_ path: RawPath) throws {
+        if path.withCString({ mkdir($0, 0o755) }) != 0 && errno != EEXIST {
+            throw InputError.tool("mkdir", "\(path): \(String(cString: strerror(errno)))")
+        }
+    }
+
+    static func firstLine(_ text: String) -> String {
+        text.split(separator: "\n").first.map(String.init) ?? "unknown error"
+    }
+
+    static func controlFields(_ text: String) -> [String: String] {
+        var fields: [String: String] = [:]
+        for line in text.split(separator: "\n") {
+            guard let colon = line.firstIndex(of: ":") else { continue }
+            fields[String(line[..<colon])] = line[line.index(after: colon)...].trimmingCharacters(in: .whitespaces)
+        }
+        return fields
+    }
+
+    /// `kernel-devel-6.1.0-1.x86_64` → `6.1.0-1`.
+    static func rpmVersion(_ name: String) -> String {
+        let withoutArch = name.split(separator: ".").dropLast().joined(separator: ".")
+        let parts = withoutArch.split(separator: "-")
+        guard parts.count >= 2 else { return "?" }
+        return parts.suffix(2).joined(separator: "-")
+    }
+}
+
+extension RawPath {
+    /// The last component.
+    var lastComponent: RawPath {
+        guard let slash = bytes.lastIndex(of: 47) else { return self }
+        return RawPath(bytes: Array(bytes[(slash + 1)...]))
+    }
+}

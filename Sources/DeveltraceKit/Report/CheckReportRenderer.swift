@@ -1,0 +1,97 @@
+import Foundation
+
+/// Output formats of `develtrace check`.
+public enum CheckFormat: String, Sendable, CaseIterable {
+    case text, json
+}
+
+/// Renders a `CheckResult` for people (text) or programs (JSON).
+public struct CheckReportRenderer: Sendable {
+    public var format: CheckFormat
+    /// ANSI colour for the text format (a terminal).
+    public var colour: Bool
+
+    public init(format: CheckFormat, colour: Bool = false) {
+        self.format = format
+        self.colour = colour
+    }
+
+    public func render(_ result: CheckResult) -> String {
+        switch format {
+        case .json: return json(result)
+        case .text: return text(result)
+        }
+    }
+
+    /// Stable JSON: sorted keys, sorted arrays (see `CheckResult`).
+    public func json(_ result: CheckResult) -> String {
+        let encoder = JSONEncoder()
+        encoder.outputFormatting = [.prettyPrinted, .sortedKeys, .withoutEscapingSlashes]
+        guard let data = try? encoder.encode(result) else { return "{}\n" }
+        return String(decoding: data, as: UTF8.self) + "\n"
+    }
+
+    private func paint(_ text: String, _ code: String) -> String { colour ? "\u{1B}[\(code)m\(text)\u{1B}[0m" : text }
+
+    public func text(_ result: CheckResult) -> String {
+        var out = ""
+        let counts = FindingClass.allCases.compactMap { c -> String? in
+            guard let n = result.summary[c.rawValue], n > 0 else { return nil }
+            return "\(n) \(c.rawValue)"
+        }
+        let missing = result.summary[FindingClass.missing.rawValue] ?? 0
+        let headline = missing == 0 ? "no missing files" : "\(missing) missing file\(missing == 1 ? "" : "s")"
+        let rest = counts.filter { !$0.hasSuffix(" missing") }
+        out += paint("develtrace check: \(headline)", missing == 0 ? "1;32" : "1;31")
+        out += rest.isEmpty ? "" : "; " + rest.joined(separator: ", ")
+        out += " (kernel \(result.inputs.kernelRelease), \(result.samples.count) sample\(result.samples.count == 1 ? "" : "s"))\n"
+        for warning in result.warnings { out += paint("warning: ", "1;33") + warning + "\n" }
+
+        for findingClass in FindingClass.allCases {
+            let findings = result.findings.filter { $0.class == findingClass }
+            guard !findings.isEmpty else { continue }
+            out += "\n" + paint("\(findingClass.rawValue) (\(findings.count))", "1") + "\n"
+            var byDirectory: [String: [Finding]] = [:]
+            for finding in findings {
+                let directory = (finding.path as NSString).deletingLastPathComponent
+                byDirectory[directory.isEmpty ? "." : directory, default: []].append(finding)
+            }
+            for directory in byDirectory.keys.sorted() {
+                out += "  \(directory)/\n"
+                for finding in byDirectory[directory]! {
+                    let name = (finding.path as NSString).lastPathComponent
+                    out += "    \(name)  [\(finding.severity.rawValue), round \(finding.round), \(finding.samples.joined(separator: ", "))]"
+                    if let detail = finding.detail { out += " — \(detail)" }
+                    out += "\n"
+                    for evidence in finding.evidence.prefix(3) {
+                        let command = evidence.argv.prefix(6).joined(separator: " ") + (evidence.argv.count > 6 ? " …" : "")
+                        let build = evidence.build == "reference" ? "reference" : "candidate round \(evidence.round)"
+                        out += "      \(evidence.sample) \(build): pid \(evidence.pid) \(evidence.syscall) \(evidence.errno) \(evidence.path)\n"
+                        if !command.isEmpty { out += "        by: \(command)\n" }
+                    }
+                }
+            }
+        }
+
+        out += "\n" + paint("samples", "1") + "\n"
+        for sample in result.samples {
+            let identical = sample.modules.values.allSatisfy(\.isIdentical)
+            let modules = sample.modules.isEmpty ? "" : (identical ? "; modules identical to the reference" : "; modules differ from the reference")
+            out += "  \(sample.name) (\(sample.kind)): reference \(sample.reference); candidate \(sample.candidate) after \(sample.rounds) round\(sample.rounds == 1 ? "" : "s")\(modules)\n"
+            for (name, comparison) in sample.modules.sorted(by: { $0.key < $1.key }) where !comparison.isIdentical {
+                var parts: [String] = []
+                if !comparison.onlyInReference.isEmpty { parts.append("only in reference: \(comparison.onlyInReference.joined(separator: " "))") }
+                if !comparison.onlyInCandidate.isEmpty { parts.append("only in candidate: \(comparison.onlyInCandidate.joined(separator: " "))") }
+                if !comparison.differing.isEmpty { parts.append("differing: \(comparison.differing.joined(separator: " "))") }
+                out += "    \(name): \(parts.joined(separator: "; "))\n"
+            }
+            if let log = sample.log {
+                let tail = log.split(separator: "\n").suffix(8).map { "    | \($0)" }.joined(separator: "\n")
+                out += tail + "\n"
+            }
+        }
+        out += "\ncandidate: \(result.inputs.candidates.joined(separator: " ")) (kbuild dir \(result.inputs.kbuildDir); \(result.inputs.layout))\n"
+        for package in result.inputs.packages { out += "  \(package.name) \(package.version)\n" }
+        return out
+    }
+}

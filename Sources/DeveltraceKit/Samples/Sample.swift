@@ -1,0 +1,134 @@
+import Foundation
+
+/// An external module built to exercise the candidate: a DKMS source
+/// directory (with `dkms.conf`) or a plain Kbuild/Makefile directory.
+public struct Sample: Sendable, Hashable, Codable {
+    public enum Kind: String, Sendable, Codable {
+        case dkms, kbuild
+    }
+
+    public var name: String
+    public var directory: String
+    public var kind: Kind
+    /// `PACKAGE_NAME` and `PACKAGE_VERSION` of a DKMS sample: DKMS builds in
+    /// `$dkms_tree/NAME/VERSION/build` and `MAKE[0]` may say so.
+    public var packageName: String?
+    public var packageVersion: String?
+
+    /// Checks `directory` is a module source directory.
+    public init(directory: String) throws(InputError) {
+        let url = URL(fileURLWithPath: directory).standardizedFileURL
+        var isDirectory: ObjCBool = false
+        guard FileManager.default.fileExists(atPath: url.path, isDirectory: &isDirectory), isDirectory.boolValue else {
+            throw .notFound(directory)
+        }
+        let has = { (name: String) in FileManager.default.fileExists(atPath: url.appendingPathComponent(name).path) }
+        if has("dkms.conf") {
+            kind = .dkms
+            (packageName, packageVersion) = try Self.packageIdentity(url.path)
+        } else if has("Makefile") || has("Kbuild") {
+            kind = .kbuild
+        } else {
+            throw .moduleWithoutMakefile(directory)
+        }
+        self.directory = url.path
+        self.name = url.lastPathComponent
+    }
+
+    /// Where the sample is built inside the sandbox (DKMS's build directory
+    /// for DKMS samples).
+    var buildDirectory: RawPath {
+        if kind == .dkms, let packageName, let packageVersion {
+            return RawPath("/var/lib/dkms/\(packageName)/\(packageVersion)/build")
+        }
+        return RawPath("/develtrace-build/\(name)")
+    }
+
+    /// Evaluates `dkms.conf` with bash, as DKMS sources it, for its name and
+    /// version. (The traced build evaluates it again inside the sandbox.)
+    static func packageIdentity(_ directory: String) throws(InputError) -> (String?, String?) {
+        let script = """
+            cd "$1" || exit 1
+            kernelver=0 kernel_source_dir=/nonexistent arch=x86_64 dkms_tree=/var/lib/dkms source_tree=/usr/src
+            . ./dkms.conf > /dev/null || exit 1
+            printf '%s\\n%s\\n' "$PACKAGE_NAME" "$PACKAGE_VERSION"
+            """
+        guard let result = try? HostCommand.run(["env", "-i", "PATH=/usr/bin:/bin", "bash", "-c", script, "develtrace", directory]) else {
+            throw .brokenDkmsConf(directory, "bash cannot be started")
+        }
+        let lines = String(decoding: result.output, as: UTF8.self).split(separator: "\n", omittingEmptySubsequences: false).map(String.init)
+        let errors = result.error.split(separator: "\n").first.map(String.init)
+        if result.status != 0 || errors != nil {
+            throw .brokenDkmsConf(directory, errors ?? "exit status \(result.status)")
+        }
+        let name = lines.first.flatMap { $0.isEmpty ? nil : $0 }
+        let version = lines.count > 1 && !lines[1].isEmpty ? lines[1] : nil
+        guard let name, let version, !name.contains("/"), !version.contains("/") else {
+            throw .brokenDkmsConf(directory, "PACKAGE_NAME or PACKAGE_VERSION is not set")
+        }
+        return (name, version)
+    }
+
+    /// The samples of the built-in corpus (`Fixtures/modules/*`).
+    public static func corpus(at directory: String) throws(InputError) -> [Sample] {
+        guard let entries = try? FileManager.default.contentsOfDirectory(atPath: directory) else { throw .notFound(directory) }
+        var samples: [Sample] = []
+        for entry in entries.sorted() where !entry.hasPrefix(".") {
+            samples.append(try Sample(directory: directory + "/" + entry))
+        }
+        return samples
+    }
+}
+
+/// The script that builds a sample inside the sandbox, as DKMS would: it
+/// evaluates `dkms.conf` with `kernelver`, `kernel_source_dir` and `arch`
+/// set, reads `.config` as DKMS does for signing and `BUILD_EXCLUSIVE_CONFIG`,
+/// honours `BUILD_EXCLUSIVE_*`, and runs `MAKE[0]` (or DKMS's default).
+/// Plain Kbuild directories get `make -C KBUILD M=DIR modules`.
+enum SampleDriver {
+    /// Exit status for "skipped by BUILD_EXCLUSIVE_*".
+    static let skipped: Int32 = 77
+    /// Exit status for "dkms.conf does not evaluate".
+    static let brokenConfiguration: Int32 = 78
+
+    static let script = #"""
+        #!/bin/bash
+        # develtrace's sample driver (see SampleDriver in the sources).
+        kernelver=$1 kernel_source_dir=$2 arch=$3 module_dir=$4 kind=$5
+        cd "$module_dir" || exit 1
+        if [ "$kind" = kbuild ]; then
+            exec make -C "$kernel_source_dir" M="$module_dir" modules
+        fi
+        dkms_tree=/var/lib/dkms source_tree=/usr/src
+        PACKAGE_NAME= PACKAGE_VERSION= BUILT_MODULE_NAME=() MAKE=()
+        BUILD_EXCLUSIVE_KERNEL= BUILD_EXCLUSIVE_ARCH= BUILD_EXCLUSIVE_CONFIG=
+        if ! . ./dkms.conf 2> .develtrace-dkms-conf.err; then
+            echo "develtrace: dkms.conf does not evaluate: $(head -n 1 .develtrace-dkms-conf.err)" >&2
+            exit 78
+        fi
+        if [ -s .develtrace-dkms-conf.err ]; then
+            echo "develtrace: dkms.conf does not evaluate: $(head -n 1 .develtrace-dkms-conf.err)" >&2
+            exit 78
+        fi
+        if [ -n "$BUILD_EXCLUSIVE_KERNEL" ] && ! [[ $kernelver =~ $BUILD_EXCLUSIVE_KERNEL ]]; then
+            echo "develtrace-skip: BUILD_EXCLUSIVE_KERNEL=$BUILD_EXCLUSIVE_KERNEL does not match $kernelver" >&2
+            exit 77
+        fi
+        if [ -n "$BUILD_EXCLUSIVE_ARCH" ] && ! [[ $arch =~ $BUILD_EXCLUSIVE_ARCH ]]; then
+            echo "develtrace-skip: BUILD_EXCLUSIVE_ARCH=$BUILD_EXCLUSIVE_ARCH does not match $arch" >&2
+            exit 77
+        fi
+        for option in $BUILD_EXCLUSIVE_CONFIG; do
+            name=${option#!}
+            if grep -qE "^$name=[ym]" "$kernel_source_dir/.config" 2>/dev/null; then set=1; else set=0; fi
+            if { [ "$option" = "$name" ] && [ $set = 0 ]; } || { [ "$option" != "$name" ] && [ $set = 1 ]; }; then
+                echo "develtrace-skip: BUILD_EXCLUSIVE_CONFIG wants $option" >&2
+                exit 77
+            fi
+        done
+        # DKMS reads the kernel configuration to decide on module signing.
+        grep -E '^CONFIG_MODULE_SIG(_ALL|_HASH)?=' "$kernel_source_dir/.config" > /dev/null 2>&1
+        make_command=${MAKE[0]:-"make -C $kernel_source_dir M=$module_dir"}
+        eval "$make_command"
+        """#
+}

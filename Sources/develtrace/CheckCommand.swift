@@ -1,0 +1,128 @@
+import ArgumentParser
+import DeveltraceKit
+import Foundation
+
+#if canImport(Glibc)
+import Glibc
+#endif
+
+struct CheckCommand: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "check",
+        abstract: "Find the files a candidate devel tree is missing by building sample modules against it.",
+        discussion: """
+            Each sample module is built twice inside the sandbox, traced: against the \
+            full build tree (read-only), then against the candidate (the full tree \
+            hidden, the candidate mounted at its own absolute paths through an \
+            overlay that catches writes). Files the candidate lacks are added from \
+            the full tree and the candidate build repeats (closure) until nothing \
+            new turns up. Findings: missing, relocated, different, tree-write, \
+            unrunnable, extra, outside — each with its evidence.
+
+            Examples:
+              develtrace check --build-tree ~/linux \\
+                  --candidate linux-headers-6.1.0-56-amd64_6.1.192-2_amd64.deb \\
+                  --candidate linux-headers-6.1.0-56-common_6.1.192-2_all.deb \\
+                  --candidate linux-kbuild-6.1_6.1.192-2_amd64.deb \\
+                  --module /usr/src/v4l2loopback-0.12.7
+              develtrace check --build-tree ~/linux --candidate /usr/src/kernels/6.5.0 --format json -o result.json
+
+            Exit status: 0 nothing missing; 1 findings (any missing file, or any \
+            fatal finding); 2 bad usage or bad input; 3 a sample failed its \
+            reference build (the sample is broken, not the package); 4 internal error.
+            """
+    )
+
+    @Option(name: .customLong("build-tree"), help: "The full kernel build tree (after modules_prepare, with Module.symvers).")
+    var buildTree: String
+
+    @Option(name: .customLong("source-tree"), help: "The source tree, when --build-tree is a separate object tree (O=).")
+    var sourceTree: String?
+
+    @Option(help: "A directory, .deb, .rpm or installed package name; repeat for split packages.")
+    var candidate: [String] = []
+
+    @Option(name: .customLong("kbuild-dir"), help: "The kbuild directory inside the candidate (default: detected).")
+    var kbuildDir: String?
+
+    @Option(name: .customLong("module"), help: "A DKMS source directory or a Kbuild directory; repeatable (default: the built-in corpus).")
+    var modules: [String] = []
+
+    @Option(name: .customLong("map"), help: ArgumentHelp("Map a candidate directory onto a tree subdirectory.", valueName: "CANDIDATE_DIR=TREE_SUBDIR"))
+    var maps: [String] = []
+
+    @Option(help: "Output format: text or json.")
+    var format: CheckFormat = .text
+
+    @Option(name: .shortAndLong, help: "Write the report to this file instead of standard output.")
+    var output: String?
+
+    @Option(help: "Samples built in parallel (default: the number of CPUs).")
+    var jobs: Int = ProcessInfo.processInfo.activeProcessorCount
+
+    @Option(name: .customLong("max-rounds"), help: "Closure rounds per sample at most.")
+    var maxRounds: Int = 5
+
+    @Option(help: "Time limit of one build, in seconds.")
+    var timeout: Double = 1800
+
+    @Flag(help: "No progress on standard error.")
+    var quiet = false
+
+    func validate() throws {
+        if candidate.isEmpty { throw ValidationError("Give at least one --candidate (a directory, .deb, .rpm or installed package)") }
+        if jobs < 1 { throw ValidationError("--jobs must be at least 1") }
+        if maxRounds < 1 { throw ValidationError("--max-rounds must be at least 1") }
+        if timeout <= 0 { throw ValidationError("--timeout must be positive") }
+    }
+
+    func run() throws {
+        let showProgress = !quiet && isatty(2) == 1
+        let options = CheckOptions(
+            buildTree: buildTree, sourceTree: sourceTree, candidates: candidate, kbuildDir: kbuildDir, modules: modules,
+            corpus: Self.corpusDirectory(), maps: maps, jobs: jobs, maxRounds: maxRounds,
+            timeout: .milliseconds(Int(timeout * 1000)), command: CommandLine.arguments)
+        let runner = CheckRunner(options: options) { message in
+            if showProgress { Diagnostics.print("develtrace: \(message)") }
+        }
+        let signals = SignalForwarder { signal in runner.cancellation.cancel(.interrupted(signal: signal)) }
+        defer { signals.stop() }
+        let result: CheckResult
+        do {
+            result = try runner.run()
+        } catch let error as InputError {
+            Diagnostics.fail("develtrace: \(error)", status: ExitCode32.badInput)
+        } catch let error as SandboxError {
+            Diagnostics.fail("develtrace: \(error)", status: ExitCode32.badInput)
+        } catch is CheckInterrupted {
+            Diagnostics.fail("develtrace: interrupted; every sandbox was torn down", status: 130)
+        } catch {
+            Diagnostics.fail("develtrace: internal error: \(error)", status: ExitCode32.internalError)
+        }
+        let toTerminal = output == nil && isatty(1) == 1
+        let text = CheckReportRenderer(format: format, colour: toTerminal).render(result)
+        do {
+            let sink = try OutputSink(path: output)
+            sink.write(Array(text.utf8))
+            sink.close()
+        } catch {
+            Diagnostics.fail("develtrace: cannot write \(output ?? "-"): \(error)", status: ExitCode32.badInput)
+        }
+        Diagnostics.exit(result.exitStatus)
+    }
+
+    /// `Fixtures/modules` next to the package (a source checkout), or
+    /// `$DEVELTRACE_CORPUS`.
+    static func corpusDirectory() -> String {
+        if let override = ProcessInfo.processInfo.environment["DEVELTRACE_CORPUS"] { return override }
+        var url = URL(fileURLWithPath: CommandLine.arguments[0]).resolvingSymlinksInPath()
+        for _ in 0..<6 {
+            url.deleteLastPathComponent()
+            let candidate = url.appendingPathComponent("Fixtures/modules").path
+            if FileManager.default.fileExists(atPath: candidate) { return candidate }
+        }
+        return "/usr/share/develtrace/modules"
+    }
+}
+
+extension CheckFormat: ExpressibleByArgument {}
