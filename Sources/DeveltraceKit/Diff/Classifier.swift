@@ -103,6 +103,10 @@ struct Classifier {
                 let item = (round, access, evidence(access, outcome: outcome, sample: name, build: "candidate", round: round))
                 if access.intent == .exec, !access.result.isOK, !Self.absentErrors.contains(access.result.description) {
                     needs.unrunnable[relative, default: []].append((round, item.2, "execve failed: \(access.result)"))
+                } else if access.intent == .probe, access.result.description == "EACCES" {
+                    // As root, access() fails with EACCES only for X_OK on a
+                    // file without execute permission (make checks before exec).
+                    needs.unrunnable[relative, default: []].append((round, item.2, "not executable (access: EACCES)"))
                 } else if access.intent == .exec, access.result.isOK,
                     let status = outcome.processes[access.process]?.exitStatus, status == 126 || status == 127
                 {

@@ -45,6 +45,8 @@ struct SandboxPlan {
     }
 
     private(set) var steps: [MountStep] = []
+    /// Where the sandbox's root is assembled before `pivot_root`.
+    private var root = RawPath("/")
     private var layers: [Layer] = []
     /// Mount points made in an upper layer before the run, not writes.
     private var premade: Set<RawPath> = []
@@ -55,6 +57,7 @@ struct SandboxPlan {
     init(configuration: SandboxConfiguration, scratch: RawPath, hostMounts: [RawPath]) throws(SandboxError) {
         let slash = RawPath("/")
         let root = scratch.appending(RawPath("root"))
+        self.root = root
         let rootUpper = scratch.appending(RawPath("root-upper"))
         let rootWork = scratch.appending(RawPath("root-work"))
         for directory in [root, rootUpper, rootWork] { try Self.makeDirectory(directory) }
@@ -212,7 +215,7 @@ struct SandboxPlan {
                 for component in target.bytes.split(separator: 47) {
                     current = current.appending(RawPath(bytes: Array(component)))
                     if current.isSame(or: outer) && current != outer {
-                        steps.append(MountStep(kind: .mkdir, target: current))
+                        steps.append(MountStep(kind: .mkdir, target: root.appending(RawPath(bytes: Array(current.bytes.dropFirst())))))
                     }
                 }
                 return target

@@ -1,0 +1,114 @@
+import Foundation
+import Testing
+
+@testable import DeveltraceKit
+
+/// A full mini tree built once per test run (`Fixtures/minikernel`, after
+/// `make prepare`), and candidates cut from it with one defect each.
+enum MiniKernel {
+    static let tree: URL = {
+        let url = Harness.packageRoot.appendingPathComponent(".build/test-work/minikernel-full")
+        try? FileManager.default.removeItem(at: url)
+        _ = try? Harness.runProcess(["/bin/cp", "-a", Harness.fixtures.appendingPathComponent("minikernel").path, url.path])
+        _ = try? Harness.runProcess(["/usr/bin/make", "-s", "-C", url.path, "prepare"])
+        return url
+    }()
+
+    static var module: String { Harness.fixtures.appendingPathComponent("minikernel-modules/hello").path }
+
+    /// A copy of the full tree, changed by `mutate` (run in the copy).
+    static func candidate(_ name: String, _ mutate: String) throws -> URL {
+        let url = Harness.packageRoot.appendingPathComponent(".build/test-work/minikernel-\(name)")
+        try? FileManager.default.removeItem(at: url)
+        #expect(try Harness.runProcess(["/bin/cp", "-a", tree.path, url.path]) == 0)
+        if !mutate.isEmpty { #expect(try Harness.runProcess(["/bin/sh", "-ec", mutate], in: url) == 0) }
+        return url
+    }
+
+    static func check(_ candidate: URL, maxRounds: Int = 5) throws -> CheckResult {
+        let options = CheckOptions(
+            buildTree: tree.path, candidates: [candidate.path], modules: [module], corpus: "", jobs: 1, maxRounds: maxRounds,
+            timeout: .seconds(300))
+        return try CheckRunner(options: options).run()
+    }
+}
+
+struct ExpectedFinding: Hashable, CustomStringConvertible, Sendable {
+    var kind: FindingClass
+    var path: String
+    var severity: Severity
+    init(_ kind: FindingClass, _ path: String, _ severity: Severity) {
+        self.kind = kind
+        self.path = path
+        self.severity = severity
+    }
+    var description: String { "\(kind.rawValue) \(path) \(severity.rawValue)" }
+}
+
+extension Machine {
+    @Suite struct CheckSynthetic {
+        static let cases: [(String, String, [ExpectedFinding])] = [
+            ("clean", "", []),
+            ("missing-header", "rm include/linux/mini.h", [.init(.missing, "include/linux/mini.h", .fatal)]),
+            (
+                "closure", "rm include/linux/mini.h include/linux/extra.h",
+                [.init(.missing, "include/linux/mini.h", .fatal), .init(.missing, "include/linux/extra.h", .fatal)]
+            ),
+            ("missing-host-tool", "rm scripts/basic/fixdep", [.init(.missing, "scripts/basic/fixdep", .fatal)]),
+            ("relocated", "mv scripts/module.lds arch/x86/module.lds", [.init(.relocated, "scripts/module.lds", .benign)]),
+            (
+                "different", "sed -i 's/ARCH_WORD 8/ARCH_WORD 16/' arch/x86/include/asm/arch.h",
+                [.init(.different, "arch/x86/include/asm/arch.h", .divergent)]
+            ),
+            (
+                "extra-shadow", "mkdir -p arch/x86/include/linux && sed 's/EXTRA_VALUE 7/EXTRA_VALUE 9/' include/linux/extra.h > arch/x86/include/linux/extra.h",
+                [.init(.extra, "arch/x86/include/linux/extra.h", .divergent)]
+            ),
+            (
+                "tree-write", "rm scripts/mod/modpost",
+                [.init(.missing, "scripts/mod/modpost", .benign), .init(.treeWrite, "scripts/mod/modpost", .benign)]
+            ),
+            (
+                "unrunnable", "rm scripts/basic/fixdep && echo 'not a program' > scripts/basic/fixdep && chmod 644 scripts/basic/fixdep",
+                [.init(.unrunnable, "scripts/basic/fixdep", .fatal)]
+            ),
+        ]
+
+        @Test("each defect gives exactly its findings", arguments: cases.map(\.0))
+        func defect(name: String) throws {
+            let (_, mutation, expected) = Self.cases.first { $0.0 == name }!
+            let candidate = try MiniKernel.candidate(name, mutation)
+            let treeBefore = try Harness.fingerprint(MiniKernel.tree)
+            let candidateBefore = try Harness.fingerprint(candidate)
+            let result = try MiniKernel.check(candidate)
+            let found = Set(result.findings.filter { $0.class != .unused }.map { ExpectedFinding($0.class, $0.path, $0.severity) })
+            #expect(found == Set(expected), "\(result.samples.map { "\($0.name): \($0.candidate) \($0.log ?? "")" })")
+            #expect(result.samples.count == 1)
+            #expect(result.samples.first?.reference == "succeeded")
+            for finding in result.findings {
+                #expect(!finding.evidence.isEmpty, "\(finding.path) has evidence")
+            }
+            #expect(result.exitStatus == (expected.contains { $0.kind == .missing || $0.severity == .fatal } ? 1 : 0))
+            // Input trees are never written.
+            #expect(try Harness.fingerprint(MiniKernel.tree) == treeBefore)
+            #expect(try Harness.fingerprint(candidate) == candidateBefore)
+            try? FileManager.default.removeItem(at: candidate)
+        }
+
+        @Test("closure: the second header is added after the first and the build then succeeds")
+        func closureRounds() throws {
+            let candidate = try MiniKernel.candidate("closure-rounds", "rm include/linux/mini.h include/linux/extra.h")
+            defer { try? FileManager.default.removeItem(at: candidate) }
+            let result = try MiniKernel.check(candidate)
+            let sample = try #require(result.samples.first)
+            #expect(sample.candidate == "succeeded")
+            #expect(sample.rounds == 2)
+            let missing = result.findings.filter { $0.class == .missing }
+            #expect(missing.map(\.path).sorted() == ["include/linux/extra.h", "include/linux/mini.h"])
+            let probe = missing.first { $0.path == "include/linux/mini.h" }?.evidence.first
+            #expect(probe?.build == "candidate")
+            #expect(probe?.errno == "ENOENT")
+            #expect(probe?.argv.first?.hasSuffix("cc1") == true)
+        }
+    }
+}
