@@ -25,7 +25,7 @@ enum MiniKernel {
         return url
     }
 
-    static func check(_ candidate: URL, maxRounds: Int = 5) throws -> CheckResult {
+    static func check(_ candidate: URL, maxRounds: Int = 10) throws -> CheckResult {
         let options = CheckOptions(
             buildTree: tree.path, candidates: [candidate.path], modules: [module], corpus: "", jobs: 1, maxRounds: maxRounds,
             timeout: .seconds(300))
@@ -102,9 +102,11 @@ extension Machine {
             let result = try MiniKernel.check(candidate)
             let sample = try #require(result.samples.first)
             #expect(sample.candidate == "succeeded")
-            #expect(sample.rounds == 2)
+            #expect(sample.rounds == 3)
             let missing = result.findings.filter { $0.class == .missing }
             #expect(missing.map(\.path).sorted() == ["include/linux/extra.h", "include/linux/mini.h"])
+            #expect(missing.first { $0.path == "include/linux/mini.h" }?.round == 1)
+            #expect(missing.first { $0.path == "include/linux/extra.h" }?.round == 2, "found once the first was restored")
             let probe = missing.first { $0.path == "include/linux/mini.h" }?.evidence.first
             #expect(probe?.build == "candidate")
             #expect(probe?.errno == "ENOENT")

@@ -29,6 +29,9 @@ public struct CheckResult: Sendable, Codable {
         public var modules: [String: ModuleComparison]
         /// The tail of the failing build's log, when a build failed.
         public var log: String?
+        /// Every file of the full tree the reference build used (sorted,
+        /// tree-relative): what a devel package must hold for this sample.
+        public var treeFilesUsed: [String]
     }
 
     public var schemaVersion = CheckResult.schemaVersion

@@ -17,7 +17,7 @@ public struct CheckOptions: Sendable {
 
     public init(
         buildTree: String, sourceTree: String? = nil, candidates: [String], kbuildDir: String? = nil, modules: [String] = [],
-        corpus: String, maps: [String] = [], jobs: Int = 1, maxRounds: Int = 5, timeout: Duration? = nil, command: [String] = []
+        corpus: String, maps: [String] = [], jobs: Int = 1, maxRounds: Int = 10, timeout: Duration? = nil, command: [String] = []
     ) {
         self.buildTree = buildTree
         self.sourceTree = sourceTree
@@ -67,7 +67,7 @@ public final class CheckRunner: @unchecked Sendable {
         // Samples run in parallel, each pinned with its tracer to one CPU.
         let cpus = max(1, ProcessInfo.processInfo.activeProcessorCount)
         let jobs = max(1, min(options.jobs, samples.count))
-        let results = Mutex<[Int: (SampleObservation, [Finding])]>([:])
+        let results = Mutex<[Int: (SampleObservation, [Finding], [String])]>([:])
         let failures = Mutex<[any Error]>([])
         let next = Mutex(0)
         let group = DispatchGroup()
@@ -100,7 +100,7 @@ public final class CheckRunner: @unchecked Sendable {
 
         let ordered = (0..<samples.count).compactMap { results.withLock { $0 }[$0] }
         var merged: [String: Finding] = [:]
-        for (_, findings) in ordered {
+        for (_, findings, _) in ordered {
             for finding in findings {
                 let key = "\(finding.class.rawValue)\u{0}\(finding.path)"
                 if var existing = merged[key] {
@@ -118,7 +118,7 @@ public final class CheckRunner: @unchecked Sendable {
         var summary: [String: Int] = [:]
         for finding in findings { summary[finding.class.rawValue, default: 0] += 1 }
 
-        let sampleResults = ordered.map { observation, _ -> CheckResult.SampleResult in
+        let sampleResults = ordered.map { observation, _, used -> CheckResult.SampleResult in
             let last = observation.rounds.last
             let lastGood = observation.comparisons.last ?? [:]
             var log: String? = nil
@@ -130,9 +130,9 @@ public final class CheckRunner: @unchecked Sendable {
             return CheckResult.SampleResult(
                 name: observation.sample.name, kind: observation.sample.kind.rawValue, directory: observation.sample.directory,
                 reference: observation.reference.status.summary, candidate: last?.status.summary ?? "not built",
-                rounds: observation.rounds.count, modules: lastGood, log: log)
+                rounds: observation.rounds.count, modules: lastGood, log: log, treeFilesUsed: used)
         }
-        let brokenSample = ordered.contains { observation, _ in
+        let brokenSample = ordered.contains { observation, _, _ in
             switch observation.reference.status {
             case .succeeded, .skipped: return false
             default: return true
@@ -157,7 +157,7 @@ public final class CheckRunner: @unchecked Sendable {
     private func check(
         _ sample: Sample, tree: BuildTree, candidate: StagedCandidate, layout: CandidateLayout, classifier: Classifier,
         scratch: RawPath, cpu: Int
-    ) throws -> (SampleObservation, [Finding]) {
+    ) throws -> (SampleObservation, [Finding], [String]) {
         try StagedCandidate.makeDirectory(scratch)
         var referenceSandbox = SandboxConfiguration()
         for root in [tree.path] + (tree.sourceTree.map { [$0] } ?? []) {
@@ -169,7 +169,7 @@ public final class CheckRunner: @unchecked Sendable {
             label: "reference", cpu: cpu, timeout: options.timeout
         ).run(cancel: cancellation)
         var observation = SampleObservation(sample: sample, reference: reference, rounds: [], comparisons: [])
-        guard reference.status.isSuccess else { return (observation, []) }
+        guard reference.status.isSuccess else { return (observation, [], []) }
 
         // Closure layers of this sample, one per candidate mount.
         let closure = scratch.appending(RawPath("closure"))
@@ -206,9 +206,17 @@ public final class CheckRunner: @unchecked Sendable {
                 failedRounds.insert(round)
             }
             if case .skipped = build.status { break }
-            // Closure: add what is missing so far, and build again.
+            // Closure: add what the candidate builds looked for and did not
+            // find, and build again. Files only the reference build used are
+            // added only when a failing build looked for nothing new: before
+            // that, the candidate may still show it has them elsewhere
+            // (relocated).
             let needs = classifier.needs(of: observation)
-            let missing = classifier.absent(needs, upToRound: round).filter { $0.value == nil }.keys.filter { !added.contains($0) }
+            var missing = classifier.absent(needs, upToRound: round, probedOnly: true).filter { $0.value == nil }.keys
+                .filter { !added.contains($0) }
+            if missing.isEmpty && !build.status.isSuccess {
+                missing = classifier.absent(needs, upToRound: round).filter { $0.value == nil }.keys.filter { !added.contains($0) }
+            }
             if missing.isEmpty { break }
             for path in missing.sorted() {
                 added.insert(path)
@@ -224,7 +232,7 @@ public final class CheckRunner: @unchecked Sendable {
             if failedRounds.contains(round) { return .fatal }
             return differingRounds.contains(round) ? .divergent : .benign
         }
-        return (observation, findings)
+        return (observation, findings, needs.referenceUsed.keys.map(\.description).sorted())
     }
 }
 

@@ -125,9 +125,9 @@ struct Classifier {
 
     /// Tree paths needed and absent from the candidate, with whether a file
     /// of identical content stood in for them (then the tree path it had).
-    func absent(_ needs: Needs, upToRound round: Int) -> [RawPath: RawPath?] {
+    func absent(_ needs: Needs, upToRound round: Int, probedOnly: Bool = false) -> [RawPath: RawPath?] {
         var result: [RawPath: RawPath?] = [:]
-        var wanted = Set(needs.referenceUsed.keys)
+        var wanted = probedOnly ? Set<RawPath>() : Set(needs.referenceUsed.keys)
         for (path, probes) in needs.candidateProbed where probes.contains(where: { $0.round <= round }) { wanted.insert(path) }
         for path in wanted where isTreeFile(path) && !candidateHas(path) {
             result[path] = substitute(for: path, needs: needs)

@@ -1,0 +1,1 @@
+#define DT_PRIVATE_VALUE (DT_CCFLAGS + 1)

@@ -1,0 +1,93 @@
+import Foundation
+import Testing
+
+@testable import DeveltraceKit
+
+/// The real Debian 12 kernel packages and reference tree that
+/// `tools/prepare-debian-6.1` puts in the cache. CI prepares them and sets
+/// DEVELTRACE_REQUIRE_REAL=1, so their absence fails instead of skipping.
+enum DebianPair {
+    static let cache = ProcessInfo.processInfo.environment["DEVELTRACE_CACHE"]
+        ?? FileManager.default.homeDirectoryForCurrentUser.appendingPathComponent(".cache/develtrace").path
+    static var tree: String { cache + "/debian-6.1/linux" }
+    static var prepared: Bool { FileManager.default.fileExists(atPath: tree + "/.develtrace-prepared") }
+    static var required: Bool { ProcessInfo.processInfo.environment["DEVELTRACE_REQUIRE_REAL"] == "1" }
+    static var runs: Bool { prepared || required }
+
+    static var debs: [String] {
+        let directory = cache + "/debian-6.1/debs"
+        let names = (try? FileManager.default.contentsOfDirectory(atPath: directory)) ?? []
+        return names.filter { $0.hasPrefix("linux-headers-") || $0.hasPrefix("linux-kbuild-") }.sorted().map { directory + "/" + $0 }
+    }
+
+    static var samples: [String] { ["v4l2loopback", "acpi-call", "vpoll"].map { cache + "/dkms/" + $0 } }
+
+    static func check(_ candidates: [String]) throws -> CheckResult {
+        let options = CheckOptions(
+            buildTree: tree, candidates: candidates, modules: samples, corpus: "", jobs: 2, maxRounds: 10, timeout: .seconds(900))
+        return try CheckRunner(options: options).run()
+    }
+}
+
+extension Machine {
+    @Suite(.enabled(if: DebianPair.runs, "run tools/prepare-debian-6.1 first")) struct CheckDebian {
+        @Test("the real Debian 6.1 packages: nothing missing, scripts/module.lds relocated; then 5 files removed are exactly the 5 missing")
+        func debianPackages() throws {
+            try #require(DebianPair.prepared, "the Debian 6.1 pair is not prepared in \(DebianPair.cache)")
+            try #require(DebianPair.debs.count == 3, "three .debs: \(DebianPair.debs)")
+            let treeBefore = try Harness.fingerprintShallow(DebianPair.tree)
+
+            let clean = try DebianPair.check(DebianPair.debs)
+            for sample in clean.samples {
+                #expect(sample.reference == "succeeded", "\(sample.name): \(sample.log ?? "")")
+                #expect(sample.candidate == "succeeded", "\(sample.name): \(sample.log ?? "")")
+                #expect(sample.modules.values.allSatisfy { $0.isIdentical }, "\(sample.name)")
+                #expect(sample.treeFilesUsed.count > 500)
+            }
+            #expect(clean.findings.filter { $0.class == .missing }.isEmpty, "\(clean.findings.filter { $0.class == .missing }.map(\.path))")
+            let lds = clean.findings.first { $0.path == "scripts/module.lds" }
+            #expect(lds?.class == .relocated)
+            #expect(lds?.severity == .benign)
+            #expect(lds?.detail?.contains("arch/x86/module.lds") == true)
+            #expect(clean.exitStatus == 0)
+            #expect(clean.inputs.layout.hasPrefix("split"))
+
+            // Unpack the same packages, remove 5 files every reference build read.
+            let root = Harness.packageRoot.appendingPathComponent(".build/test-work/debian-mutated")
+            try? FileManager.default.removeItem(at: root)
+            try FileManager.default.createDirectory(at: root, withIntermediateDirectories: true)
+            for deb in DebianPair.debs { #expect(try Harness.runProcess(["/usr/bin/dpkg-deb", "-x", deb, root.path]) == 0) }
+            defer { try? FileManager.default.removeItem(at: root) }
+            let release = clean.inputs.kernelRelease
+            let flavour = root.path + "/usr/src/linux-headers-\(release)"
+            let common = root.path + "/usr/src/linux-headers-\(release.replacingOccurrences(of: "-amd64", with: ""))-common"
+            let kbuild = root.path + "/usr/lib/linux-kbuild-6.1"
+            func locations(_ relative: String) -> [String] {
+                var places = [flavour + "/" + relative, common + "/" + relative]
+                if relative.hasPrefix("scripts/") || relative.hasPrefix("tools/") { places.append(kbuild + "/" + relative) }
+                return places.filter { path in
+                    var status = stat()
+                    return lstat(path, &status) == 0 && (status.st_mode & S_IFMT) == S_IFREG
+                }
+            }
+            let usedByAll = clean.samples.map { Set($0.treeFilesUsed) }.reduce(Set(clean.samples[0].treeFilesUsed)) { $0.intersection($1) }
+            let eligible = usedByAll.sorted().filter { locations($0).count == 1 }
+            try #require(eligible.count >= 50, "eligible files: \(eligible.count)")
+            let stride = eligible.count / 5
+            let chosen = (0..<5).map { eligible[stride / 2 + $0 * stride] }
+            for relative in chosen { try FileManager.default.removeItem(atPath: locations(relative)[0]) }
+
+            let mutated = try DebianPair.check([root.path])
+            let missing = Set(mutated.findings.filter { $0.class == .missing }.map(\.path))
+            #expect(missing == Set(chosen), "chose \(chosen)")
+            for finding in mutated.findings where finding.class == .missing {
+                #expect(!finding.evidence.isEmpty)
+            }
+            #expect(mutated.exitStatus == 1)
+            #expect(
+                mutated.samples.allSatisfy { $0.candidate == "succeeded" },
+                "closure repaired every build: \(mutated.samples.map { "\($0.name) \($0.candidate) \($0.rounds) \($0.log ?? "")" })")
+            #expect(try Harness.fingerprintShallow(DebianPair.tree) == treeBefore, "the reference tree is untouched")
+        }
+    }
+}
