@@ -1,0 +1,97 @@
+import Foundation
+import Testing
+
+@testable import DeveltraceKit
+
+extension Machine {
+    /// `develtrace check` on bad input: one clear line naming the input, and
+    /// the documented exit status.
+    @Suite struct CheckCommandLine {
+        static func work() throws -> URL {
+            let url = try Harness.workDirectory("check-cli")
+            try FileManager.default.createDirectory(at: url.appendingPathComponent("notbuilt"), withIntermediateDirectories: true)
+            try "all:\n".write(to: url.appendingPathComponent("notbuilt/Makefile"), atomically: true, encoding: .utf8)
+            try FileManager.default.createDirectory(at: url.appendingPathComponent("empty"), withIntermediateDirectories: true)
+            try "this is not a debian package".write(to: url.appendingPathComponent("corrupt.deb"), atomically: true, encoding: .utf8)
+            let brokenDkms = url.appendingPathComponent("broken-dkms")
+            try FileManager.default.createDirectory(at: brokenDkms, withIntermediateDirectories: true)
+            try "PACKAGE_NAME=\"x\"\nif then fi (\n".write(to: brokenDkms.appendingPathComponent("dkms.conf"), atomically: true, encoding: .utf8)
+            let brokenModule = url.appendingPathComponent("broken-module")
+            try FileManager.default.createDirectory(at: brokenModule, withIntermediateDirectories: true)
+            try "int broken( { syntax error\n".write(to: brokenModule.appendingPathComponent("broken.c"), atomically: true, encoding: .utf8)
+            try "obj-m := broken.o\n".write(to: brokenModule.appendingPathComponent("Makefile"), atomically: true, encoding: .utf8)
+            return url
+        }
+
+        @Test("bad input exits 2 with one line that names it", arguments: [
+            ("--build-tree", "/nonexistent/linux", "/nonexistent/linux: no such file or directory"),
+            ("--build-tree", "notbuilt", "notbuilt: not a built kernel tree: .config is absent"),
+            ("--candidate", "empty", "empty: no kbuild directory found"),
+            ("--candidate", "corrupt.deb", "corrupt.deb: cannot be unpacked"),
+            ("--candidate", "/nonexistent/candidate", "/nonexistent/candidate: no such file or directory"),
+            ("--module", "empty", "empty: not a module source directory"),
+            ("--module", "broken-dkms", "broken-dkms/dkms.conf does not evaluate"),
+        ])
+        func badInput(option: String, value: String, message: String) throws {
+            try #require(FileManager.default.isExecutableFile(atPath: CommandLine.executable), "swift build first")
+            let work = try Self.work()
+            defer { try? FileManager.default.removeItem(at: work) }
+            var arguments = ["check", "--build-tree", MiniKernel.tree.path, "--candidate", MiniKernel.tree.path, "--module", MiniKernel.module]
+            let index = arguments.firstIndex(of: option)!
+            arguments[index + 1] = value
+            let run = try CommandLine.run(arguments, in: work)
+            #expect(run.status == 2, "\(run.stderr)")
+            #expect(run.stderr.contains(message), "\(run.stderr)")
+            #expect(run.stderr.split(separator: "\n").count == 1, "one line: \(run.stderr)")
+        }
+
+        @Test("a sample that does not build against the full tree exits 3, blamed on the sample")
+        func brokenSample() throws {
+            try #require(FileManager.default.isExecutableFile(atPath: CommandLine.executable), "swift build first")
+            let work = try Self.work()
+            defer { try? FileManager.default.removeItem(at: work) }
+            let run = try CommandLine.run(
+                ["check", "--build-tree", MiniKernel.tree.path, "--candidate", MiniKernel.tree.path, "--module", "broken-module", "--quiet"],
+                in: work)
+            #expect(run.status == 3, "\(run.stderr)")
+            let text = String(decoding: run.stdout, as: UTF8.self)
+            #expect(text.contains("broken-module (kbuild): reference failed"), "\(text)")
+            #expect(text.contains("syntax error") || text.contains("error:"), "the log tail is shown")
+        }
+
+        @Test("json output is stable and carries the schema version")
+        func jsonOutput() throws {
+            try #require(FileManager.default.isExecutableFile(atPath: CommandLine.executable), "swift build first")
+            let candidate = try MiniKernel.candidate("cli-json", "rm include/linux/mini.h")
+            defer { try? FileManager.default.removeItem(at: candidate) }
+            let work = try Self.work()
+            defer { try? FileManager.default.removeItem(at: work) }
+            var outputs: [Data] = []
+            for i in 0..<2 {
+                let output = work.appendingPathComponent("result-\(i).json")
+                let run = try CommandLine.run(
+                    ["check", "--build-tree", MiniKernel.tree.path, "--candidate", candidate.path, "--module", MiniKernel.module,
+                     "--format", "json", "--output", output.path, "--quiet"], in: work)
+                #expect(run.status == 1, "\(run.stderr)")
+                outputs.append(try Data(contentsOf: output))
+            }
+            let object = try #require(try JSONSerialization.jsonObject(with: outputs[0]) as? [String: Any])
+            #expect(object["schemaVersion"] as? Int == 1)
+            let findings = try #require(object["findings"] as? [[String: Any]])
+            #expect(findings.contains { $0["path"] as? String == "include/linux/mini.h" && $0["class"] as? String == "missing" })
+            let evidence = try #require(findings.first?["evidence"] as? [[String: Any]])
+            #expect(evidence.first?["errno"] as? String == "ENOENT")
+            #expect(evidence.first?["argv"] as? [String] != nil)
+            // Two runs give the same findings in the same order (pids, temporary
+            // file names in argv and the output path may differ).
+            func summary(_ data: Data) throws -> [String] {
+                let object = try #require(try JSONSerialization.jsonObject(with: data) as? [String: Any])
+                let findings = try #require(object["findings"] as? [[String: Any]])
+                return findings.map { "\($0["class"] ?? "") \($0["path"] ?? "") \($0["severity"] ?? "") \($0["round"] ?? "") \($0["samples"] ?? "")" }
+            }
+            #expect(try summary(outputs[0]) == summary(outputs[1]))
+            let keys = { (data: Data) in String(decoding: data, as: UTF8.self).split(separator: "\n").filter { $0.hasPrefix("  \"") }.map { $0.split(separator: ":")[0] } }
+            #expect(keys(outputs[0]) == keys(outputs[1]))
+        }
+    }
+}
