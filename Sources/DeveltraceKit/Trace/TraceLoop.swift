@@ -133,8 +133,9 @@ final class TraceLoop {
         case .fork, .vfork, .clone:
             let child = pid_t(truncatingIfNeeded: Ptrace.eventMessage(pid))
             announced[child] = pid
-            if let existing = tasks[child], existing.process == child, processes[child]?.parent == 0 {
-                // The child stopped first; now we know its parent.
+            if pid != initPid, processes[child]?.parent == 0 {
+                // The child stopped first (and may even be gone already): now
+                // we know its parent.
                 let parentProcess = tasks[pid]?.process ?? pid
                 let inherited = processes[parentProcess]
                 processes[child]?.parent = parentProcess
