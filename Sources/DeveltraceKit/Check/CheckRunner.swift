@@ -45,7 +45,16 @@ public final class CheckRunner: @unchecked Sendable {
 
     public init(options: CheckOptions, progress: @escaping @Sendable (String) -> Void = { _ in }) {
         self.options = options
-        self.progress = progress
+        let started = ContinuousClock.now
+        // DEVELTRACE_TIMING=1 prefixes progress with the time since the start.
+        if getenv("DEVELTRACE_TIMING") != nil {
+            self.progress = { message in
+                let elapsed = ContinuousClock.now - started
+                FileHandle.standardError.write(Data("[\(elapsed)] \(message)\n".utf8))
+            }
+        } else {
+            self.progress = progress
+        }
     }
 
     public func run() throws -> CheckResult {
@@ -60,9 +69,15 @@ public final class CheckRunner: @unchecked Sendable {
         let scratch = try Self.makeScratch()
         defer { scratch.endOfUse() }
         let root = scratch.path
-        let candidate = try StagedCandidate(inputs: inputs, scratch: root)
-        let layout = try CandidateLayout(candidate: candidate, kbuildDir: options.kbuildDir, maps: options.maps)
-        let classifier = Classifier(tree: tree, candidate: candidate, layout: layout)
+        // Stage the candidate while the reference builds run: they do not
+        // need it, and unpacking packages takes seconds.
+        let staging = StagingTask { [options, progress] () throws -> Classifier in
+            progress("staging the candidate")
+            let candidate = try StagedCandidate(inputs: inputs, scratch: root)
+            let layout = try CandidateLayout(candidate: candidate, kbuildDir: options.kbuildDir, maps: options.maps)
+            progress("candidate staged")
+            return Classifier(tree: tree, candidate: candidate, layout: layout)
+        }
 
         // Samples run in parallel, each pinned with its tracer to one CPU.
         let cpus = max(1, ProcessInfo.processInfo.activeProcessorCount)
@@ -83,7 +98,7 @@ public final class CheckRunner: @unchecked Sendable {
                     if index >= samples.count || cancellation.isCancelled { return }
                     do {
                         let done = try self.check(
-                            samples[index], tree: tree, candidate: candidate, layout: layout, classifier: classifier,
+                            samples[index], tree: tree, staging: staging,
                             scratch: root.appending(RawPath("s\(index)")), cpu: worker % cpus)
                         results.withLock { $0[index] = done }
                     } catch {
@@ -95,6 +110,9 @@ public final class CheckRunner: @unchecked Sendable {
             thread.start()
         }
         group.wait()
+        let classifier = try staging.value()
+        let candidate = classifier.candidate
+        let layout = classifier.layout
         if let error = failures.withLock({ $0.first }) { throw error }
         if cancellation.isCancelled { throw CheckInterrupted() }
 
@@ -155,8 +173,7 @@ public final class CheckRunner: @unchecked Sendable {
 
     /// Reference build, then candidate rounds until closure finds nothing new.
     private func check(
-        _ sample: Sample, tree: BuildTree, candidate: StagedCandidate, layout: CandidateLayout, classifier: Classifier,
-        scratch: RawPath, cpu: Int
+        _ sample: Sample, tree: BuildTree, staging: StagingTask, scratch: RawPath, cpu: Int
     ) throws -> (SampleObservation, [Finding], [String]) {
         try StagedCandidate.makeDirectory(scratch)
         var referenceSandbox = SandboxConfiguration()
@@ -170,6 +187,9 @@ public final class CheckRunner: @unchecked Sendable {
         ).run(cancel: cancellation)
         var observation = SampleObservation(sample: sample, reference: reference, rounds: [], comparisons: [])
         guard reference.status.isSuccess else { return (observation, [], []) }
+        let classifier = try staging.value()
+        let candidate = classifier.candidate
+        let layout = classifier.layout
 
         // Closure layers of this sample, one per candidate mount.
         let closure = scratch.appending(RawPath("closure"))
@@ -189,6 +209,7 @@ public final class CheckRunner: @unchecked Sendable {
                 label: "candidate-\(round)", cpu: cpu, timeout: options.timeout
             ).run(cancel: cancellation)
             observation.rounds.append(build)
+            progress("\(sample.name): candidate round \(round) built")
             var comparison: [String: ModuleComparison] = [:]
             if build.status.isSuccess {
                 for (name, referenceModule) in reference.modules {
@@ -227,7 +248,9 @@ public final class CheckRunner: @unchecked Sendable {
                 _ = try? HostCommand.run(["cp", "-a", "--", source.description, destination.description])
             }
         }
+        progress("\(sample.name): classifying")
         let needs = classifier.needs(of: observation)
+        defer { progress("\(sample.name): classified") }
         let findings = classifier.findings(of: observation, needs: needs) { round in
             if failedRounds.contains(round) { return .fatal }
             return differingRounds.contains(round) ? .divergent : .benign
@@ -242,3 +265,36 @@ public struct CheckInterrupted: Error, CustomStringConvertible {
 }
 
 import Synchronization
+
+/// The candidate's staging, run on a thread of its own; `value()` waits
+/// for it (and rethrows its error).
+final class StagingTask: @unchecked Sendable {
+    private let done = DispatchSemaphore(value: 0)
+    private var result: Result<Classifier, any Error>?
+    private let lock = NSLock()
+
+    init(_ work: @escaping @Sendable () throws -> Classifier) {
+        let thread = Thread { [self] in
+            let outcome = Result { try work() }
+            lock.lock()
+            result = outcome
+            lock.unlock()
+            done.signal()
+        }
+        thread.start()
+    }
+
+    func value() throws -> Classifier {
+        lock.lock()
+        if let result {
+            lock.unlock()
+            return try result.get()
+        }
+        lock.unlock()
+        done.wait()
+        done.signal()
+        lock.lock()
+        defer { lock.unlock() }
+        return try result!.get()
+    }
+}

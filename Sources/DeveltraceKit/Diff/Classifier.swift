@@ -22,25 +22,32 @@ struct Classifier {
     private static let absentErrors: Set<String> = ["ENOENT", "ENOTDIR"]
 
     /// What the builds needed from the tree, and what the candidate lacked.
+    /// One access of one build: round 0 is the reference build.
+    typealias Seen = (round: Int, access: FileAccess)
+
     struct Needs {
-        /// Tree files the reference build used (tree path → evidence).
-        var referenceUsed: [RawPath: [Evidence]] = [:]
+        /// Tree files the reference build used (tree path → first accesses).
+        var referenceUsed: [RawPath: [Seen]] = [:]
         /// Tree paths the candidate builds looked for and did not find.
-        var candidateProbed: [RawPath: [(round: Int, access: FileAccess, evidence: Evidence)]] = [:]
+        var candidateProbed: [RawPath: [Seen]] = [:]
         /// Tree paths the candidate builds used (tree path → accesses).
-        var candidateUsed: [RawPath: [(round: Int, access: FileAccess, evidence: Evidence)]] = [:]
-        var unrunnable: [RawPath: [(round: Int, evidence: Evidence, detail: String)]] = [:]
-        var outside: [RawPath: [(round: Int, evidence: Evidence)]] = [:]
-        var treeWrites: [RawPath: [(round: Int, detail: String, evidence: Evidence?)]] = [:]
+        var candidateUsed: [RawPath: [Seen]] = [:]
+        var unrunnable: [RawPath: [(round: Int, access: FileAccess, detail: String)]] = [:]
+        var outside: [RawPath: [Seen]] = [:]
+        var treeWrites: [RawPath: [(round: Int, detail: String, access: FileAccess?)]] = [:]
         /// Paths (absolute) the candidate builds created.
         var created: Set<RawPath> = []
     }
 
-    func evidence(_ access: FileAccess, outcome: TraceOutcome, sample: String, build: String, round: Int) -> Evidence {
-        let argv = outcome.processes[access.process]?.argv.map(\.description) ?? []
+    /// The evidence for an access (built only for the accesses a finding
+    /// shows: the argv of a compiler has hundreds of words).
+    func evidence(_ seen: Seen, in observation: SampleObservation) -> Evidence {
+        let outcome = seen.round == 0 ? observation.reference.outcome : observation.rounds[seen.round - 1].outcome
+        let argv = outcome.processes[seen.access.process]?.argv.map(\.description) ?? []
         return Evidence(
-            sample: sample, build: build, round: round, pid: access.pid, argv: argv, syscall: access.syscall,
-            errno: access.result.description, path: access.path.description)
+            sample: observation.sample.name, build: seen.round == 0 ? "reference" : "candidate", round: seen.round,
+            pid: seen.access.pid, argv: argv, syscall: seen.access.syscall, errno: seen.access.result.description,
+            path: seen.access.path.description)
     }
 
     func isTreeFile(_ relative: RawPath) -> Bool {
@@ -67,7 +74,6 @@ struct Classifier {
 
     func needs(of observation: SampleObservation) -> Needs {
         var needs = Needs()
-        let name = observation.sample.name
         let reference = observation.reference.outcome
         for access in reference.accesses where access.result.isOK && Self.lookIntents.contains(access.intent) {
             guard let relative = tree.relativePath(of: access.path), !relative.isEmpty else { continue }
@@ -75,9 +81,7 @@ struct Classifier {
                 guard isTreeFile(relative) else { continue }
                 needs.referenceUsed[relative] = []
             }
-            if needs.referenceUsed[relative]!.count < 2 {
-                needs.referenceUsed[relative]!.append(evidence(access, outcome: reference, sample: name, build: "reference", round: 0))
-            }
+            if needs.referenceUsed[relative]!.count < 2 { needs.referenceUsed[relative]!.append((0, access)) }
         }
         let hiddenRoots = [tree.path] + (tree.sourceTree.map { [$0] } ?? [])
         for (index, build) in observation.rounds.enumerated() {
@@ -87,30 +91,28 @@ struct Classifier {
                 needs.created.insert(write.path)
                 if let relative = layout.treePath(of: write.path), !relative.isEmpty, candidate.contains(write.path) {
                     let creator = outcome.accesses.last { $0.path == write.path && ($0.intent == .create || $0.intent == .write) }
-                    needs.treeWrites[relative, default: []].append(
-                        (round, write.kind.rawValue, creator.map { evidence($0, outcome: outcome, sample: name, build: "candidate", round: round) }))
+                    needs.treeWrites[relative, default: []].append((round, write.kind.rawValue, creator))
                 }
             }
             for access in outcome.accesses {
                 if let root = hiddenRoots.first(where: { access.path.resolvingDotDot().isSame(or: $0) }) {
                     let relative = access.path.resolvingDotDot().relative(to: root)
-                    needs.outside[relative, default: []].append(
-                        (round, evidence(access, outcome: outcome, sample: name, build: "candidate", round: round)))
+                    needs.outside[relative, default: []].append((round, access))
                     continue
                 }
                 guard let relative = layout.treePath(of: access.path), !relative.isEmpty else { continue }
                 if access.intent == .create || access.intent == .write { needs.created.insert(access.path) }
-                let item = (round, access, evidence(access, outcome: outcome, sample: name, build: "candidate", round: round))
+                let item: Seen = (round, access)
                 if access.intent == .exec, !access.result.isOK, !Self.absentErrors.contains(access.result.description) {
-                    needs.unrunnable[relative, default: []].append((round, item.2, "execve failed: \(access.result)"))
+                    needs.unrunnable[relative, default: []].append((round, access, "execve failed: \(access.result)"))
                 } else if access.intent == .probe, access.result.description == "EACCES" {
                     // As root, access() fails with EACCES only for X_OK on a
                     // file without execute permission (make checks before exec).
-                    needs.unrunnable[relative, default: []].append((round, item.2, "not executable (access: EACCES)"))
+                    needs.unrunnable[relative, default: []].append((round, access, "not executable (access: EACCES)"))
                 } else if access.intent == .exec, access.result.isOK,
                     let status = outcome.processes[access.process]?.exitStatus, status == 126 || status == 127
                 {
-                    needs.unrunnable[relative, default: []].append((round, item.2, "exited with \(status) right after exec"))
+                    needs.unrunnable[relative, default: []].append((round, access, "exited with \(status) right after exec"))
                 }
                 guard Self.lookIntents.contains(access.intent) else { continue }
                 if access.result.isOK {
@@ -129,7 +131,12 @@ struct Classifier {
         var result: [RawPath: RawPath?] = [:]
         var wanted = probedOnly ? Set<RawPath>() : Set(needs.referenceUsed.keys)
         for (path, probes) in needs.candidateProbed where probes.contains(where: { $0.round <= round }) { wanted.insert(path) }
-        for path in wanted where isTreeFile(path) && !candidateHas(path) {
+        for path in wanted {
+            // Used by the first round, before closure added anything: present.
+            if needs.candidateUsed[path]?.contains(where: { $0.round == 1 && !needs.created.contains($0.access.path) }) == true {
+                continue
+            }
+            guard isTreeFile(path) && !candidateHas(path) else { continue }
             result[path] = substitute(for: path, needs: needs)
         }
         return result
@@ -152,6 +159,7 @@ struct Classifier {
     /// outcome made each finding matter.
     func findings(of observation: SampleObservation, needs: Needs, severity: (Int) -> Severity) -> [Finding] {
         let name = observation.sample.name
+        let show = { (seen: Seen) in self.evidence(seen, in: observation) }
         var findings: [Finding] = []
         let lastRound = observation.rounds.count
         let absent = absent(needs, upToRound: lastRound)
@@ -159,8 +167,8 @@ struct Classifier {
         for (path, substitute) in absent {
             let probes = needs.candidateProbed[path] ?? []
             let round = probes.map(\.round).min() ?? 1
-            var evidence = Array(probes.prefix(3).map(\.evidence))
-            evidence += (needs.referenceUsed[path] ?? []).prefix(2)
+            var evidence = probes.prefix(3).map(show)
+            evidence += (needs.referenceUsed[path] ?? []).prefix(2).map(show)
             if let substitute {
                 relocationTargets.insert(substitute)
                 findings.append(
@@ -173,7 +181,7 @@ struct Classifier {
             }
         }
         for (path, uses) in needs.candidateUsed {
-            let made = { (use: (round: Int, access: FileAccess, evidence: Evidence)) in needs.created.contains(use.access.path) }
+            let made = { (use: Seen) in needs.created.contains(use.access.path) }
             // Programs are compared by whether they run (unrunnable), not by
             // their bytes: two builds of a host tool never match.
             let dataReads = uses.filter { $0.access.intent == .read && !made($0) }
@@ -182,7 +190,7 @@ struct Classifier {
             if let treeFile = tree.hostPath(of: path), needs.referenceUsed[path] != nil {
                 guard !dataReads.isEmpty, let expected = FileContent.read(treeFile) else { continue }
                 var sawSame = false
-                var differing: [(round: Int, access: FileAccess, evidence: Evidence)] = []
+                var differing: [Seen] = []
                 for use in dataReads {
                     guard let file = candidate.contentFile(use.access.path), let actual = FileContent.read(file) else { continue }
                     if actual == expected { sawSame = true } else { differing.append(use) }
@@ -191,13 +199,13 @@ struct Classifier {
                     findings.append(
                         Finding(
                             path: path.description, class: .different, severity: severity(use.round), samples: [name], round: use.round,
-                            detail: "content differs from the full tree's", evidence: differing.prefix(3).map(\.evidence)))
+                            detail: "content differs from the full tree's", evidence: differing.prefix(3).map(show)))
                 }
             } else if !tree.contains(path), !relocationTargets.contains(path), isCandidateFile(first.access.path) {
                 findings.append(
                     Finding(
                         path: path.description, class: .extra, severity: severity(first.round), samples: [name], round: first.round,
-                        detail: "the full tree has no such file", evidence: reads.prefix(3).map(\.evidence)))
+                        detail: "the full tree has no such file", evidence: reads.prefix(3).map(show)))
             }
         }
         for (path, writes) in needs.treeWrites {
@@ -205,21 +213,21 @@ struct Classifier {
             findings.append(
                 Finding(
                     path: path.description, class: .treeWrite, severity: severity(first.round), samples: [name], round: first.round,
-                    detail: first.detail, evidence: writes.compactMap(\.evidence).prefix(3).map { $0 }))
+                    detail: first.detail, evidence: writes.compactMap { write in write.access.map { show((write.round, $0)) } }.prefix(3).map { $0 }))
         }
         for (path, failures) in needs.unrunnable {
             let first = failures.min { $0.round < $1.round }!
             findings.append(
                 Finding(
                     path: path.description, class: .unrunnable, severity: severity(first.round), samples: [name], round: first.round,
-                    detail: first.detail, evidence: failures.prefix(3).map(\.evidence)))
+                    detail: first.detail, evidence: failures.prefix(3).map { show(($0.round, $0.access)) }))
         }
         for (path, accesses) in needs.outside {
             let first = accesses.min { $0.round < $1.round }!
             findings.append(
                 Finding(
                     path: path.description, class: .outside, severity: severity(first.round), samples: [name], round: first.round,
-                    detail: "the build reached into the full tree", evidence: accesses.prefix(3).map(\.evidence)))
+                    detail: "the build reached into the full tree", evidence: accesses.prefix(3).map(show)))
         }
         return findings
     }

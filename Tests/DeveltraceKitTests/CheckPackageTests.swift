@@ -1,0 +1,86 @@
+import Foundation
+import Testing
+
+@testable import DeveltraceKit
+
+extension Machine {
+    /// Candidates given as real `.deb` files (built here with dpkg-deb), in a
+    /// split layout like Debian's: a flavour directory whose Makefile
+    /// includes a common one by absolute path, and a kbuild package its
+    /// `scripts` symlink points into.
+    @Suite struct CheckPackages {
+        /// Builds `NAME_VERSION.deb` from `root` (which holds `usr/…`).
+        static func deb(_ name: String, version: String, source: String, root: URL, into directory: URL) throws -> String {
+            let control = root.appendingPathComponent("DEBIAN")
+            try FileManager.default.createDirectory(at: control, withIntermediateDirectories: true)
+            try """
+                Package: \(name)
+                Version: \(version)
+                Source: \(source)
+                Architecture: all
+                Maintainer: develtrace tests <tests@localhost>
+                Description: develtrace test package
+
+                """.write(to: control.appendingPathComponent("control"), atomically: true, encoding: .utf8)
+            let output = directory.appendingPathComponent("\(name)_\(version)_all.deb").path
+            #expect(try Harness.runProcess(["/usr/bin/dpkg-deb", "--root-owner-group", "-Zgzip", "--build", root.path, output]) == 0)
+            return output
+        }
+
+        /// The mini tree split into three packages the way Debian splits it.
+        static func splitPackages(_ work: URL, kbuildVersion: String) throws -> [String] {
+            let tree = MiniKernel.tree.path
+            let flavour = work.appendingPathComponent("pkg-flavour/usr/src/linux-headers-mini-amd64")
+            let common = work.appendingPathComponent("pkg-common/usr/src/linux-headers-mini-common")
+            let kbuild = work.appendingPathComponent("pkg-kbuild/usr/lib/linux-kbuild-mini")
+            for directory in [flavour, common, kbuild] {
+                try FileManager.default.createDirectory(at: directory, withIntermediateDirectories: true)
+            }
+            let script = """
+                set -e
+                cp -a \(tree)/include \(tree)/arch \(tree)/Makefile \(common.path)/
+                rm -rf \(common.path)/include/generated \(common.path)/include/config
+                mkdir -p \(flavour.path)/include
+                cp -a \(tree)/include/generated \(tree)/include/config \(flavour.path)/include/
+                cp -a \(tree)/.config \(tree)/Module.symvers \(flavour.path)/
+                cp -a \(tree)/scripts \(kbuild.path)/
+                ln -s ../../lib/linux-kbuild-mini/scripts \(flavour.path)/scripts
+                ln -s ../../lib/linux-kbuild-mini/scripts \(common.path)/scripts
+                # The flavour Makefile includes the common one; srctree must be the
+                # flavour dir for generated files, so the common Makefile is used as is
+                # with its own CURDIR replaced.
+                printf 'include /usr/src/linux-headers-mini-common/Makefile.common\\n' > \(flavour.path)/Makefile
+                sed 's|^srctree := $(CURDIR)|srctree := $(CURDIR)\\ncommon := /usr/src/linux-headers-mini-common|' \(tree)/Makefile \\
+                  | sed 's|-I$(srctree)/arch/x86/include -I$(srctree)/include|-I$(common)/arch/x86/include -I$(srctree)/include -I$(common)/include|' \\
+                  > \(common.path)/Makefile.common
+                """
+            #expect(try Harness.runProcess(["/bin/sh", "-c", script]) == 0)
+            return [
+                try deb("linux-headers-mini-amd64", version: "1.0-1", source: "linux", root: work.appendingPathComponent("pkg-flavour"), into: work),
+                try deb("linux-headers-mini-common", version: "1.0-1", source: "linux", root: work.appendingPathComponent("pkg-common"), into: work),
+                try deb("linux-kbuild-mini", version: kbuildVersion, source: "linux", root: work.appendingPathComponent("pkg-kbuild"), into: work),
+            ]
+        }
+
+        @Test(".deb candidates in a split layout are staged at their paths; version skew is reported")
+        func splitDebs() throws {
+            let work = try Harness.workDirectory("check-debs")
+            defer { try? FileManager.default.removeItem(at: work) }
+            let debs = try Self.splitPackages(work, kbuildVersion: "1.0-2")
+            let options = CheckOptions(
+                buildTree: MiniKernel.tree.path, candidates: debs, modules: [MiniKernel.module], corpus: "", jobs: 1, timeout: .seconds(300))
+            let result = try CheckRunner(options: options).run()
+            #expect(result.inputs.kbuildDir == "/usr/src/linux-headers-mini-amd64")
+            #expect(result.inputs.layout.hasPrefix("split"))
+            #expect(result.inputs.packages.map(\.name) == ["linux-headers-mini-amd64", "linux-headers-mini-common", "linux-kbuild-mini"])
+            #expect(result.warnings.contains { $0.contains("different source versions") && $0.contains("linux-kbuild-mini 1.0-2") })
+            let sample = try #require(result.samples.first)
+            #expect(sample.candidate == "succeeded", "\(sample.log ?? "")")
+            #expect(result.findings.filter { $0.class == .missing }.isEmpty, "\(result.findings.map { "\($0.class) \($0.path)" })")
+            // The common Makefile is Debian-style extra; the mapping put the
+            // split directories back on the tree's paths.
+            #expect(sample.modules.values.allSatisfy { $0.isIdentical })
+            #expect(!FileManager.default.fileExists(atPath: "/usr/src/linux-headers-mini-amd64"), "nothing was installed on the host")
+        }
+    }
+}
