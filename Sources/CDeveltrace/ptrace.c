@@ -10,6 +10,7 @@
 #include <sys/syscall.h>
 #include <fcntl.h>
 #include <sys/mman.h>
+#include <sys/vfs.h>
 #include <sys/uio.h>
 #include <sys/user.h>
 #include <unistd.h>
@@ -87,3 +88,9 @@ int dt_faccessat2(int dirfd, const char *path, int mode, int flags) {
 }
 
 int dt_unshare_fs(void) { return unshare(CLONE_FS); }
+
+int dt_is_tmpfs(const char *path) {
+    struct statfs info;
+    if (statfs(path, &info) < 0) return -1;
+    return info.f_type == 0x01021994 /* TMPFS_MAGIC */;
+}

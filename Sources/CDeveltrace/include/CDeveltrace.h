@@ -65,6 +65,9 @@ int dt_faccessat2(int dirfd, const char *path, int mode, int flags);
 /// and mount namespace.
 int dt_unshare_fs(void);
 
+/// 1 if `path` is on a tmpfs, 0 if not, -1 with errno.
+int dt_is_tmpfs(const char *path);
+
 /// `memfd_create(name, MFD_CLOEXEC)`.
 int dt_memfd(const char *name);
 

@@ -168,7 +168,7 @@ public final class CheckRunner: @unchecked Sendable {
     }
 
     private static func makeScratch() throws(SandboxError) -> ScratchDirectory {
-        do { return try ScratchDirectory(prefix: "develtrace-check") } catch { throw .scratch(error) }
+        do { return try ScratchDirectory(prefix: "develtrace-check", preferMemory: true) } catch { throw .scratch(error) }
     }
 
     /// Reference build, then candidate rounds until closure finds nothing new.
