@@ -48,7 +48,9 @@ struct CheckCommand: ParsableCommand {
     @Option(name: .customLong("module"), help: "A DKMS source directory or a Kbuild directory; repeatable (default: the built-in corpus).")
     var modules: [String] = []
 
-    @Option(name: .customLong("map"), help: ArgumentHelp("Map a candidate directory onto a tree subdirectory.", valueName: "CANDIDATE_DIR=TREE_SUBDIR"))
+    @Option(
+        name: .customLong("map"),
+        help: ArgumentHelp("Map a candidate directory onto a tree subdirectory.", valueName: "CANDIDATE_DIR=TREE_SUBDIR"))
     var maps: [String] = []
 
     @Option(help: "Output format: text or json.")

@@ -44,10 +44,14 @@ struct TraceCommand: ParsableCommand {
     @Option(help: ArgumentHelp("Mount a host path read-only inside the sandbox.", valueName: "source[:target]"))
     var bind: [String] = []
 
-    @Option(name: .customLong("bind-rw"), help: ArgumentHelp("Mount a host path writable inside the sandbox (writes reach the host).", valueName: "source[:target]"))
+    @Option(
+        name: .customLong("bind-rw"),
+        help: ArgumentHelp("Mount a host path writable inside the sandbox (writes reach the host).", valueName: "source[:target]"))
     var bindWritable: [String] = []
 
-    @Option(help: ArgumentHelp("Mount a host directory through an overlay: writes land in a scratch layer and are listed.", valueName: "source[:target]"))
+    @Option(
+        help: ArgumentHelp(
+            "Mount a host directory through an overlay: writes land in a scratch layer and are listed.", valueName: "source[:target]"))
     var overlay: [String] = []
 
     @Option(help: ArgumentHelp("Make a path absent inside the sandbox (ENOENT).", valueName: "path"))
@@ -81,13 +85,15 @@ struct TraceCommand: ParsableCommand {
         var sandbox: SandboxConfiguration? = nil
         if !noSandbox {
             var configuration = SandboxConfiguration()
-            configuration.binds = bind.map { spec in
-                let (source, target) = Self.split(spec)
-                return .init(source: source, target: target, readOnly: true)
-            } + bindWritable.map { spec in
-                let (source, target) = Self.split(spec)
-                return .init(source: source, target: target, readOnly: false)
-            }
+            configuration.binds =
+                bind.map { spec in
+                    let (source, target) = Self.split(spec)
+                    return .init(source: source, target: target, readOnly: true)
+                }
+                + bindWritable.map { spec in
+                    let (source, target) = Self.split(spec)
+                    return .init(source: source, target: target, readOnly: false)
+                }
             configuration.overlays = overlay.map { spec in
                 let (source, target) = Self.split(spec)
                 return .init(lower: source, target: target)

@@ -15,7 +15,8 @@ extension Machine {
             try "this is not a debian package".write(to: url.appendingPathComponent("corrupt.deb"), atomically: true, encoding: .utf8)
             let brokenDkms = url.appendingPathComponent("broken-dkms")
             try FileManager.default.createDirectory(at: brokenDkms, withIntermediateDirectories: true)
-            try "PACKAGE_NAME=\"x\"\nif then fi (\n".write(to: brokenDkms.appendingPathComponent("dkms.conf"), atomically: true, encoding: .utf8)
+            try "PACKAGE_NAME=\"x\"\nif then fi (\n".write(
+                to: brokenDkms.appendingPathComponent("dkms.conf"), atomically: true, encoding: .utf8)
             let brokenModule = url.appendingPathComponent("broken-module")
             try FileManager.default.createDirectory(at: brokenModule, withIntermediateDirectories: true)
             try "int broken( { syntax error\n".write(to: brokenModule.appendingPathComponent("broken.c"), atomically: true, encoding: .utf8)
@@ -23,20 +24,24 @@ extension Machine {
             return url
         }
 
-        @Test("bad input exits 2 with one line that names it", arguments: [
-            ("--build-tree", "/nonexistent/linux", "/nonexistent/linux: no such file or directory"),
-            ("--build-tree", "notbuilt", "notbuilt: not a built kernel tree: .config is absent"),
-            ("--candidate", "empty", "empty: no kbuild directory found"),
-            ("--candidate", "corrupt.deb", "corrupt.deb: cannot be unpacked"),
-            ("--candidate", "/nonexistent/candidate", "/nonexistent/candidate: no such file or directory"),
-            ("--module", "empty", "empty: not a module source directory"),
-            ("--module", "broken-dkms", "broken-dkms/dkms.conf does not evaluate"),
-        ])
+        @Test(
+            "bad input exits 2 with one line that names it",
+            arguments: [
+                ("--build-tree", "/nonexistent/linux", "/nonexistent/linux: no such file or directory"),
+                ("--build-tree", "notbuilt", "notbuilt: not a built kernel tree: .config is absent"),
+                ("--candidate", "empty", "empty: no kbuild directory found"),
+                ("--candidate", "corrupt.deb", "corrupt.deb: cannot be unpacked"),
+                ("--candidate", "/nonexistent/candidate", "/nonexistent/candidate: no such file or directory"),
+                ("--module", "empty", "empty: not a module source directory"),
+                ("--module", "broken-dkms", "broken-dkms/dkms.conf does not evaluate"),
+            ])
         func badInput(option: String, value: String, message: String) throws {
             try #require(FileManager.default.isExecutableFile(atPath: CommandLine.executable), "swift build first")
             let work = try Self.work()
             defer { try? FileManager.default.removeItem(at: work) }
-            var arguments = ["check", "--build-tree", MiniKernel.tree.path, "--candidate", MiniKernel.tree.path, "--module", MiniKernel.module]
+            var arguments = [
+                "check", "--build-tree", MiniKernel.tree.path, "--candidate", MiniKernel.tree.path, "--module", MiniKernel.module,
+            ]
             let index = arguments.firstIndex(of: option)!
             arguments[index + 1] = value
             let run = try CommandLine.run(arguments, in: work)
@@ -51,7 +56,10 @@ extension Machine {
             let work = try Self.work()
             defer { try? FileManager.default.removeItem(at: work) }
             let run = try CommandLine.run(
-                ["check", "--build-tree", MiniKernel.tree.path, "--candidate", MiniKernel.tree.path, "--module", "broken-module", "--quiet"],
+                [
+                    "check", "--build-tree", MiniKernel.tree.path, "--candidate", MiniKernel.tree.path, "--module", "broken-module",
+                    "--quiet",
+                ],
                 in: work)
             #expect(run.status == 3, "\(run.stderr)")
             let text = String(decoding: run.stdout, as: UTF8.self)
@@ -70,8 +78,10 @@ extension Machine {
             for i in 0..<2 {
                 let output = work.appendingPathComponent("result-\(i).json")
                 let run = try CommandLine.run(
-                    ["check", "--build-tree", MiniKernel.tree.path, "--candidate", candidate.path, "--module", MiniKernel.module,
-                     "--format", "json", "--output", output.path, "--quiet"], in: work)
+                    [
+                        "check", "--build-tree", MiniKernel.tree.path, "--candidate", candidate.path, "--module", MiniKernel.module,
+                        "--format", "json", "--output", output.path, "--quiet",
+                    ], in: work)
                 #expect(run.status == 1, "\(run.stderr)")
                 outputs.append(try Data(contentsOf: output))
             }
@@ -87,10 +97,16 @@ extension Machine {
             func summary(_ data: Data) throws -> [String] {
                 let object = try #require(try JSONSerialization.jsonObject(with: data) as? [String: Any])
                 let findings = try #require(object["findings"] as? [[String: Any]])
-                return findings.map { "\($0["class"] ?? "") \($0["path"] ?? "") \($0["severity"] ?? "") \($0["round"] ?? "") \($0["samples"] ?? "")" }
+                return findings.map {
+                    "\($0["class"] ?? "") \($0["path"] ?? "") \($0["severity"] ?? "") \($0["round"] ?? "") \($0["samples"] ?? "")"
+                }
             }
             #expect(try summary(outputs[0]) == summary(outputs[1]))
-            let keys = { (data: Data) in String(decoding: data, as: UTF8.self).split(separator: "\n").filter { $0.hasPrefix("  \"") }.map { $0.split(separator: ":")[0] } }
+            let keys = { (data: Data) in
+                String(decoding: data, as: UTF8.self).split(separator: "\n").filter { $0.hasPrefix("  \"") }.map {
+                    $0.split(separator: ":")[0]
+                }
+            }
             #expect(keys(outputs[0]) == keys(outputs[1]))
         }
     }

@@ -7,7 +7,8 @@ import Testing
 /// `tools/prepare-debian-6.1` puts in the cache. CI prepares them and sets
 /// DEVELTRACE_REQUIRE_REAL=1, so their absence fails instead of skipping.
 enum DebianPair {
-    static let cache = ProcessInfo.processInfo.environment["DEVELTRACE_CACHE"]
+    static let cache =
+        ProcessInfo.processInfo.environment["DEVELTRACE_CACHE"]
         ?? FileManager.default.homeDirectoryForCurrentUser.appendingPathComponent(".cache/develtrace").path
     static var tree: String { cache + "/debian-6.1/linux" }
     static var prepared: Bool { FileManager.default.fileExists(atPath: tree + "/.develtrace-prepared") }

@@ -14,14 +14,14 @@ extension Machine {
             let control = root.appendingPathComponent("DEBIAN")
             try FileManager.default.createDirectory(at: control, withIntermediateDirectories: true)
             try """
-                Package: \(name)
-                Version: \(version)
-                Source: \(source)
-                Architecture: all
-                Maintainer: develtrace tests <tests@localhost>
-                Description: develtrace test package
+            Package: \(name)
+            Version: \(version)
+            Source: \(source)
+            Architecture: all
+            Maintainer: develtrace tests <tests@localhost>
+            Description: develtrace test package
 
-                """.write(to: control.appendingPathComponent("control"), atomically: true, encoding: .utf8)
+            """.write(to: control.appendingPathComponent("control"), atomically: true, encoding: .utf8)
             let output = directory.appendingPathComponent("\(name)_\(version)_all.deb").path
             #expect(try Harness.runProcess(["/usr/bin/dpkg-deb", "--root-owner-group", "-Zgzip", "--build", root.path, output]) == 0)
             return output
@@ -56,9 +56,15 @@ extension Machine {
                 """
             #expect(try Harness.runProcess(["/bin/sh", "-c", script]) == 0)
             return [
-                try deb("linux-headers-mini-amd64", version: "1.0-1", source: "linux", root: work.appendingPathComponent("pkg-flavour"), into: work),
-                try deb("linux-headers-mini-common", version: "1.0-1", source: "linux", root: work.appendingPathComponent("pkg-common"), into: work),
-                try deb("linux-kbuild-mini", version: kbuildVersion, source: "linux", root: work.appendingPathComponent("pkg-kbuild"), into: work),
+                try deb(
+                    "linux-headers-mini-amd64", version: "1.0-1", source: "linux", root: work.appendingPathComponent("pkg-flavour"),
+                    into: work),
+                try deb(
+                    "linux-headers-mini-common", version: "1.0-1", source: "linux", root: work.appendingPathComponent("pkg-common"),
+                    into: work),
+                try deb(
+                    "linux-kbuild-mini", version: kbuildVersion, source: "linux", root: work.appendingPathComponent("pkg-kbuild"),
+                    into: work),
             ]
         }
 
@@ -68,7 +74,8 @@ extension Machine {
             defer { try? FileManager.default.removeItem(at: work) }
             let debs = try Self.splitPackages(work, kbuildVersion: "1.0-2")
             let options = CheckOptions(
-                buildTree: MiniKernel.tree.path, candidates: debs, modules: [MiniKernel.module], corpus: "", jobs: 1, timeout: .seconds(300))
+                buildTree: MiniKernel.tree.path, candidates: debs, modules: [MiniKernel.module], corpus: "", jobs: 1, timeout: .seconds(300)
+            )
             let result = try CheckRunner(options: options).run()
             #expect(result.inputs.kbuildDir == "/usr/src/linux-headers-mini-amd64")
             #expect(result.inputs.layout.hasPrefix("split"))

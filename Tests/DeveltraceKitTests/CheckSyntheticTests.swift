@@ -61,7 +61,8 @@ extension Machine {
                 [.init(.different, "arch/x86/include/asm/arch.h", .divergent)]
             ),
             (
-                "extra-shadow", "mkdir -p arch/x86/include/linux && sed 's/EXTRA_VALUE 7/EXTRA_VALUE 9/' include/linux/extra.h > arch/x86/include/linux/extra.h",
+                "extra-shadow",
+                "mkdir -p arch/x86/include/linux && sed 's/EXTRA_VALUE 7/EXTRA_VALUE 9/' include/linux/extra.h > arch/x86/include/linux/extra.h",
                 [.init(.extra, "arch/x86/include/linux/extra.h", .divergent)]
             ),
             (

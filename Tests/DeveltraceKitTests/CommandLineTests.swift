@@ -57,13 +57,15 @@ extension Machine {
             #expect(kinds["exit"] == 1)
         }
 
-        @Test("bad options and bad sandbox paths exit 2 with one clear line", arguments: [
-            (["trace", "--bind", "/nonexistent/develtrace-src:/srv/x", "--", "/bin/true"], "/nonexistent/develtrace-src"),
-            (["trace", "--timeout", "-3", "--", "/bin/true"], "--timeout"),
-            (["trace"], "Give the command to trace"),
-            (["trace", "--format", "yaml", "--", "/bin/true"], "yaml"),
-            (["trace", "--hide", "relative/path", "--", "/bin/true"], "relative/path: sandbox paths must be absolute"),
-        ])
+        @Test(
+            "bad options and bad sandbox paths exit 2 with one clear line",
+            arguments: [
+                (["trace", "--bind", "/nonexistent/develtrace-src:/srv/x", "--", "/bin/true"], "/nonexistent/develtrace-src"),
+                (["trace", "--timeout", "-3", "--", "/bin/true"], "--timeout"),
+                (["trace"], "Give the command to trace"),
+                (["trace", "--format", "yaml", "--", "/bin/true"], "yaml"),
+                (["trace", "--hide", "relative/path", "--", "/bin/true"], "relative/path: sandbox paths must be absolute"),
+            ])
         func badInput(arguments: [String], mentions: String) throws {
             try #require(FileManager.default.isExecutableFile(atPath: Self.executable), "swift build first")
             let work = try Harness.workDirectory("cli-bad")

@@ -16,18 +16,19 @@ extension Machine {
                 try FileManager.default.createDirectory(at: work.appendingPathComponent(directory), withIntermediateDirectories: true)
             }
             try "#define ONE 1\n".write(to: work.appendingPathComponent("inc3/one.h"), atomically: true, encoding: .utf8)
-            try "#include <one.h>\n#define TWO (ONE+1)\n".write(to: work.appendingPathComponent("inc2/sys/two.h"), atomically: true, encoding: .utf8)
+            try "#include <one.h>\n#define TWO (ONE+1)\n".write(
+                to: work.appendingPathComponent("inc2/sys/two.h"), atomically: true, encoding: .utf8)
             try """
-                #include <stdio.h>
-                #include <stdlib.h>
-                #include <string.h>
-                #include <errno.h>
-                #include <unistd.h>
-                #include <sys/two.h>
-                #include "one.h"
-                int main(void) { printf("%d %s\\n", TWO, strerror(ENOENT)); return 0; }
+            #include <stdio.h>
+            #include <stdlib.h>
+            #include <string.h>
+            #include <errno.h>
+            #include <unistd.h>
+            #include <sys/two.h>
+            #include "one.h"
+            int main(void) { printf("%d %s\\n", TWO, strerror(ENOENT)); return 0; }
 
-                """.write(to: work.appendingPathComponent("main.c"), atomically: true, encoding: .utf8)
+            """.write(to: work.appendingPathComponent("main.c"), atomically: true, encoding: .utf8)
             let command = ["/usr/bin/gcc", "-pipe", "-Iinc1", "-Iinc2", "-Iinc3", "-c", "main.c", "-o", "main.o"]
             let outcome = try Harness.trace(command, in: work, sandbox: sandboxed ? SandboxConfiguration() : nil)
             #expect(outcome.exitStatus == 0)
@@ -53,18 +54,18 @@ extension Machine {
                 try "#include <lib.h>\nint main(void) { return lib() - 7; }\n".write(
                     to: work.appendingPathComponent("project/app/main.c"), atomically: true, encoding: .utf8)
                 try """
-                    CFLAGS := -pipe -I$(CURDIR)/include
-                    all: app/app
-                    lib/lib.o: lib/lib.c include/lib.h
-                    \t$(CC) $(CFLAGS) -c $< -o $@
-                    app/main.o: app/main.c include/lib.h
-                    \t$(CC) $(CFLAGS) -c $< -o $@
-                    app/app: app/main.o lib/lib.o
-                    \t$(CC) -o $@ $^
-                    \t$(MAKE) -C app check
-                    -include $(wildcard lib/*.d)
+                CFLAGS := -pipe -I$(CURDIR)/include
+                all: app/app
+                lib/lib.o: lib/lib.c include/lib.h
+                \t$(CC) $(CFLAGS) -c $< -o $@
+                app/main.o: app/main.c include/lib.h
+                \t$(CC) $(CFLAGS) -c $< -o $@
+                app/app: app/main.o lib/lib.o
+                \t$(CC) -o $@ $^
+                \t$(MAKE) -C app check
+                -include $(wildcard lib/*.d)
 
-                    """.write(to: work.appendingPathComponent("project/Makefile"), atomically: true, encoding: .utf8)
+                """.write(to: work.appendingPathComponent("project/Makefile"), atomically: true, encoding: .utf8)
                 try "check:\n\t./app && test -f ../lib/lib.o\n".write(
                     to: work.appendingPathComponent("project/app/Makefile"), atomically: true, encoding: .utf8)
             }

@@ -6,12 +6,14 @@ import Testing
 extension Machine {
     /// Exit statuses pass through; nothing outlives a run, however it ends.
     @Suite struct Lifecycle {
-        @Test("the command's exit status passes through", arguments: [
-            (["/bin/sh", "-c", "exit 0"], Int32(0)),
-            (["/bin/sh", "-c", "exit 1"], Int32(1)),
-            (["/nonexistent/program"], Int32(127)),
-            (["/bin/sh", "-c", "kill -9 $$"], Int32(128 + 9)),
-        ])
+        @Test(
+            "the command's exit status passes through",
+            arguments: [
+                (["/bin/sh", "-c", "exit 0"], Int32(0)),
+                (["/bin/sh", "-c", "exit 1"], Int32(1)),
+                (["/nonexistent/program"], Int32(127)),
+                (["/bin/sh", "-c", "kill -9 $$"], Int32(128 + 9)),
+            ])
         func exitStatus(command: [String], expected: Int32) throws {
             let work = try Harness.workDirectory("exit")
             defer { try? FileManager.default.removeItem(at: work) }

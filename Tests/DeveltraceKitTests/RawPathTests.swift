@@ -3,18 +3,20 @@ import Testing
 @testable import DeveltraceKit
 
 @Suite struct RawPathTests {
-    @Test("joining and normalizing keeps .. and drops . and repeated slashes", arguments: [
-        ("/a/b", "c", "/a/b/c"),
-        ("/a/b", "./c", "/a/b/c"),
-        ("/a/b", "../c", "/a/b/../c"),
-        ("/a/b", "c//d/", "/a/b/c/d"),
-        ("/a/b", "/x/./y", "/x/y"),
-        ("/a/b", ".", "/a/b"),
-        ("/", "etc", "/etc"),
-        ("/a/b", "", "/a/b"),
-        ("/a", "./.hidden/..x", "/a/.hidden/..x"),
-        ("/a", "x/.", "/a/x"),
-    ])
+    @Test(
+        "joining and normalizing keeps .. and drops . and repeated slashes",
+        arguments: [
+            ("/a/b", "c", "/a/b/c"),
+            ("/a/b", "./c", "/a/b/c"),
+            ("/a/b", "../c", "/a/b/../c"),
+            ("/a/b", "c//d/", "/a/b/c/d"),
+            ("/a/b", "/x/./y", "/x/y"),
+            ("/a/b", ".", "/a/b"),
+            ("/", "etc", "/etc"),
+            ("/a/b", "", "/a/b"),
+            ("/a", "./.hidden/..x", "/a/.hidden/..x"),
+            ("/a", "x/.", "/a/x"),
+        ])
     func join(base: String, path: String, expected: String) {
         #expect(RawPath(path).absolute(relativeTo: RawPath(base)) == RawPath(expected))
     }

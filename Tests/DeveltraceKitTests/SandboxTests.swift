@@ -69,7 +69,8 @@ extension Machine {
         func rootOverlay() throws {
             let work = try Harness.workDirectory("root-overlay")
             defer { try? FileManager.default.removeItem(at: work) }
-            let outcome = try Harness.trace(["/bin/sh", "-c", "echo x > out.txt && echo y > /tmp/private"], in: work, sandbox: SandboxConfiguration())
+            let outcome = try Harness.trace(
+                ["/bin/sh", "-c", "echo x > out.txt && echo y > /tmp/private"], in: work, sandbox: SandboxConfiguration())
             #expect(outcome.exitStatus == 0)
             #expect(outcome.writes.map(\.path) == [RawPath(work.path + "/out.txt")], "/tmp is private and not reported")
             #expect(!FileManager.default.fileExists(atPath: work.appendingPathComponent("out.txt").path))

@@ -140,7 +140,8 @@ public final class CheckRunner: @unchecked Sendable {
             let last = observation.rounds.last
             let lastGood = observation.comparisons.last ?? [:]
             var log: String? = nil
-            if !observation.reference.status.isSuccess, case .skipped = observation.reference.status {} else if !observation.reference.status.isSuccess {
+            if !observation.reference.status.isSuccess, case .skipped = observation.reference.status {
+            } else if !observation.reference.status.isSuccess {
                 log = String(observation.reference.log.suffix(4000))
             } else if let last, !last.status.isSuccess {
                 log = String(last.log.suffix(4000))
@@ -218,7 +219,8 @@ public final class CheckRunner: @unchecked Sendable {
                     {
                         comparison[name] = result
                     } else {
-                        comparison[name] = ModuleComparison(onlyInReference: ["(module not built)"], onlyInCandidate: [], differing: [], vermagic: nil)
+                        comparison[name] = ModuleComparison(
+                            onlyInReference: ["(module not built)"], onlyInCandidate: [], differing: [], vermagic: nil)
                     }
                 }
                 if comparison.values.contains(where: { !$0.isIdentical }) { differingRounds.insert(round) }

@@ -54,7 +54,7 @@ struct Classifier {
         guard let host = tree.hostPath(of: relative) else { return false }
         var status = stat()
         guard host.withCString({ stat($0, &status) }) == 0 else {
-            return host.withCString({ lstat($0, &status) }) == 0  // a dangling symlink is still a file
+            return host.withCString({ lstat($0, &status) }) == 0 // a dangling symlink is still a file
         }
         return (status.st_mode & S_IFMT) != S_IFDIR
     }
@@ -177,7 +177,9 @@ struct Classifier {
                         detail: "the candidate build used \(substitute) (identical content)", evidence: evidence))
             } else {
                 findings.append(
-                    Finding(path: path.description, class: .missing, severity: severity(round), samples: [name], round: round, detail: nil, evidence: evidence))
+                    Finding(
+                        path: path.description, class: .missing, severity: severity(round), samples: [name], round: round, detail: nil,
+                        evidence: evidence))
             }
         }
         for (path, uses) in needs.candidateUsed {
@@ -213,7 +215,8 @@ struct Classifier {
             findings.append(
                 Finding(
                     path: path.description, class: .treeWrite, severity: severity(first.round), samples: [name], round: first.round,
-                    detail: first.detail, evidence: writes.compactMap { write in write.access.map { show((write.round, $0)) } }.prefix(3).map { $0 }))
+                    detail: first.detail,
+                    evidence: writes.compactMap { write in write.access.map { show((write.round, $0)) } }.prefix(3).map { $0 }))
         }
         for (path, failures) in needs.unrunnable {
             let first = failures.min { $0.round < $1.round }!

@@ -116,7 +116,9 @@ public struct CandidateLayout: Sendable {
                 for name in names {
                     let isModulesDir = container.lastComponent.description == "modules"
                     let directory = isModulesDir ? name.appending(RawPath("build")) : name
-                    if candidate.exists(directory.appending(RawPath(".config"))) && candidate.exists(directory.appending(RawPath("Makefile"))) {
+                    if candidate.exists(directory.appending(RawPath(".config")))
+                        && candidate.exists(directory.appending(RawPath("Makefile")))
+                    {
                         found.append(isModulesDir ? (candidate.resolve(directory) ?? directory) : directory)
                     }
                 }
@@ -129,7 +131,8 @@ public struct CandidateLayout: Sendable {
         }
         if unique.count > 1 {
             throw .candidateWithoutKbuildDir(
-                "\(candidate.inputs.map(\.description).joined(separator: ", ")) has several (\(unique.map(\.description).joined(separator: ", ")))")
+                "\(candidate.inputs.map(\.description).joined(separator: ", ")) has several (\(unique.map(\.description).joined(separator: ", ")))"
+            )
         }
         return first
     }

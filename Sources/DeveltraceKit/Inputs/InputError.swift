@@ -18,7 +18,8 @@ public enum InputError: Error, CustomStringConvertible, Sendable {
         case .notABuiltTree(let path, let absent):
             return "\(path): not a built kernel tree: \(absent) is absent (run `make modules_prepare` there and add Module.symvers)"
         case .candidateWithoutKbuildDir(let what):
-            return "\(what): no kbuild directory found (looked for usr/src/kernels/*, usr/src/linux-headers-*, usr/lib/modules/*/build); name it with --kbuild-dir"
+            return
+                "\(what): no kbuild directory found (looked for usr/src/kernels/*, usr/src/linux-headers-*, usr/lib/modules/*/build); name it with --kbuild-dir"
         case .corruptPackage(let path, let detail):
             return "\(path): cannot be unpacked: \(detail)"
         case .unsupportedCandidate(let path):

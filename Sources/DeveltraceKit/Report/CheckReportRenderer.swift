@@ -66,7 +66,8 @@ public struct CheckReportRenderer: Sendable {
                     for evidence in finding.evidence.prefix(3) {
                         let command = evidence.argv.prefix(6).joined(separator: " ") + (evidence.argv.count > 6 ? " …" : "")
                         let build = evidence.build == "reference" ? "reference" : "candidate round \(evidence.round)"
-                        out += "      \(evidence.sample) \(build): pid \(evidence.pid) \(evidence.syscall) \(evidence.errno) \(evidence.path)\n"
+                        out +=
+                            "      \(evidence.sample) \(build): pid \(evidence.pid) \(evidence.syscall) \(evidence.errno) \(evidence.path)\n"
                         if !command.isEmpty { out += "        by: \(command)\n" }
                     }
                 }
@@ -76,12 +77,18 @@ public struct CheckReportRenderer: Sendable {
         out += "\n" + paint("samples", "1") + "\n"
         for sample in result.samples {
             let identical = sample.modules.values.allSatisfy(\.isIdentical)
-            let modules = sample.modules.isEmpty ? "" : (identical ? "; modules identical to the reference" : "; modules differ from the reference")
-            out += "  \(sample.name) (\(sample.kind)): reference \(sample.reference); candidate \(sample.candidate) after \(sample.rounds) round\(sample.rounds == 1 ? "" : "s")\(modules)\n"
+            let modules =
+                sample.modules.isEmpty ? "" : (identical ? "; modules identical to the reference" : "; modules differ from the reference")
+            out +=
+                "  \(sample.name) (\(sample.kind)): reference \(sample.reference); candidate \(sample.candidate) after \(sample.rounds) round\(sample.rounds == 1 ? "" : "s")\(modules)\n"
             for (name, comparison) in sample.modules.sorted(by: { $0.key < $1.key }) where !comparison.isIdentical {
                 var parts: [String] = []
-                if !comparison.onlyInReference.isEmpty { parts.append("only in reference: \(comparison.onlyInReference.joined(separator: " "))") }
-                if !comparison.onlyInCandidate.isEmpty { parts.append("only in candidate: \(comparison.onlyInCandidate.joined(separator: " "))") }
+                if !comparison.onlyInReference.isEmpty {
+                    parts.append("only in reference: \(comparison.onlyInReference.joined(separator: " "))")
+                }
+                if !comparison.onlyInCandidate.isEmpty {
+                    parts.append("only in candidate: \(comparison.onlyInCandidate.joined(separator: " "))")
+                }
                 if !comparison.differing.isEmpty { parts.append("differing: \(comparison.differing.joined(separator: " "))") }
                 out += "    \(name): \(parts.joined(separator: "; "))\n"
             }
@@ -90,7 +97,8 @@ public struct CheckReportRenderer: Sendable {
                 out += tail + "\n"
             }
         }
-        out += "\ncandidate: \(result.inputs.candidates.joined(separator: " ")) (kbuild dir \(result.inputs.kbuildDir); \(result.inputs.layout))\n"
+        out +=
+            "\ncandidate: \(result.inputs.candidates.joined(separator: " ")) (kbuild dir \(result.inputs.kbuildDir); \(result.inputs.layout))\n"
         for package in result.inputs.packages { out += "  \(package.name) \(package.version)\n" }
         return out
     }

@@ -59,8 +59,12 @@ struct SampleBuild {
             if logFD >= 0 { close(logFD) }
             if nullFD >= 0 { close(nullFD) }
         }
-        let arguments = ["/bin/bash", "/develtrace-driver.sh", kernelRelease, kbuildDir.description, "x86_64", inside.description, sample.kind.rawValue]
-        let environment = ["PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin", "HOME=/root", "LANG=C.UTF-8", "LC_ALL=C.UTF-8"]
+        let arguments = [
+            "/bin/bash", "/develtrace-driver.sh", kernelRelease, kbuildDir.description, "x86_64", inside.description, sample.kind.rawValue,
+        ]
+        let environment = [
+            "PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin", "HOME=/root", "LANG=C.UTF-8", "LC_ALL=C.UTF-8",
+        ]
         let request = TraceRequest(
             program: RawPath("/bin/bash"), arguments: arguments.map(RawPath.init), environment: environment.map(RawPath.init),
             workingDirectory: inside, sandbox: configuration, cpu: cpu, standardInput: nullFD, standardOutput: logFD,

@@ -27,7 +27,8 @@ public enum SandboxError: Error, CustomStringConvertible, Sendable {
         case .unsupportedCharacter(let p):
             return "\(p): overlay layers cannot contain ',', ':' or '\\' in their path; move or link the directory"
         case .insideHostMount(let p, let m):
-            return "\(p) does not exist and lies inside the host mount \(m), where the sandbox cannot create it; create it on the host or choose another path"
+            return
+                "\(p) does not exist and lies inside the host mount \(m), where the sandbox cannot create it; create it on the host or choose another path"
         case .nested(let p, let under):
             return "\(p) lies inside \(under), which the sandbox mounts too; it must already exist there"
         case .preparation(let p, let e):

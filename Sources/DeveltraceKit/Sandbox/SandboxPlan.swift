@@ -97,7 +97,8 @@ struct SandboxPlan {
         for target in tmpfsTargets {
             try Self.checkAbsolute(target)
             if target != RawPath("/tmp") {
-                _ = try makeMountPoint(target, directory: true, rootUpper: rootUpper, submounts: submounts, mounted: tmpfsTargets, tmpfs: tmpfsTargets)
+                _ = try makeMountPoint(
+                    target, directory: true, rootUpper: rootUpper, submounts: submounts, mounted: tmpfsTargets, tmpfs: tmpfsTargets)
             }
             steps.append(
                 MountStep(

@@ -39,7 +39,9 @@ final class Launch {
             return pointer
         }
         if getenv("DEVELTRACE_DEBUG_MOUNTS") != nil {
-            for step in steps { FileHandle.standardError.write(Data("develtrace: sandbox step: \(step.summary) \(step.data ?? "")\n".utf8)) }
+            for step in steps {
+                FileHandle.standardError.write(Data("develtrace: sandbox step: \(step.summary) \(step.data ?? "")\n".utf8))
+            }
         }
         for (i, step) in steps.enumerated() {
             ops[i] = dt_op(
@@ -75,7 +77,8 @@ final class Launch {
     static func resolve(_ program: RawPath, environment: [RawPath]) -> RawPath {
         if program.bytes.contains(47) { return program }
         let prefix = Array("PATH=".utf8)
-        let pathValue = environment.last { $0.bytes.starts(with: prefix) }.map { Array($0.bytes.dropFirst(prefix.count)) }
+        let pathValue =
+            environment.last { $0.bytes.starts(with: prefix) }.map { Array($0.bytes.dropFirst(prefix.count)) }
             ?? Array("/usr/local/bin:/usr/bin:/bin".utf8)
         for directory in pathValue.split(separator: 58, omittingEmptySubsequences: false) {
             let candidate = RawPath(bytes: directory.isEmpty ? Array(".".utf8) : Array(directory)).appending(program)

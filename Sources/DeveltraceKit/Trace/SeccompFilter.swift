@@ -42,7 +42,7 @@ public struct SeccompFilter: Sendable {
         func check(_ rc: Int32, _ step: @autoclosure () -> String) throws(BuildError) {
             if rc < 0 { throw .libseccomp(step(), rc) }
         }
-        let x86: UInt32 = 0x4000_0003  // SCMP_ARCH_X86 (AUDIT_ARCH_I386)
+        let x86: UInt32 = 0x4000_0003 // SCMP_ARCH_X86 (AUDIT_ARCH_I386)
         try check(seccomp_arch_add(context, x86), "add the i386 ABI")
         try check(
             seccomp_attr_set(context, SCMP_FLTATR_ACT_BADARCH, traceAction(PathSyscall.foreignABIMarker)),

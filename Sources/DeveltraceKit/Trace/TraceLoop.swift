@@ -74,7 +74,7 @@ final class TraceLoop {
             let pid = waitpid(-1, &status, Ptrace.waitFlags)
             if pid < 0 {
                 if errno == EINTR { continue }
-                break  // ECHILD: everything is gone.
+                break // ECHILD: everything is gone.
             }
             handle(pid: pid, status: WaitStatus(status))
         }
@@ -208,7 +208,7 @@ final class TraceLoop {
             if path.isEmpty, let flags = call.atFlagsArgument, args[flags] & UInt64(dt_at_empty_path) != 0,
                 call.name != "execveat"
             {
-                continue  // about a file descriptor, not a path
+                continue // about a file descriptor, not a path
             }
             let dirfd = operand.dirfdArgument.map { Int32(truncatingIfNeeded: args[$0]) }
             let base: RawPath
@@ -223,7 +223,8 @@ final class TraceLoop {
                 let absolute = path.absolute(relativeTo: base)
                 if let result = predictor.predict(lookup, pid: pid, raw: path, absolute: absolute, dirfd: dirfd, args: args) {
                     tasks[pid, default: Task(process: pid)].pending = [
-                        PendingAccess(syscall: index, raw: path, absolute: absolute, intent: intent(of: operand.intent, args: args, pid: pid))
+                        PendingAccess(
+                            syscall: index, raw: path, absolute: absolute, intent: intent(of: operand.intent, args: args, pid: pid))
                     ]
                     complete(pid, result: result)
                     resume(pid)

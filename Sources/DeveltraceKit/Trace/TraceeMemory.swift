@@ -31,7 +31,9 @@ struct TraceeMemory {
             // unmapped even though the string ends before it.
             let toPageEnd = Self.pageSize - Int(cursor % UInt64(Self.pageSize))
             let want = min(toPageEnd, buffer.count, limit - result.count)
-            let got = buffer.withUnsafeMutableBytes { Self.read(pid: pid, address: cursor, into: UnsafeMutableRawBufferPointer(rebasing: $0[0..<want])) }
+            let got = buffer.withUnsafeMutableBytes {
+                Self.read(pid: pid, address: cursor, into: UnsafeMutableRawBufferPointer(rebasing: $0[0..<want]))
+            }
             if got == 0 { return result.isEmpty ? nil : result }
             if let end = buffer[0..<got].firstIndex(of: 0) {
                 result.append(contentsOf: buffer[0..<end])
@@ -65,8 +67,9 @@ struct TraceeMemory {
         var cursor = address
         let batch = 32
         while strings.count < limit {
-            guard let pointers = words(pid: pid, at: cursor, count: batch, width: width)
-                ?? words(pid: pid, at: cursor, count: 1, width: width)
+            guard
+                let pointers = words(pid: pid, at: cursor, count: batch, width: width)
+                    ?? words(pid: pid, at: cursor, count: 1, width: width)
             else { break }
             for pointer in pointers {
                 if pointer == 0 { return strings }

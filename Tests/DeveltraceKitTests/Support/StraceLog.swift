@@ -55,7 +55,7 @@ struct StraceLog {
             if resultText.starts(with: Array("-1 ".utf8)) {
                 result = String(decoding: resultText.dropFirst(3).prefix { $0 != 32 }, as: UTF8.self)
             } else if resultText.first == 63 {
-                continue  // "= ?": the process went away mid-call
+                continue // "= ?": the process went away mid-call
             } else {
                 result = "ok"
             }
@@ -65,7 +65,9 @@ struct StraceLog {
                 cwd[pid] = decorated
             }
             if cwd[pid] == nil { cwd[pid] = parentCwd[pid] ?? initialDirectory }
-            if ["clone", "clone3", "fork", "vfork"].contains(name), let child = Int(String(decoding: resultText.prefix { $0 != 32 }, as: UTF8.self)) {
+            if ["clone", "clone3", "fork", "vfork"].contains(name),
+                let child = Int(String(decoding: resultText.prefix { $0 != 32 }, as: UTF8.self))
+            {
                 parentCwd[child] = cwd[pid]
             }
 
