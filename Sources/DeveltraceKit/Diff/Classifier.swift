@@ -156,7 +156,10 @@ struct Classifier {
     }
 
     /// The findings of one sample; `severity(round)` says how much a round's
-    /// outcome made each finding matter.
+    /// outcome made each finding matter. A missing file takes the severity of
+    /// the round that lacked it; the other classes that of the last round
+    /// that showed them, once closure had restored everything missing (an
+    /// extra file did not make a build fail that a missing header broke).
     func findings(of observation: SampleObservation, needs: Needs, severity: (Int) -> Severity) -> [Finding] {
         let name = observation.sample.name
         let show = { (seen: Seen) in self.evidence(seen, in: observation) }
@@ -173,7 +176,7 @@ struct Classifier {
                 relocationTargets.insert(substitute)
                 findings.append(
                     Finding(
-                        path: path.description, class: .relocated, severity: severity(round), samples: [name], round: round,
+                        path: path.description, class: .relocated, severity: severity(lastRound), samples: [name], round: round,
                         detail: "the candidate build used \(substitute) (identical content)", evidence: evidence))
             } else {
                 findings.append(
@@ -200,13 +203,15 @@ struct Classifier {
                 if !sawSame, let use = differing.first {
                     findings.append(
                         Finding(
-                            path: path.description, class: .different, severity: severity(use.round), samples: [name], round: use.round,
+                            path: path.description, class: .different, severity: severity(differing.map(\.round).max() ?? use.round),
+                            samples: [name], round: use.round,
                             detail: "content differs from the full tree's", evidence: differing.prefix(3).map(show)))
                 }
             } else if !tree.contains(path), !relocationTargets.contains(path), isCandidateFile(first.access.path) {
                 findings.append(
                     Finding(
-                        path: path.description, class: .extra, severity: severity(first.round), samples: [name], round: first.round,
+                        path: path.description, class: .extra, severity: severity(reads.map(\.round).max() ?? first.round), samples: [name],
+                        round: first.round,
                         detail: "the full tree has no such file", evidence: reads.prefix(3).map(show)))
             }
         }
@@ -214,7 +219,7 @@ struct Classifier {
             let first = writes.min { $0.round < $1.round }!
             findings.append(
                 Finding(
-                    path: path.description, class: .treeWrite, severity: severity(first.round), samples: [name], round: first.round,
+                    path: path.description, class: .treeWrite, severity: severity(writes.map(\.round).max()!), samples: [name], round: first.round,
                     detail: first.detail,
                     evidence: writes.compactMap { write in write.access.map { show((write.round, $0)) } }.prefix(3).map { $0 }))
         }
@@ -222,14 +227,14 @@ struct Classifier {
             let first = failures.min { $0.round < $1.round }!
             findings.append(
                 Finding(
-                    path: path.description, class: .unrunnable, severity: severity(first.round), samples: [name], round: first.round,
+                    path: path.description, class: .unrunnable, severity: severity(failures.map(\.round).max()!), samples: [name], round: first.round,
                     detail: first.detail, evidence: failures.prefix(3).map { show(($0.round, $0.access)) }))
         }
         for (path, accesses) in needs.outside {
             let first = accesses.min { $0.round < $1.round }!
             findings.append(
                 Finding(
-                    path: path.description, class: .outside, severity: severity(first.round), samples: [name], round: first.round,
+                    path: path.description, class: .outside, severity: severity(accesses.map(\.round).max()!), samples: [name], round: first.round,
                     detail: "the build reached into the full tree", evidence: accesses.prefix(3).map(show)))
         }
         return findings
