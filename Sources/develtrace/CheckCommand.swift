@@ -68,6 +68,9 @@ struct CheckCommand: ParsableCommand {
     @Option(help: "Time limit of one build, in seconds.")
     var timeout: Double = 1800
 
+    @Flag(name: .customLong("list-unused"), help: "List every candidate file no sample used (class unused); otherwise only their number.")
+    var listUnused = false
+
     @Flag(help: "No progress on standard error.")
     var quiet = false
 
@@ -80,10 +83,11 @@ struct CheckCommand: ParsableCommand {
 
     func run() throws {
         let showProgress = !quiet && isatty(2) == 1
-        let options = CheckOptions(
+        var options = CheckOptions(
             buildTree: buildTree, sourceTree: sourceTree, candidates: candidate, kbuildDir: kbuildDir, modules: modules,
             corpus: Self.corpusDirectory(), maps: maps, jobs: jobs, maxRounds: maxRounds,
             timeout: .milliseconds(Int(timeout * 1000)), command: CommandLine.arguments)
+        options.listUnused = listUnused
         let runner = CheckRunner(options: options) { message in
             if showProgress { Diagnostics.print("develtrace: \(message)") }
         }

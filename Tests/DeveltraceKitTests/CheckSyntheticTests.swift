@@ -115,3 +115,26 @@ extension Machine {
         }
     }
 }
+
+extension Machine.CheckSynthetic {
+    @Test("unused: candidate files no sample used are counted, and listed on request")
+    func unused() throws {
+        let candidate = try MiniKernel.candidate("unused", "echo '#define UNUSED 1' > include/linux/never-included.h")
+        defer { try? FileManager.default.removeItem(at: candidate) }
+        let options = CheckOptions(
+            buildTree: MiniKernel.tree.path, candidates: [candidate.path], modules: [MiniKernel.module], corpus: "", jobs: 1,
+            timeout: .seconds(300))
+        var listing = options
+        listing.listUnused = true
+        let counted = try CheckRunner(options: options).run()
+        let listed = try CheckRunner(options: listing).run()
+        let unused = listed.findings.filter { $0.class == .unused }.map(\.path)
+        #expect(unused.contains("include/linux/never-included.h"))
+        #expect(unused.contains("scripts/basic/fixdep.c"))
+        #expect(!unused.contains("include/linux/mini.h"), "used by the sample")
+        #expect(!unused.contains("scripts/mod/modpost"), "executed by the sample")
+        #expect(counted.unusedFiles == unused.count)
+        #expect(!counted.findings.contains { $0.class == .unused })
+        #expect(listed.exitStatus == 0, "unused files do not fail the gate")
+    }
+}

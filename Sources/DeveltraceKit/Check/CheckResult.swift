@@ -42,6 +42,9 @@ public struct CheckResult: Sendable, Codable {
     public var findings: [Finding]
     /// Finding counts by class.
     public var summary: [String: Int]
+    /// Candidate files no sample used (listed as `unused` findings only with
+    /// `--list-unused`).
+    public var unusedFiles: Int
     public var exitStatus: Int32
 }
 

@@ -14,6 +14,9 @@ public struct CheckOptions: Sendable {
     public var maxRounds: Int
     public var timeout: Duration?
     public var command: [String]
+    /// List every candidate file no sample used as an `unused` finding
+    /// (otherwise only their number is reported).
+    public var listUnused = false
 
     public init(
         buildTree: String, sourceTree: String? = nil, candidates: [String], kbuildDir: String? = nil, modules: [String] = [],
@@ -82,7 +85,7 @@ public final class CheckRunner: @unchecked Sendable {
         // Samples run in parallel, each pinned with its tracer to one CPU.
         let cpus = max(1, ProcessInfo.processInfo.activeProcessorCount)
         let jobs = max(1, min(options.jobs, samples.count))
-        let results = Mutex<[Int: (SampleObservation, [Finding], [String])]>([:])
+        let results = Mutex<[Int: SampleOutcome]>([:])
         let failures = Mutex<[any Error]>([])
         let next = Mutex(0)
         let group = DispatchGroup()
@@ -118,8 +121,8 @@ public final class CheckRunner: @unchecked Sendable {
 
         let ordered = (0..<samples.count).compactMap { results.withLock { $0 }[$0] }
         var merged: [String: Finding] = [:]
-        for (_, findings, _) in ordered {
-            for finding in findings {
+        for outcome in ordered {
+            for finding in outcome.findings {
                 let key = "\(finding.class.rawValue)\u{0}\(finding.path)"
                 if var existing = merged[key] {
                     existing.samples = Array(Set(existing.samples + finding.samples)).sorted()
@@ -132,11 +135,22 @@ public final class CheckRunner: @unchecked Sendable {
                 }
             }
         }
+        // Candidate files no sample used (informational).
+        let used = ordered.reduce(into: Set<RawPath>()) { $0.formUnion($1.candidateUsed) }
+        let unused = classifier.unusedFiles(used: used)
+        if options.listUnused {
+            for path in unused {
+                merged["unused\u{0}\(path)"] = Finding(
+                    path: path.description, class: .unused, severity: .benign, samples: [], round: 0,
+                    detail: "no sample used it", evidence: [])
+            }
+        }
         let findings = merged.values.sorted { ($0.class, $0.path) < ($1.class, $1.path) }
         var summary: [String: Int] = [:]
         for finding in findings { summary[finding.class.rawValue, default: 0] += 1 }
 
-        let sampleResults = ordered.map { observation, _, used -> CheckResult.SampleResult in
+        let sampleResults = ordered.map { outcome -> CheckResult.SampleResult in
+            let observation = outcome.observation
             let last = observation.rounds.last
             let lastGood = observation.comparisons.last ?? [:]
             var log: String? = nil
@@ -149,10 +163,10 @@ public final class CheckRunner: @unchecked Sendable {
             return CheckResult.SampleResult(
                 name: observation.sample.name, kind: observation.sample.kind.rawValue, directory: observation.sample.directory,
                 reference: observation.reference.status.summary, candidate: last?.status.summary ?? "not built",
-                rounds: observation.rounds.count, modules: lastGood, log: log, treeFilesUsed: used)
+                rounds: observation.rounds.count, modules: lastGood, log: log, treeFilesUsed: outcome.treeFilesUsed)
         }
-        let brokenSample = ordered.contains { observation, _, _ in
-            switch observation.reference.status {
+        let brokenSample = ordered.contains { outcome in
+            switch outcome.observation.reference.status {
             case .succeeded, .skipped: return false
             default: return true
             }
@@ -165,7 +179,8 @@ public final class CheckRunner: @unchecked Sendable {
                 candidates: inputs.map(\.description), packages: candidate.packages.sorted { $0.name < $1.name },
                 kbuildDir: layout.kbuildDir.description, layout: layout.kind,
                 roots: layout.roots.map { [$0.candidate.description, $0.tree.description] }, command: options.command),
-            warnings: candidate.warnings, samples: sampleResults, findings: findings, summary: summary, exitStatus: exitStatus)
+            warnings: candidate.warnings, samples: sampleResults, findings: findings, summary: summary,
+            unusedFiles: unused.count, exitStatus: exitStatus)
     }
 
     private static func makeScratch() throws(SandboxError) -> ScratchDirectory {
@@ -175,7 +190,7 @@ public final class CheckRunner: @unchecked Sendable {
     /// Reference build, then candidate rounds until closure finds nothing new.
     private func check(
         _ sample: Sample, tree: BuildTree, staging: StagingTask, scratch: RawPath, cpu: Int
-    ) throws -> (SampleObservation, [Finding], [String]) {
+    ) throws -> SampleOutcome {
         try StagedCandidate.makeDirectory(scratch)
         var referenceSandbox = SandboxConfiguration()
         for root in [tree.path] + (tree.sourceTree.map { [$0] } ?? []) {
@@ -187,7 +202,9 @@ public final class CheckRunner: @unchecked Sendable {
             label: "reference", cpu: cpu, timeout: options.timeout
         ).run(cancel: cancellation)
         var observation = SampleObservation(sample: sample, reference: reference, rounds: [], comparisons: [])
-        guard reference.status.isSuccess else { return (observation, [], []) }
+        guard reference.status.isSuccess else {
+            return SampleOutcome(observation: observation, findings: [], treeFilesUsed: [], candidateUsed: [])
+        }
         let classifier = try staging.value()
         let candidate = classifier.candidate
         let layout = classifier.layout
@@ -257,7 +274,9 @@ public final class CheckRunner: @unchecked Sendable {
             if failedRounds.contains(round) { return .fatal }
             return differingRounds.contains(round) ? .divergent : .benign
         }
-        return (observation, findings, needs.referenceUsed.keys.map(\.description).sorted())
+        return SampleOutcome(
+            observation: observation, findings: findings, treeFilesUsed: needs.referenceUsed.keys.map(\.description).sorted(),
+            candidateUsed: Set(needs.candidateUsed.keys))
     }
 }
 
@@ -299,4 +318,14 @@ final class StagingTask: @unchecked Sendable {
         defer { lock.unlock() }
         return try result!.get()
     }
+}
+
+/// What checking one sample gave.
+struct SampleOutcome {
+    var observation: SampleObservation
+    var findings: [Finding]
+    /// Tree files the reference build used.
+    var treeFilesUsed: [String]
+    /// Tree paths the candidate builds used.
+    var candidateUsed: Set<RawPath>
 }

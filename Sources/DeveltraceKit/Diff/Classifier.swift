@@ -240,6 +240,23 @@ struct Classifier {
         return findings
     }
 
+    /// Tree paths of every candidate file (not directory) under the layout's
+    /// roots that is not in `used`, sorted.
+    func unusedFiles(used: Set<RawPath>) -> [RawPath] {
+        var unused = Set<RawPath>()
+        for root in layout.roots {
+            guard let host = candidate.contentFile(root.candidate) else { continue }
+            try? DirectoryWalk.walk(host) { entry in
+                if entry.isDirectory { return true }
+                let path = root.tree.isEmpty ? entry.relativePath : root.tree.appending(entry.relativePath)
+                if !used.contains(path) { unused.insert(path) }
+                return true
+            }
+        }
+        // A file reached through another root (a symlinked directory) was used.
+        return unused.subtracting(used).sorted()
+    }
+
     /// A regular file or symlink of the candidate (not a directory, not
     /// something the build made).
     func isCandidateFile(_ path: RawPath) -> Bool {
