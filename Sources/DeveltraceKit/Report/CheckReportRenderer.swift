@@ -97,6 +97,9 @@ public struct CheckReportRenderer: Sendable {
                 out += tail + "\n"
             }
         }
+        if result.unusedFiles > 0 && !result.findings.contains(where: { $0.class == .unused }) {
+            out += "\n\(result.unusedFiles) candidate files were used by no sample (--list-unused lists them)\n"
+        }
         out +=
             "\ncandidate: \(result.inputs.candidates.joined(separator: " ")) (kbuild dir \(result.inputs.kbuildDir); \(result.inputs.layout))\n"
         for package in result.inputs.packages { out += "  \(package.name) \(package.version)\n" }
