@@ -91,3 +91,62 @@ extension Machine {
         }
     }
 }
+
+extension Machine.CheckPackages {
+    @Test(".rpm candidate (kernel-devel layout, built here with rpmbuild) is unpacked with bsdtar")
+    func rpmCandidate() throws {
+        let work = try Harness.workDirectory("check-rpm")
+        defer { try? FileManager.default.removeItem(at: work) }
+        let sources = work.appendingPathComponent("SOURCES")
+        try FileManager.default.createDirectory(at: sources, withIntermediateDirectories: true)
+        #expect(try Harness.runProcess(["/bin/cp", "-a", MiniKernel.tree.path, sources.appendingPathComponent("tree").path]) == 0)
+        try """
+            %define debug_package %{nil}
+            %define __os_install_post %{nil}
+            Name: kernel-devel-mini
+            Version: 1.0
+            Release: 7
+            Summary: develtrace test package
+            License: GPL
+            %description
+            The mini tree as Fedora's kernel-devel lays it out.
+            %install
+            mkdir -p %{buildroot}/usr/src/kernels/1.0.0-mini
+            cp -a %{_sourcedir}/tree/. %{buildroot}/usr/src/kernels/1.0.0-mini/
+            rm %{buildroot}/usr/src/kernels/1.0.0-mini/include/linux/extra.h
+            %files
+            /usr/src/kernels/1.0.0-mini
+
+            """.write(to: work.appendingPathComponent("mini.spec"), atomically: true, encoding: .utf8)
+        #expect(
+            try Harness.runProcess([
+                "/usr/bin/rpmbuild", "--quiet", "--define", "_topdir \(work.path)", "--define", "_build_id_links none", "-bb",
+                work.appendingPathComponent("mini.spec").path,
+            ]) == 0)
+        let rpm = work.appendingPathComponent("RPMS/x86_64/kernel-devel-mini-1.0-7.x86_64.rpm").path
+        try #require(FileManager.default.fileExists(atPath: rpm))
+        let options = CheckOptions(
+            buildTree: MiniKernel.tree.path, candidates: [rpm], modules: [MiniKernel.module], corpus: "", jobs: 1, timeout: .seconds(300))
+        let result = try CheckRunner(options: options).run()
+        #expect(result.inputs.kbuildDir == "/usr/src/kernels/1.0.0-mini")
+        #expect(result.inputs.packages.map { "\($0.name) \($0.version)" } == ["kernel-devel-mini 1.0-7"])
+        #expect(
+            Set(result.findings.map { ExpectedFinding($0.class, $0.path, $0.severity) }) == [
+                ExpectedFinding(.missing, "include/linux/extra.h", .fatal)
+            ])
+    }
+
+    @Test("outside: a candidate that reaches into the full tree by absolute path")
+    func outside() throws {
+        let tree = MiniKernel.tree.path
+        let candidate = try MiniKernel.candidate(
+            "outside", "sed -i 's|^CFLAGS_MODULE := |CFLAGS_MODULE := -I\(tree)/include/linux |' Makefile")
+        defer { try? FileManager.default.removeItem(at: candidate) }
+        let result = try MiniKernel.check(candidate)
+        let outside = result.findings.filter { $0.class == .outside }
+        #expect(!outside.isEmpty)
+        #expect(outside.allSatisfy { $0.path.hasPrefix("include/linux") && $0.evidence.first?.errno == "ENOENT" })
+        #expect(outside.first?.evidence.first?.path.hasPrefix(tree) == true)
+        #expect(result.samples.first?.candidate == "succeeded", "the full tree is hidden; the build finds the headers in the candidate")
+    }
+}

@@ -52,8 +52,16 @@ public final class StagedCandidate: @unchecked Sendable {
                 usesStagingRoot = true
                 let unpack = try HostCommand.run(["bsdtar", "-x", "-f", path.description, "-C", stagingRoot.description])
                 guard unpack.status == 0 else { throw InputError.corruptPackage(path.description, Self.firstLine(unpack.error)) }
-                let name = URL(fileURLWithPath: path.description).deletingPathExtension().lastPathComponent
-                packages.append(PackageInfo(name: name, version: Self.rpmVersion(name), source: nil, file: path.description))
+                let file = URL(fileURLWithPath: path.description).deletingPathExtension().lastPathComponent
+                var info = PackageInfo(name: Self.rpmName(file), version: Self.rpmVersion(file), source: nil, file: path.description)
+                if let query = try? HostCommand.run(
+                    ["rpm", "-qp", "--nosignature", "--qf", "%{NAME}\\t%{VERSION}-%{RELEASE}\\t%{SOURCERPM}", path.description]),
+                    query.status == 0
+                {
+                    let fields = String(decoding: query.output, as: UTF8.self).split(separator: "\t").map(String.init)
+                    if fields.count == 3 { info = PackageInfo(name: fields[0], version: fields[1], source: fields[2], file: path.description) }
+                }
+                packages.append(info)
             case .installed(let name):
                 try Self.makeDirectory(stagingRoot)
                 usesStagingRoot = true
@@ -214,6 +222,13 @@ public final class StagedCandidate: @unchecked Sendable {
             fields[String(line[..<colon])] = line[line.index(after: colon)...].trimmingCharacters(in: .whitespaces)
         }
         return fields
+    }
+
+    /// `kernel-devel-6.1.0-1.x86_64` → `kernel-devel`.
+    static func rpmName(_ file: String) -> String {
+        let withoutArch = file.split(separator: ".").count > 1 ? file.split(separator: ".").dropLast().joined(separator: ".") : file
+        let parts = withoutArch.split(separator: "-")
+        return parts.count > 2 ? parts.dropLast(2).joined(separator: "-") : file
     }
 
     /// `kernel-devel-6.1.0-1.x86_64` → `6.1.0-1`.
