@@ -101,23 +101,23 @@ extension Machine.CheckPackages {
         try FileManager.default.createDirectory(at: sources, withIntermediateDirectories: true)
         #expect(try Harness.runProcess(["/bin/cp", "-a", MiniKernel.tree.path, sources.appendingPathComponent("tree").path]) == 0)
         try """
-            %define debug_package %{nil}
-            %define __os_install_post %{nil}
-            Name: kernel-devel-mini
-            Version: 1.0
-            Release: 7
-            Summary: develtrace test package
-            License: GPL
-            %description
-            The mini tree as Fedora's kernel-devel lays it out.
-            %install
-            mkdir -p %{buildroot}/usr/src/kernels/1.0.0-mini
-            cp -a %{_sourcedir}/tree/. %{buildroot}/usr/src/kernels/1.0.0-mini/
-            rm %{buildroot}/usr/src/kernels/1.0.0-mini/include/linux/extra.h
-            %files
-            /usr/src/kernels/1.0.0-mini
+        %define debug_package %{nil}
+        %define __os_install_post %{nil}
+        Name: kernel-devel-mini
+        Version: 1.0
+        Release: 7
+        Summary: develtrace test package
+        License: GPL
+        %description
+        The mini tree as Fedora's kernel-devel lays it out.
+        %install
+        mkdir -p %{buildroot}/usr/src/kernels/1.0.0-mini
+        cp -a %{_sourcedir}/tree/. %{buildroot}/usr/src/kernels/1.0.0-mini/
+        rm %{buildroot}/usr/src/kernels/1.0.0-mini/include/linux/extra.h
+        %files
+        /usr/src/kernels/1.0.0-mini
 
-            """.write(to: work.appendingPathComponent("mini.spec"), atomically: true, encoding: .utf8)
+        """.write(to: work.appendingPathComponent("mini.spec"), atomically: true, encoding: .utf8)
         #expect(
             try Harness.runProcess([
                 "/usr/bin/rpmbuild", "--quiet", "--define", "_topdir \(work.path)", "--define", "_build_id_links none", "-bb",

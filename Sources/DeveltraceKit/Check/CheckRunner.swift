@@ -263,7 +263,7 @@ public final class CheckRunner: @unchecked Sendable {
                 let probe = needs.candidateProbed[path]?.first?.access.path ?? layout.candidatePath(of: path)
                 guard let source = tree.hostPath(of: path), let placement = candidate.closurePlacement(for: probe) else { continue }
                 let destination = closure.appending(RawPath("\(placement.mount)")).appending(placement.relative)
-                _ = try? HostCommand.run(["mkdir", "-p", destination.parent.description])
+                try? FileSystem.makeDirectories(destination.parent)
                 _ = try? HostCommand.run(["cp", "-a", "--", source.description, destination.description])
             }
         }

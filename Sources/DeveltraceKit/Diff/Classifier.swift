@@ -219,7 +219,8 @@ struct Classifier {
             let first = writes.min { $0.round < $1.round }!
             findings.append(
                 Finding(
-                    path: path.description, class: .treeWrite, severity: severity(writes.map(\.round).max()!), samples: [name], round: first.round,
+                    path: path.description, class: .treeWrite, severity: severity(writes.map(\.round).max()!), samples: [name],
+                    round: first.round,
                     detail: first.detail,
                     evidence: writes.compactMap { write in write.access.map { show((write.round, $0)) } }.prefix(3).map { $0 }))
         }
@@ -227,14 +228,16 @@ struct Classifier {
             let first = failures.min { $0.round < $1.round }!
             findings.append(
                 Finding(
-                    path: path.description, class: .unrunnable, severity: severity(failures.map(\.round).max()!), samples: [name], round: first.round,
+                    path: path.description, class: .unrunnable, severity: severity(failures.map(\.round).max()!), samples: [name],
+                    round: first.round,
                     detail: first.detail, evidence: failures.prefix(3).map { show(($0.round, $0.access)) }))
         }
         for (path, accesses) in needs.outside {
             let first = accesses.min { $0.round < $1.round }!
             findings.append(
                 Finding(
-                    path: path.description, class: .outside, severity: severity(accesses.map(\.round).max()!), samples: [name], round: first.round,
+                    path: path.description, class: .outside, severity: severity(accesses.map(\.round).max()!), samples: [name],
+                    round: first.round,
                     detail: "the build reached into the full tree", evidence: accesses.prefix(3).map(show)))
         }
         return findings

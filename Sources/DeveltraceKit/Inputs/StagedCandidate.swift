@@ -1,4 +1,5 @@
 import Foundation
+import SystemPackage
 
 /// The candidate devel tree made ready for the sandbox: packages unpacked
 /// into a private root that keeps their absolute paths, the directories to
@@ -59,7 +60,9 @@ public final class StagedCandidate: @unchecked Sendable {
                     query.status == 0
                 {
                     let fields = String(decoding: query.output, as: UTF8.self).split(separator: "\t").map(String.init)
-                    if fields.count == 3 { info = PackageInfo(name: fields[0], version: fields[1], source: fields[2], file: path.description) }
+                    if fields.count == 3 {
+                        info = PackageInfo(name: fields[0], version: fields[1], source: fields[2], file: path.description)
+                    }
                 }
                 packages.append(info)
             case .installed(let name):
@@ -163,7 +166,7 @@ public final class StagedCandidate: @unchecked Sendable {
             if (status.st_mode & S_IFMT) == S_IFLNK {
                 hops += 1
                 if hops > 40 { return nil }
-                guard let target = Self.readLink(host) else { return nil }
+                guard let target = FileSystem.readLink(host) else { return nil }
                 let rest = target.bytes.split(separator: 47).map { RawPath(bytes: Array($0)) }
                 pending = rest + pending
                 if target.isAbsolute { current = RawPath("/") }
@@ -198,17 +201,8 @@ public final class StagedCandidate: @unchecked Sendable {
 
     // MARK: Helpers
 
-    static func readLink(_ path: RawPath) -> RawPath? {
-        var buffer = [CChar](repeating: 0, count: 4097)
-        let n = path.withCString { readlink($0, &buffer, 4096) }
-        guard n > 0 else { return nil }
-        return RawPath(bytes: buffer[0..<n].map { UInt8(bitPattern: $0) })
-    }
-
-    static func makeDirectory(_ path: RawPath) throws {
-        if path.withCString({ mkdir($0, 0o755) }) != 0 && errno != EEXIST {
-            throw InputError.tool("mkdir", "\(path): \(String(cString: strerror(errno)))")
-        }
+    static func makeDirectory(_ path: RawPath) throws(InputError) {
+        do throws(Errno) { try FileSystem.makeDirectories(path) } catch { throw .tool("mkdir", "\(path): \(error)") }
     }
 
     static func firstLine(_ text: String) -> String {

@@ -151,16 +151,12 @@ struct SandboxPlan {
     // MARK: Preparing the scratch layers
 
     private static func makeDirectory(_ path: RawPath) throws(SandboxError) {
-        let rc = path.withCString { mkdir($0, 0o755) }
-        if rc != 0 && errno != EEXIST { throw .preparation(path, Errno(rawValue: errno)) }
+        do throws(Errno) { try FileSystem.makeDirectory(path) } catch { throw .preparation(path, error) }
     }
 
     private static func makeDirectories(_ path: RawPath, below base: RawPath) throws(SandboxError) {
-        var current = base
-        for component in path.bytes.split(separator: 47) {
-            current = current.appending(RawPath(bytes: Array(component)))
-            try makeDirectory(current)
-        }
+        let target = path.isEmpty ? base : base.appending(path)
+        do throws(Errno) { try FileSystem.makeDirectories(target) } catch { throw .preparation(target, error) }
     }
 
     private static func checkAbsolute(_ path: RawPath) throws(SandboxError) {

@@ -57,14 +57,7 @@ struct ResultPredictor {
 
     /// The target of `/proc/PID/NAME` (a magic link: `cwd`, `fd/N`).
     func link(_ pid: pid_t, _ name: String) -> RawPath? {
-        var buffer = [UInt8](repeating: 0, count: 4097)
-        let n = "\(pid)/\(name)".withCString { relative in
-            buffer.withUnsafeMutableBufferPointer {
-                readlinkat(proc.rawValue, relative, UnsafeMutableRawPointer($0.baseAddress!).assumingMemoryBound(to: CChar.self), 4096)
-            }
-        }
-        guard n > 0 else { return nil }
-        return RawPath(bytes: Array(buffer[0..<n]))
+        FileSystem.readLink(RawPath("\(pid)/\(name)"), relativeTo: proc.rawValue)
     }
 
     private static let unpredictableRoots = ["/proc", "/sys", "/dev"].map(RawPath.init)
