@@ -53,11 +53,8 @@ struct CheckCommand: ParsableCommand {
         help: ArgumentHelp("Map a candidate directory onto a tree subdirectory.", valueName: "CANDIDATE_DIR=TREE_SUBDIR"))
     var maps: [String] = []
 
-    @Option(help: "Output format: text or json.")
-    var format: CheckFormat = .text
-
-    @Option(name: .shortAndLong, help: "Write the report to this file instead of standard output.")
-    var output: String?
+    @OptionGroup(title: "Report")
+    var report: ReportOptions
 
     @Option(help: "Samples built in parallel (default: the number of CPUs).")
     var jobs: Int = ProcessInfo.processInfo.activeProcessorCount
@@ -105,15 +102,7 @@ struct CheckCommand: ParsableCommand {
         } catch {
             Diagnostics.fail("develtrace: internal error: \(error)", status: ExitCode32.internalError)
         }
-        let toTerminal = output == nil && isatty(1) == 1
-        let text = CheckReportRenderer(format: format, colour: toTerminal).render(result)
-        do {
-            let sink = try OutputSink(path: output)
-            sink.write(Array(text.utf8))
-            sink.close()
-        } catch {
-            Diagnostics.fail("develtrace: cannot write \(output ?? "-"): \(error)", status: ExitCode32.badInput)
-        }
+        report.write(result)
         Diagnostics.exit(result.exitStatus)
     }
 
@@ -132,3 +121,32 @@ struct CheckCommand: ParsableCommand {
 }
 
 extension CheckFormat: ExpressibleByArgument {}
+extension FindingClass: ExpressibleByArgument {}
+
+/// How a result is rendered: shared by `check` and `report`.
+struct ReportOptions: ParsableArguments {
+    @Option(help: "Output format: text, json, markdown (a bug report) or list (paths, one per line).")
+    var format: CheckFormat = .text
+
+    @Option(name: .shortAndLong, help: "Write the report to this file instead of standard output.")
+    var output: String?
+
+    @Option(name: .customLong("class"), help: "With --format list: the finding classes listed (repeatable; default: missing).")
+    var classes: [FindingClass] = []
+
+    @Option(help: "With --format list: put this directory before each path (e.g. /usr/src/kernels/6.1.0).")
+    var prefix: String?
+
+    func write(_ result: CheckResult) {
+        let toTerminal = output == nil && isatty(1) == 1
+        let renderer = CheckReportRenderer(
+            format: format, colour: toTerminal, classes: classes.isEmpty ? [.missing] : Set(classes), prefix: prefix)
+        do {
+            let sink = try OutputSink(path: output)
+            sink.write(Array(renderer.render(result).utf8))
+            sink.close()
+        } catch {
+            Diagnostics.fail("develtrace: cannot write \(output ?? "-"): \(error)", status: ExitCode32.badInput)
+        }
+    }
+}

@@ -111,3 +111,22 @@ extension Machine {
         }
     }
 }
+
+extension Machine.CheckCommandLine {
+    @Test("report renders a saved result; a file that is not one exits 2")
+    func report() throws {
+        try #require(FileManager.default.isExecutableFile(atPath: Machine.CommandLine.executable), "swift build first")
+        let work = try Self.work()
+        defer { try? FileManager.default.removeItem(at: work) }
+        let saved = Harness.fixtures.appendingPathComponent("golden/check-result.json").path
+        let list = try Machine.CommandLine.run(["report", saved, "--format", "list"], in: work)
+        #expect(list.status == 0, "\(list.stderr)")
+        #expect(String(decoding: list.stdout, as: UTF8.self) == "include/linux/mini.h\n")
+        let markdown = try Machine.CommandLine.run(["report", saved, "--format", "markdown", "--output", "bug.md"], in: work)
+        #expect(markdown.status == 0)
+        #expect(try String(contentsOf: work.appendingPathComponent("bug.md"), encoding: .utf8).hasPrefix("# "))
+        let bad = try Machine.CommandLine.run(["report", "corrupt.deb"], in: work)
+        #expect(bad.status == 2)
+        #expect(bad.stderr.contains("corrupt.deb: not a develtrace check result"))
+    }
+}

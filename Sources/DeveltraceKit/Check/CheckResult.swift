@@ -14,6 +14,8 @@ public struct CheckResult: Sendable, Codable {
         /// Candidate directory → tree-relative prefix ("" for the top).
         public var roots: [[String]]
         public var command: [String]
+        /// First line of `gcc --version` on the machine that ran the check.
+        public var compiler: String?
     }
 
     /// How one sample went.

@@ -178,9 +178,16 @@ public final class CheckRunner: @unchecked Sendable {
                 buildTree: tree.path.description, sourceTree: tree.sourceTree?.description, kernelRelease: tree.release,
                 candidates: inputs.map(\.description), packages: candidate.packages.sorted { $0.name < $1.name },
                 kbuildDir: layout.kbuildDir.description, layout: layout.kind,
-                roots: layout.roots.map { [$0.candidate.description, $0.tree.description] }, command: options.command),
+                roots: layout.roots.map { [$0.candidate.description, $0.tree.description] }, command: options.command,
+                compiler: Self.compilerVersion()),
             warnings: candidate.warnings, samples: sampleResults, findings: findings, summary: summary,
             unusedFiles: unused.count, exitStatus: exitStatus)
+    }
+
+    /// The first line of `gcc --version`, for the report's environment.
+    static func compilerVersion() -> String? {
+        guard let result = try? HostCommand.run(["gcc", "--version"]), result.status == 0 else { return nil }
+        return String(decoding: result.output, as: UTF8.self).split(separator: "\n").first.map(String.init)
     }
 
     private static func makeScratch() throws(SandboxError) -> ScratchDirectory {

@@ -2,7 +2,14 @@ import Foundation
 
 /// Output formats of `develtrace check`.
 public enum CheckFormat: String, Sendable, CaseIterable {
-    case text, json
+    /// For people: summary first, findings by class and directory.
+    case text
+    /// The whole result (schemaVersion 1), stable ordering.
+    case json
+    /// A bug report to paste into a distribution's tracker.
+    case markdown
+    /// Tree-relative paths, one per line, of the classes asked for.
+    case list
 }
 
 /// Renders a `CheckResult` for people (text) or programs (JSON).
@@ -10,17 +17,37 @@ public struct CheckReportRenderer: Sendable {
     public var format: CheckFormat
     /// ANSI colour for the text format (a terminal).
     public var colour: Bool
+    /// For `list`: the classes listed.
+    public var classes: Set<FindingClass>
+    /// For `list`: a directory to put before each path (the installed
+    /// location, `/usr/src/kernels/R`).
+    public var prefix: String?
 
-    public init(format: CheckFormat, colour: Bool = false) {
+    public init(format: CheckFormat, colour: Bool = false, classes: Set<FindingClass> = [.missing], prefix: String? = nil) {
         self.format = format
         self.colour = colour
+        self.classes = classes
+        self.prefix = prefix
     }
 
     public func render(_ result: CheckResult) -> String {
         switch format {
         case .json: return json(result)
         case .text: return text(result)
+        case .markdown: return MarkdownReport(result: result).render()
+        case .list: return list(result)
         }
+    }
+
+    /// Sorted tree-relative paths (with `prefix`), one per line: ready for
+    /// `cp --parents`, a `%files` list or a Debian `.install` file.
+    public func list(_ result: CheckResult) -> String {
+        let paths = Set(
+            result.findings.filter { classes.contains($0.class) }.map { finding -> String in
+                guard let prefix, !prefix.isEmpty else { return finding.path }
+                return prefix.hasSuffix("/") ? prefix + finding.path : prefix + "/" + finding.path
+            })
+        return paths.sorted().map { $0 + "\n" }.joined()
     }
 
     /// Stable JSON: sorted keys, sorted arrays (see `CheckResult`).

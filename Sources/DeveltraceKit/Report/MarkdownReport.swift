@@ -1,0 +1,97 @@
+/// A bug report for a distribution's tracker, in Markdown (GitHub, GitLab,
+/// Debian's and Fedora's trackers render it): title, summary by class and
+/// severity, a table of missing files with their evidence, the other
+/// findings, the environment and how to reproduce.
+struct MarkdownReport {
+    let result: CheckResult
+
+    /// The package the report is about: the candidate's packages, or the
+    /// candidate path.
+    var subject: String {
+        let names = result.inputs.packages.map { "\($0.name) \($0.version)" }
+        return names.isEmpty ? result.inputs.candidates.joined(separator: ", ") : names.joined(separator: ", ")
+    }
+
+    func render() -> String {
+        var out = ""
+        let missing = result.findings.filter { $0.class == .missing }
+        let title = missing.isEmpty ? "has no missing files" : "is missing \(missing.count) file\(missing.count == 1 ? "" : "s")"
+        out += "# \(subject) \(title) (kernel \(result.inputs.kernelRelease))\n\n"
+        out += "Found by develtrace \(result.develtraceVersion): \(result.samples.count) sample module"
+        out += "\(result.samples.count == 1 ? " was" : "s were") built against the full kernel build tree and against the package, "
+        out += "and every file the builds used was traced.\n\n"
+        for warning in result.warnings { out += "> **Warning:** \(escape(warning))\n\n" }
+
+        out += "## Summary\n\n| class | fatal | divergent | benign |\n| --- | ---: | ---: | ---: |\n"
+        for findingClass in FindingClass.allCases {
+            let findings = result.findings.filter { $0.class == findingClass }
+            guard !findings.isEmpty else { continue }
+            let counts = [Severity.fatal, .divergent, .benign].map { severity in findings.filter { $0.severity == severity }.count }
+            out += "| \(findingClass.rawValue) | \(counts[0]) | \(counts[1]) | \(counts[2]) |\n"
+        }
+        if result.findings.isEmpty { out += "| (none) | 0 | 0 | 0 |\n" }
+        out += "\n"
+
+        if !missing.isEmpty {
+            out += "## Missing files\n\n"
+            out += "| file | severity | round | sample | process | syscall | errno |\n| --- | --- | ---: | --- | --- | --- | --- |\n"
+            for finding in missing {
+                let evidence = finding.evidence.first { $0.build == "candidate" } ?? finding.evidence.first
+                let command = evidence.map { commandLine($0.argv) } ?? ""
+                out += "| `\(code(finding.path))` | \(finding.severity.rawValue) | \(finding.round) | "
+                out += "\(escape(evidence?.sample ?? finding.samples.joined(separator: ", "))) | "
+                out += "\(command.isEmpty ? "" : "`\(code(command))`") | \(evidence?.syscall ?? "") | \(evidence?.errno ?? "") |\n"
+            }
+            out += "\n"
+        }
+
+        let others = result.findings.filter { $0.class != .missing && $0.class != .unused }
+        if !others.isEmpty {
+            out += "## Other findings\n\n"
+            for finding in others {
+                out += "- **\(finding.class.rawValue)** `\(code(finding.path))` (\(finding.severity.rawValue), round \(finding.round)"
+                out += "\(finding.samples.isEmpty ? "" : ", \(escape(finding.samples.joined(separator: ", ")))"))"
+                if let detail = finding.detail { out += ": \(escape(detail))" }
+                out += "\n"
+            }
+            out += "\n"
+        }
+
+        out += "## Samples\n\n| sample | kind | reference build | candidate build | rounds |\n| --- | --- | --- | --- | ---: |\n"
+        for sample in result.samples {
+            out +=
+                "| \(escape(sample.name)) | \(sample.kind) | \(escape(sample.reference)) | \(escape(sample.candidate)) | \(sample.rounds) |\n"
+        }
+        out += "\n## Environment\n\n"
+        out += "- kernel release: `\(code(result.inputs.kernelRelease))`\n"
+        out += "- full build tree: `\(code(result.inputs.buildTree))`\n"
+        for package in result.inputs.packages {
+            out +=
+                "- package: `\(code(package.name))` \(escape(package.version))\(package.source.map { " (source \(escape($0)))" } ?? "")\n"
+        }
+        out += "- kbuild directory: `\(code(result.inputs.kbuildDir))` (\(escape(result.inputs.layout)))\n"
+        if let compiler = result.inputs.compiler { out += "- compiler: \(escape(compiler))\n" }
+        out += "- develtrace: \(result.develtraceVersion)\n\n"
+        out += "## How to reproduce\n\n```sh\n\(commandLine(result.inputs.command))\n```\n"
+        return out
+    }
+
+    /// A shell command line, quoted where a word needs it.
+    func commandLine(_ argv: [String]) -> String {
+        argv.map { word in
+            if !word.isEmpty && word.allSatisfy({ $0.isLetter || $0.isNumber || "-_./=:,+@%".contains($0) }) { return word }
+            return "'" + word.replacingOccurrences(of: "'", with: "'\\''") + "'"
+        }.joined(separator: " ")
+    }
+
+    /// Text in a table cell or list item: pipes and angle brackets escaped.
+    func escape(_ text: String) -> String {
+        text.replacingOccurrences(of: "|", with: "\\|").replacingOccurrences(of: "<", with: "&lt;").replacingOccurrences(
+            of: ">", with: "&gt;")
+    }
+
+    /// Text inside backticks: no backticks, pipes escaped (GFM tables).
+    func code(_ text: String) -> String {
+        text.replacingOccurrences(of: "`", with: "'").replacingOccurrences(of: "|", with: "\\|")
+    }
+}
