@@ -215,30 +215,28 @@ struct Classifier {
                         detail: "the full tree has no such file", evidence: reads.prefix(3).map(show)))
             }
         }
+        // Classes seen in candidate rounds: found in the first round that showed
+        // them, as severe as the last.
+        func observed(_ kind: FindingClass, _ path: RawPath, rounds: [Int], detail: String, evidence: [Seen]) -> Finding {
+            Finding(
+                path: path.description, class: kind, severity: severity(rounds.max()!), samples: [name], round: rounds.min()!,
+                detail: detail, evidence: evidence.prefix(3).map(show))
+        }
         for (path, writes) in needs.treeWrites {
             let first = writes.min { $0.round < $1.round }!
-            findings.append(
-                Finding(
-                    path: path.description, class: .treeWrite, severity: severity(writes.map(\.round).max()!), samples: [name],
-                    round: first.round,
-                    detail: first.detail,
-                    evidence: writes.compactMap { write in write.access.map { show((write.round, $0)) } }.prefix(3).map { $0 }))
+            let evidence = writes.compactMap { write in write.access.map { (write.round, $0) } }
+            findings.append(observed(.treeWrite, path, rounds: writes.map(\.round), detail: first.detail, evidence: evidence))
         }
         for (path, failures) in needs.unrunnable {
             let first = failures.min { $0.round < $1.round }!
             findings.append(
-                Finding(
-                    path: path.description, class: .unrunnable, severity: severity(failures.map(\.round).max()!), samples: [name],
-                    round: first.round,
-                    detail: first.detail, evidence: failures.prefix(3).map { show(($0.round, $0.access)) }))
+                observed(
+                    .unrunnable, path, rounds: failures.map(\.round), detail: first.detail, evidence: failures.map { ($0.round, $0.access) }
+                ))
         }
         for (path, accesses) in needs.outside {
-            let first = accesses.min { $0.round < $1.round }!
             findings.append(
-                Finding(
-                    path: path.description, class: .outside, severity: severity(accesses.map(\.round).max()!), samples: [name],
-                    round: first.round,
-                    detail: "the build reached into the full tree", evidence: accesses.prefix(3).map(show)))
+                observed(.outside, path, rounds: accesses.map(\.round), detail: "the build reached into the full tree", evidence: accesses))
         }
         return findings
     }
