@@ -125,7 +125,7 @@ extension FindingClass: ExpressibleByArgument {}
 
 /// How a result is rendered: shared by `check` and `report`.
 struct ReportOptions: ParsableArguments {
-    @Option(help: "Output format: text, json, markdown (a bug report) or list (paths, one per line).")
+    @Option(help: "Output format: text, json, markdown (a bug report), list (paths, one per line) or junit (CI test reporters).")
     var format: CheckFormat = .text
 
     @Option(name: .shortAndLong, help: "Write the report to this file instead of standard output.")

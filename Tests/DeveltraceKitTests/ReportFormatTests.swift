@@ -39,6 +39,21 @@ import Testing
         try Self.compare(renderer.render(Self.result()), to: "report-prefixed.list")
     }
 
+    @Test("junit: golden, and valid against the JUnit schema (xmllint)") func junit() throws {
+        let rendered = CheckReportRenderer(format: .junit).render(try Self.result())
+        try Self.compare(rendered, to: "report.junit.xml")
+        #expect(rendered.contains("<failure message=\"1 missing file\" type=\"missing\">include/linux/mini.h"))
+        let file = FileManager.default.temporaryDirectory.appendingPathComponent("develtrace-junit-\(UUID().uuidString).xml")
+        try rendered.write(to: file, atomically: true, encoding: .utf8)
+        defer { try? FileManager.default.removeItem(at: file) }
+        let schema = Harness.fixtures.appendingPathComponent("junit/junit.xsd").path
+        #expect(try Harness.runProcess(["/usr/bin/xmllint", "--noout", "--schema", schema, file.path]) == 0)
+        // The validator does fail on a document that breaks the schema.
+        try rendered.replacingOccurrences(of: "<testcase classname", with: "<testcase klass").write(
+            to: file, atomically: true, encoding: .utf8)
+        #expect(try Harness.runProcess(["/usr/bin/xmllint", "--noout", "--schema", schema, file.path]) != 0)
+    }
+
     @Test("json round-trips byte for byte") func json() throws {
         let original = try String(contentsOf: Self.golden.appendingPathComponent("check-result.json"), encoding: .utf8)
         #expect(CheckReportRenderer(format: .json).render(try Self.result()) == original)

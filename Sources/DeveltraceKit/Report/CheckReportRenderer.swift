@@ -10,6 +10,8 @@ public enum CheckFormat: String, Sendable, CaseIterable {
     case markdown
     /// Tree-relative paths, one per line, of the classes asked for.
     case list
+    /// JUnit XML for CI test reporters: a suite per sample, a case per class.
+    case junit
 }
 
 /// Renders a `CheckResult` for people (text) or programs (JSON).
@@ -36,6 +38,7 @@ public struct CheckReportRenderer: Sendable {
         case .text: return text(result)
         case .markdown: return MarkdownReport(result: result).render()
         case .list: return list(result)
+        case .junit: return JUnitReport(result: result).render()
         }
     }
 

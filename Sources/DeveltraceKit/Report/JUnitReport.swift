@@ -1,0 +1,102 @@
+/// JUnit XML, as GitLab, Jenkins and GitHub test reporters read it: one test
+/// suite per sample, with one test case for its builds and one per finding
+/// class. A class fails a sample's suite when it has a finding that fails
+/// the gate there (any `missing` file, any `fatal` finding); the other
+/// findings are listed in the test case's output.
+struct JUnitReport {
+    let result: CheckResult
+
+    static let classes: [FindingClass] = [.missing, .relocated, .different, .treeWrite, .unrunnable, .extra, .outside]
+
+    func render() -> String {
+        var suites: [String] = []
+        var totalTests = 0
+        var totalFailures = 0
+        var totalSkipped = 0
+        for sample in result.samples {
+            var cases: [String] = []
+            var failures = 0
+            var skipped = 0
+            let suiteName = "develtrace.\(sample.name)"
+
+            // The builds themselves.
+            var build = "    <testcase classname=\"\(xml(suiteName))\" name=\"build\">\n"
+            if sample.reference.hasPrefix("skipped") || sample.candidate.hasPrefix("skipped") {
+                build +=
+                    "      <skipped message=\"\(xml(sample.reference.hasPrefix("skipped") ? sample.reference : sample.candidate))\"/>\n"
+                skipped += 1
+            } else if sample.reference != "succeeded" {
+                build += "      <error message=\"reference build \(xml(sample.reference)): the sample is broken\" type=\"broken-sample\">"
+                build += xml(sample.log ?? "") + "</error>\n"
+                failures += 1
+            } else if sample.candidate != "succeeded" {
+                build += "      <failure message=\"candidate build \(xml(sample.candidate)) after \(sample.rounds) rounds\" type=\"build\">"
+                build += xml(sample.log ?? "") + "</failure>\n"
+                failures += 1
+            }
+            build +=
+                "      <system-out>reference \(xml(sample.reference)); candidate \(xml(sample.candidate)) after \(sample.rounds) rounds</system-out>\n"
+            build += "    </testcase>\n"
+            cases.append(build)
+
+            for findingClass in Self.classes {
+                let findings = result.findings.filter { $0.class == findingClass && $0.samples.contains(sample.name) }
+                let failing = findings.filter { $0.class == .missing || $0.severity == .fatal }
+                var testCase = "    <testcase classname=\"\(xml(suiteName))\" name=\"\(findingClass.rawValue)\">\n"
+                let lines = findings.map { line($0, sample: sample.name) }.joined(separator: "\n")
+                if !failing.isEmpty {
+                    testCase += "      <failure message=\"\(failing.count) \(findingClass.rawValue) file\(failing.count == 1 ? "" : "s")\""
+                    testCase += " type=\"\(findingClass.rawValue)\">\(xml(lines))</failure>\n"
+                    failures += 1
+                } else if !findings.isEmpty {
+                    testCase += "      <system-out>\(xml(lines))</system-out>\n"
+                }
+                testCase += "    </testcase>\n"
+                cases.append(testCase)
+            }
+            totalTests += cases.count
+            totalFailures += failures
+            totalSkipped += skipped
+            var suite =
+                "  <testsuite name=\"\(xml(suiteName))\" tests=\"\(cases.count)\" failures=\"\(failures)\" errors=\"0\" skipped=\"\(skipped)\">\n"
+            suite += cases.joined()
+            suite += "  </testsuite>\n"
+            suites.append(suite)
+        }
+        var out = "<?xml version=\"1.0\" encoding=\"UTF-8\"?>\n"
+        out +=
+            "<testsuites name=\"develtrace check\" tests=\"\(totalTests)\" failures=\"\(totalFailures)\" errors=\"0\" skipped=\"\(totalSkipped)\">\n"
+        out += suites.joined()
+        out += "</testsuites>\n"
+        return out
+    }
+
+    /// One finding with its first piece of evidence from this sample.
+    func line(_ finding: Finding, sample: String) -> String {
+        var text = "\(finding.path) [\(finding.severity.rawValue), round \(finding.round)]"
+        if let detail = finding.detail { text += " \(detail)" }
+        if let evidence = finding.evidence.first(where: { $0.sample == sample }) {
+            text += " — \(evidence.build) pid \(evidence.pid) \(evidence.syscall) \(evidence.errno) \(evidence.path)"
+            if let program = evidence.argv.first { text += " by \(program)" }
+        }
+        return text
+    }
+
+    /// XML text or attribute content: markup escaped, characters XML 1.0
+    /// cannot carry dropped.
+    func xml(_ text: String) -> String {
+        var out = ""
+        for scalar in text.unicodeScalars {
+            switch scalar {
+            case "&": out += "&amp;"
+            case "<": out += "&lt;"
+            case ">": out += "&gt;"
+            case "\"": out += "&quot;"
+            case "\n", "\t", "\r": out.unicodeScalars.append(scalar)
+            default:
+                if scalar.value >= 0x20 && scalar.value != 0xFFFE && scalar.value != 0xFFFF { out.unicodeScalars.append(scalar) }
+            }
+        }
+        return out
+    }
+}
