@@ -15,8 +15,8 @@ struct MarkdownReport {
     func render() -> String {
         var out = ""
         let missing = result.findings.filter { $0.class == .missing }
-        let title = missing.isEmpty ? "has no missing files" : "is missing \(missing.count) file\(missing.count == 1 ? "" : "s")"
-        out += "# \(subject) \(title) (kernel \(result.inputs.kernelRelease))\n\n"
+        let title = missing.isEmpty ? "no missing files" : "\(missing.count) missing file\(missing.count == 1 ? "" : "s")"
+        out += "# \(subject): \(title) (kernel \(result.inputs.kernelRelease))\n\n"
         out += "Found by develtrace \(result.develtraceVersion): \(result.samples.count) sample module"
         out += "\(result.samples.count == 1 ? " was" : "s were") built against the full kernel build tree and against the package, "
         out += "and every file the builds used was traced.\n\n"
