@@ -35,7 +35,7 @@ struct JUnitReport {
                 failures += 1
             }
             build +=
-                "      <system-out>reference \(xml(sample.reference)); candidate \(xml(sample.candidate)) after \(sample.rounds) rounds</system-out>\n"
+                "      <system-out>reference \(xml(sample.reference)); candidate \(xml(sample.candidate)) after \(sample.rounds) round\(sample.rounds == 1 ? "" : "s")</system-out>\n"
             build += "    </testcase>\n"
             cases.append(build)
 
