@@ -65,6 +65,13 @@ struct CheckCommand: ParsableCommand {
     @Option(help: "Time limit of one build, in seconds.")
     var timeout: Double = 1800
 
+    @Option(
+        name: .customLong("fail-on"),
+        help: ArgumentHelp(
+            "What fails the check (exit 1): a class, or CLASS:SEVERITY for that severity and worse; repeatable. Default: missing, and any fatal finding.",
+            valueName: "class[:severity]"))
+    var failOn: [String] = []
+
     @Flag(name: .customLong("list-unused"), help: "List every candidate file no sample used (class unused); otherwise only their number.")
     var listUnused = false
 
@@ -76,6 +83,11 @@ struct CheckCommand: ParsableCommand {
         if jobs < 1 { throw ValidationError("--jobs must be at least 1") }
         if maxRounds < 1 { throw ValidationError("--max-rounds must be at least 1") }
         if timeout <= 0 { throw ValidationError("--timeout must be positive") }
+        for rule in failOn where Gate.Rule(rule) == nil {
+            throw ValidationError(
+                "--fail-on \(rule): expected CLASS or CLASS:SEVERITY, classes \(FindingClass.allCases.map(\.rawValue).joined(separator: ", ")), severities benign, divergent, fatal"
+            )
+        }
     }
 
     func run() throws {
@@ -85,6 +97,7 @@ struct CheckCommand: ParsableCommand {
             corpus: Self.corpusDirectory(), maps: maps, jobs: jobs, maxRounds: maxRounds,
             timeout: .milliseconds(Int(timeout * 1000)), command: CommandLine.arguments)
         options.listUnused = listUnused
+        if !failOn.isEmpty { options.gate = Gate(rules: failOn.compactMap(Gate.Rule.init)) }
         let runner = CheckRunner(options: options) { message in
             if showProgress { Diagnostics.print("develtrace: \(message)") }
         }

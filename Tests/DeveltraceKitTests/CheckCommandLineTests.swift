@@ -130,3 +130,50 @@ extension Machine.CheckCommandLine {
         #expect(bad.stderr.contains("corrupt.deb: not a develtrace check result"))
     }
 }
+
+extension Machine.CheckCommandLine {
+    @Test("--fail-on chooses what fails the check")
+    func failOn() throws {
+        try #require(FileManager.default.isExecutableFile(atPath: Machine.CommandLine.executable), "swift build first")
+        let candidate = try MiniKernel.candidate("cli-fail-on", "sed -i 's/ARCH_WORD 8/ARCH_WORD 16/' arch/x86/include/asm/arch.h")
+        defer { try? FileManager.default.removeItem(at: candidate) }
+        let work = try Self.work()
+        defer { try? FileManager.default.removeItem(at: work) }
+        let base = ["check", "--quiet", "--build-tree", MiniKernel.tree.path, "--candidate", candidate.path, "--module", MiniKernel.module]
+        // A divergent `different` file does not fail the default gate…
+        #expect(try Machine.CommandLine.run(base, in: work).status == 0)
+        // …but does when asked, at its severity or a lower threshold…
+        #expect(try Machine.CommandLine.run(base + ["--fail-on", "different"], in: work).status == 1)
+        #expect(try Machine.CommandLine.run(base + ["--fail-on", "different:divergent"], in: work).status == 1)
+        // …and not above it.
+        #expect(try Machine.CommandLine.run(base + ["--fail-on", "different:fatal"], in: work).status == 0)
+        let bad = try Machine.CommandLine.run(base + ["--fail-on", "differnt"], in: work)
+        #expect(bad.status == 2)
+        #expect(bad.stderr.contains("--fail-on differnt"))
+    }
+}
+
+@Suite struct GateTests {
+    static func finding(_ kind: FindingClass, _ severity: Severity) -> Finding {
+        Finding(path: "a", class: kind, severity: severity, samples: [], round: 1, detail: nil, evidence: [])
+    }
+
+    @Test("the standard gate: any missing file, any fatal finding but unused")
+    func standard() {
+        #expect(Gate.standard.fails([Self.finding(.missing, .benign)]))
+        #expect(Gate.standard.fails([Self.finding(.extra, .fatal)]))
+        #expect(!Gate.standard.fails([Self.finding(.extra, .divergent), Self.finding(.relocated, .benign)]))
+        #expect(!Gate.standard.fails([Self.finding(.unused, .benign)]))
+        #expect(!Gate.standard.fails([]))
+    }
+
+    @Test("rules parse CLASS and CLASS:SEVERITY", arguments: ["missing", "tree-write:fatal", "different:divergent"])
+    func parse(text: String) {
+        #expect(Gate.Rule(text)?.description == text)
+    }
+
+    @Test("bad rules do not parse", arguments: ["", "missng", "missing:bad", ":fatal"])
+    func badRules(text: String) {
+        #expect(Gate.Rule(text) == nil)
+    }
+}

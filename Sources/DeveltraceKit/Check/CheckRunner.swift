@@ -17,6 +17,8 @@ public struct CheckOptions: Sendable {
     /// List every candidate file no sample used as an `unused` finding
     /// (otherwise only their number is reported).
     public var listUnused = false
+    /// What fails the check (exit 1).
+    public var gate = Gate.standard
 
     public init(
         buildTree: String, sourceTree: String? = nil, candidates: [String], kbuildDir: String? = nil, modules: [String] = [],
@@ -171,7 +173,7 @@ public final class CheckRunner: @unchecked Sendable {
             default: return true
             }
         }
-        let failsGate = findings.contains { $0.class == .missing || ($0.severity == .fatal && $0.class != .unused) }
+        let failsGate = options.gate.fails(findings)
         let exitStatus: Int32 = brokenSample ? 3 : (failsGate ? 1 : 0)
         return CheckResult(
             inputs: CheckResult.Inputs(
