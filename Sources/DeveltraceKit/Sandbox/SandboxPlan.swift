@@ -229,11 +229,7 @@ struct SandboxPlan {
         let relative = RawPath(bytes: Array(target.bytes.dropFirst()))
         let parent = relative.parent
         try Self.makeDirectories(parent, below: rootUpper)
-        var walked = RawPath("/")
-        for component in relative.bytes.split(separator: 47) {
-            walked = walked.appending(RawPath(bytes: Array(component)))
-            premade.insert(walked)
-        }
+        markPremade(relative)
         let inUpper = rootUpper.appending(relative)
         if directory {
             try Self.makeDirectory(inUpper)
@@ -245,16 +241,21 @@ struct SandboxPlan {
         return target
     }
 
+    /// Records `/relative` and every directory above it as made before the
+    /// run, so the write report leaves them out.
+    private mutating func markPremade(_ relative: RawPath) {
+        var walked = RawPath("/")
+        for component in relative.bytes.split(separator: 47) {
+            walked = walked.appending(RawPath(bytes: Array(component)))
+            premade.insert(walked)
+        }
+    }
+
     /// An overlay whiteout (character device 0:0) in the root's upper layer.
     private mutating func makeWhiteout(_ hidden: RawPath, rootUpper: RawPath) throws(SandboxError) {
         let relative = RawPath(bytes: Array(hidden.bytes.dropFirst()))
         try Self.makeDirectories(relative.parent, below: rootUpper)
-        var walked = RawPath("/")
-        for component in relative.parent.bytes.split(separator: 47) {
-            walked = walked.appending(RawPath(bytes: Array(component)))
-            premade.insert(walked)
-        }
-        premade.insert(hidden)
+        markPremade(relative)
         let inUpper = rootUpper.appending(relative)
         if inUpper.withCString({ mknod($0, S_IFCHR | 0o000, 0) }) != 0 && errno != EEXIST {
             throw .preparation(inUpper, Errno(rawValue: errno))
