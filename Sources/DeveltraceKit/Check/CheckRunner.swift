@@ -225,6 +225,7 @@ public final class CheckRunner: @unchecked Sendable {
         var added = Set<RawPath>()
         var failedRounds = Set<Int>()
         var differingRounds = Set<Int>()
+        var latestNeeds: Classifier.Needs? = nil
         for round in 1...max(1, options.maxRounds) {
             var sandbox = SandboxConfiguration(hidden: [tree.path] + (tree.sourceTree.map { [$0] } ?? []))
             sandbox.overlays = candidate.mounts.enumerated().map { index, mount in
@@ -236,6 +237,7 @@ public final class CheckRunner: @unchecked Sendable {
                 label: "candidate-\(round)", cpu: cpu, timeout: options.timeout
             ).run(cancel: cancellation)
             observation.rounds.append(build)
+            latestNeeds = nil
             progress("\(sample.name): candidate round \(round) built")
             var comparison: [String: ModuleComparison] = [:]
             if build.status.isSuccess {
@@ -261,6 +263,7 @@ public final class CheckRunner: @unchecked Sendable {
             // that, the candidate may still show it has them elsewhere
             // (relocated).
             let needs = classifier.needs(of: observation)
+            latestNeeds = needs
             var missing = classifier.absent(needs, upToRound: round, probedOnly: true).filter { $0.value == nil }.keys
                 .filter { !added.contains($0) }
             if missing.isEmpty && !build.status.isSuccess {
@@ -277,7 +280,8 @@ public final class CheckRunner: @unchecked Sendable {
             }
         }
         progress("\(sample.name): classifying")
-        let needs = classifier.needs(of: observation)
+        // The last round's classification, unless a round came after it.
+        let needs = latestNeeds ?? classifier.needs(of: observation)
         defer { progress("\(sample.name): classified") }
         let findings = classifier.findings(of: observation, needs: needs) { round in
             if failedRounds.contains(round) { return .fatal }
