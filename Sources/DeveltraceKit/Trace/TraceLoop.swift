@@ -219,8 +219,8 @@ final class TraceLoop {
             } else {
                 base = predictor.workingDirectory(of: pid) ?? RawPath("/")
             }
+            let absolute = path.absolute(relativeTo: base)
             if predictsResults, let lookup = call.lookup, call.operands.count == 1 {
-                let absolute = path.absolute(relativeTo: base)
                 if let result = predictor.predict(lookup, pid: pid, raw: path, absolute: absolute, dirfd: dirfd, args: args) {
                     tasks[pid, default: Task(process: pid)].pending = [
                         PendingAccess(
@@ -233,7 +233,7 @@ final class TraceLoop {
             }
             pending.append(
                 PendingAccess(
-                    syscall: index, raw: path, absolute: path.absolute(relativeTo: base),
+                    syscall: index, raw: path, absolute: absolute,
                     intent: intent(of: operand.intent, args: args, pid: pid)))
         }
         if pending.isEmpty {
