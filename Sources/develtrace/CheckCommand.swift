@@ -27,8 +27,14 @@ struct CheckCommand: ParsableCommand {
                   --module /usr/src/v4l2loopback-0.12.7
               develtrace check --build-tree ~/linux --candidate /usr/src/kernels/6.5.0 --format json -o result.json
 
+            In CI, gate on new problems only:
+              develtrace check … --baseline last-release.json --fail-on missing --format junit -o develtrace.xml
+            and split the samples across jobs:
+              develtrace check … --shard 2/3 --format json -o shard-2.json
+              develtrace merge shard-*.json --format markdown
+
             Exit status: 0 nothing missing; 1 findings (any missing file, or any \
-            fatal finding); 2 bad usage or bad input; 3 a sample failed its \
+            fatal finding; with --baseline, new ones only); 2 bad usage or bad input; 3 a sample failed its \
             reference build (the sample is broken, not the package); 4 internal error.
             """
     )
@@ -65,12 +71,14 @@ struct CheckCommand: ParsableCommand {
     @Option(help: "Time limit of one build, in seconds.")
     var timeout: Double = 1800
 
+    @OptionGroup(title: "Gate")
+    var gate: GateOptions
+
     @Option(
-        name: .customLong("fail-on"),
         help: ArgumentHelp(
-            "What fails the check (exit 1): a class, or CLASS:SEVERITY for that severity and worse; repeatable. Default: missing, and any fatal finding.",
-            valueName: "class[:severity]"))
-    var failOn: [String] = []
+            "Build only shard K of N: the samples, sorted by name, dealt round-robin. Combine the shards' JSON with `develtrace merge`.",
+            valueName: "K/N"))
+    var shard: String?
 
     @Flag(name: .customLong("list-unused"), help: "List every candidate file no sample used (class unused); otherwise only their number.")
     var listUnused = false
@@ -83,11 +91,7 @@ struct CheckCommand: ParsableCommand {
         if jobs < 1 { throw ValidationError("--jobs must be at least 1") }
         if maxRounds < 1 { throw ValidationError("--max-rounds must be at least 1") }
         if timeout <= 0 { throw ValidationError("--timeout must be positive") }
-        for rule in failOn where Gate.Rule(rule) == nil {
-            throw ValidationError(
-                "--fail-on \(rule): expected CLASS or CLASS:SEVERITY, classes \(FindingClass.allCases.map(\.rawValue).joined(separator: ", ")), severities benign, divergent, fatal"
-            )
-        }
+        if let shard, Shard(shard) == nil { throw ValidationError("--shard \(shard): expected K/N with 1 ≤ K ≤ N, e.g. 2/3") }
     }
 
     func run() throws {
@@ -95,9 +99,11 @@ struct CheckCommand: ParsableCommand {
         var options = CheckOptions(
             buildTree: buildTree, sourceTree: sourceTree, candidates: candidate, kbuildDir: kbuildDir, modules: modules,
             corpus: Self.corpusDirectory(), maps: maps, jobs: jobs, maxRounds: maxRounds,
-            timeout: .milliseconds(Int(timeout * 1000)), command: CommandLine.arguments)
+            timeout: .milliseconds(Int(timeout * 1000)), command: Self.reproducibleCommand(CommandLine.arguments))
         options.listUnused = listUnused
-        if !failOn.isEmpty { options.gate = Gate(rules: failOn.compactMap(Gate.Rule.init)) }
+        options.gate = gate.gate ?? .standard
+        options.baseline = gate.loadBaseline()
+        options.shard = shard.flatMap(Shard.init)
         let runner = CheckRunner(options: options) { message in
             if showProgress { Diagnostics.print("develtrace: \(message)") }
         }
@@ -119,6 +125,28 @@ struct CheckCommand: ParsableCommand {
         Diagnostics.exit(result.exitStatus)
     }
 
+    /// The command line as the report shows it (how to reproduce): without
+    /// `--output` and `--shard`, which change where and how much, not what.
+    static func reproducibleCommand(_ arguments: [String]) -> [String] {
+        var command: [String] = []
+        var skipNext = false
+        for argument in arguments {
+            if skipNext {
+                skipNext = false
+                continue
+            }
+            if ["-o", "--output", "--shard"].contains(argument) {
+                skipNext = true
+                continue
+            }
+            if argument.hasPrefix("--output=") || argument.hasPrefix("--shard=") || (argument.hasPrefix("-o") && argument.count > 2) {
+                continue
+            }
+            command.append(argument)
+        }
+        return command
+    }
+
     /// `Fixtures/modules` next to the package (a source checkout), or
     /// `$DEVELTRACE_CORPUS`.
     static func corpusDirectory() -> String {
@@ -134,6 +162,43 @@ struct CheckCommand: ParsableCommand {
 }
 
 extension CheckFormat: ExpressibleByArgument {}
+
+/// What fails a run: shared by `check` and `merge`.
+struct GateOptions: ParsableArguments {
+    @Option(
+        name: .customLong("fail-on"),
+        help: ArgumentHelp(
+            "What fails the check (exit 1): a class, or CLASS:SEVERITY for that severity and worse; repeatable. Default: missing, and any fatal finding.",
+            valueName: "class[:severity]"))
+    var failOn: [String] = []
+
+    @Option(
+        help: ArgumentHelp(
+            "Findings already known: a previous result (JSON) or an allowlist (lines `PATH` or `CLASS PATH`, wildcards, # comments). Known findings do not fail the gate; vanished ones are reported as fixed.",
+            valueName: "file"))
+    var baseline: String?
+
+    func validate() throws {
+        for rule in failOn where Gate.Rule(rule) == nil {
+            throw ValidationError(
+                "--fail-on \(rule): expected CLASS or CLASS:SEVERITY, classes \(FindingClass.allCases.map(\.rawValue).joined(separator: ", ")), severities benign, divergent, fatal"
+            )
+        }
+    }
+
+    /// The gate asked for, or nil (the default, or the recorded one).
+    var gate: Gate? { failOn.isEmpty ? nil : Gate(rules: failOn.compactMap(Gate.Rule.init)) }
+
+    /// The baseline, read now: a bad one is bad input (exit 2).
+    func loadBaseline() -> Baseline? {
+        guard let baseline else { return nil }
+        do {
+            return try Baseline(contentsOf: baseline)
+        } catch {
+            Diagnostics.fail("develtrace: \(error)", status: ExitCode32.badInput)
+        }
+    }
+}
 extension FindingClass: ExpressibleByArgument {}
 
 /// How a result is rendered: shared by `check` and `report`.

@@ -15,7 +15,7 @@ struct Develtrace: ParsableCommand {
             to see every path a build touches.
             """,
         version: DeveltraceVersion.current,
-        subcommands: [CheckCommand.self, ReportCommand.self, TraceCommand.self]
+        subcommands: [CheckCommand.self, MergeCommand.self, ReportCommand.self, TraceCommand.self]
     )
 }
 

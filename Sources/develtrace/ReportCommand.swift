@@ -23,20 +23,25 @@ struct ReportCommand: ParsableCommand {
     var report: ReportOptions
 
     func run() throws {
-        guard let data = FileManager.default.contents(atPath: result) else {
-            Diagnostics.fail("develtrace: \(result): cannot be read", status: ExitCode32.badInput)
+        report.write(Self.load(result))
+    }
+
+    /// A saved result, or exit 2 with a message naming the file.
+    static func load(_ file: String) -> CheckResult {
+        guard let data = FileManager.default.contents(atPath: file) else {
+            Diagnostics.fail("develtrace: \(file): cannot be read", status: ExitCode32.badInput)
         }
         let decoded: CheckResult
         do {
             decoded = try JSONDecoder().decode(CheckResult.self, from: data)
         } catch {
-            Diagnostics.fail("develtrace: \(result): not a develtrace check result (JSON, schemaVersion 1)", status: ExitCode32.badInput)
+            Diagnostics.fail("develtrace: \(file): not a develtrace check result (JSON, schemaVersion 1)", status: ExitCode32.badInput)
         }
         if decoded.schemaVersion != CheckResult.schemaVersion {
             Diagnostics.fail(
-                "develtrace: \(result): schemaVersion \(decoded.schemaVersion); this develtrace reads \(CheckResult.schemaVersion)",
+                "develtrace: \(file): schemaVersion \(decoded.schemaVersion); this develtrace reads \(CheckResult.schemaVersion)",
                 status: ExitCode32.badInput)
         }
-        report.write(decoded)
+        return decoded
     }
 }

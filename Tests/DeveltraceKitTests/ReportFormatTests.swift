@@ -54,6 +54,30 @@ import Testing
         #expect(try Harness.runProcess(["/usr/bin/xmllint", "--noout", "--schema", schema, file.path]) != 0)
     }
 
+    /// The same result against `baseline.allow`: two findings known, one
+    /// new, one entry fixed.
+    static func baselineResult() throws -> CheckResult {
+        var result = try result()
+        let baseline = try Baseline(contentsOf: golden.appendingPathComponent("baseline.allow").path)
+        result.evaluate(gate: .standard, baseline: Baseline(source: "baseline.allow", entries: baseline.entries, isPattern: true))
+        return result
+    }
+
+    @Test("with a baseline: text, markdown and junit (schema-valid)") func withBaseline() throws {
+        let result = try Self.baselineResult()
+        #expect(result.findings.map { $0.baseline } == [.new, .known, .known])
+        #expect(result.exitStatus == 1, "the missing header is new")
+        try Self.compare(CheckReportRenderer(format: .text).render(result), to: "report-baseline.txt")
+        try Self.compare(CheckReportRenderer(format: .markdown).render(result), to: "report-baseline.md")
+        let junit = CheckReportRenderer(format: .junit).render(result)
+        try Self.compare(junit, to: "report-baseline.junit.xml")
+        let file = FileManager.default.temporaryDirectory.appendingPathComponent("develtrace-junit-\(UUID().uuidString).xml")
+        try junit.write(to: file, atomically: true, encoding: .utf8)
+        defer { try? FileManager.default.removeItem(at: file) }
+        let schema = Harness.fixtures.appendingPathComponent("junit/junit.xsd").path
+        #expect(try Harness.runProcess(["/usr/bin/xmllint", "--noout", "--schema", schema, file.path]) == 0)
+    }
+
     @Test("json round-trips byte for byte") func json() throws {
         let original = try String(contentsOf: Self.golden.appendingPathComponent("check-result.json"), encoding: .utf8)
         #expect(CheckReportRenderer(format: .json).render(try Self.result()) == original)

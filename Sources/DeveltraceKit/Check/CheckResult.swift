@@ -48,6 +48,58 @@ public struct CheckResult: Sendable, Codable {
     /// `--list-unused`).
     public var unusedFiles: Int
     public var exitStatus: Int32
+    /// The gate's rules (`--fail-on`), e.g. `missing`, `extra:fatal`.
+    public var gate: [String]?
+    /// How the findings compare with `--baseline`, when one was given.
+    public var baseline: BaselineOutcome?
+    /// Set in the result of one shard (`--shard K/N`); `develtrace merge`
+    /// combines all of them and drops it.
+    public var shard: ShardPart?
+
+    /// What the comparison with a baseline found.
+    public struct BaselineOutcome: Sendable, Codable, Equatable {
+        /// The baseline file, as given.
+        public var source: String
+        /// Baseline entries no finding matches any more.
+        public var fixed: [Baseline.Entry]
+    }
+
+    /// What one shard adds to a merge besides its samples and findings.
+    public struct ShardPart: Sendable, Codable, Equatable {
+        /// 1-based.
+        public var index: Int
+        public var count: Int
+        /// Candidate files (tree-relative) this shard's samples did not use:
+        /// a file is unused in the whole run when every shard lists it.
+        public var unusedPaths: [String]
+    }
+
+    /// Marks findings known or new against `baseline`, lists what it fixed,
+    /// and sets the exit status: 3 if a sample is broken, else 1 if a new
+    /// finding fails `gate`, else 0.
+    public mutating func evaluate(gate: Gate, baseline: Baseline?) {
+        self.gate = gate.rules.map(\.description)
+        if let baseline {
+            for index in findings.indices {
+                findings[index].baseline = baseline.knows(findings[index]) ? .known : .new
+            }
+            self.baseline = BaselineOutcome(source: baseline.source, fixed: baseline.fixed(by: findings))
+        }
+        let brokenSample = samples.contains { $0.reference != "succeeded" && !$0.reference.hasPrefix("skipped") }
+        let failsGate = gate.fails(findings.filter { $0.baseline != .known })
+        exitStatus = brokenSample ? 3 : (failsGate ? 1 : 0)
+    }
+
+    /// The gate recorded in the result (the standard gate when absent).
+    public var recordedGate: Gate {
+        guard let gate else { return .standard }
+        return Gate(rules: gate.compactMap(Gate.Rule.init))
+    }
+
+    /// Whether `finding` fails the recorded gate (known findings never do).
+    public func failsGate(_ finding: Finding) -> Bool {
+        finding.baseline != .known && recordedGate.fails([finding])
+    }
 }
 
 extension SampleBuildResult.Status {

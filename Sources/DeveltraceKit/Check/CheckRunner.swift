@@ -19,6 +19,10 @@ public struct CheckOptions: Sendable {
     public var listUnused = false
     /// What fails the check (exit 1).
     public var gate = Gate.standard
+    /// Findings already known: reported, but they do not fail the gate.
+    public var baseline: Baseline?
+    /// Build only this shard's share of the samples.
+    public var shard: Shard?
 
     public init(
         buildTree: String, sourceTree: String? = nil, candidates: [String], kbuildDir: String? = nil, modules: [String] = [],
@@ -65,12 +69,15 @@ public final class CheckRunner: @unchecked Sendable {
     public func run() throws -> CheckResult {
         let tree = try BuildTree(path: options.buildTree, sourceTree: options.sourceTree)
         let inputs = try options.candidates.map { argument throws(InputError) in try CandidateInput(argument: argument) }
-        let samples: [Sample]
+        var allSamples: [Sample]
         if options.modules.isEmpty {
-            samples = try Sample.corpus(at: options.corpus)
+            allSamples = try Sample.corpus(at: options.corpus)
         } else {
-            samples = try options.modules.map { directory throws(InputError) in try Sample(directory: directory) }
+            allSamples = try options.modules.map { directory throws(InputError) in try Sample(directory: directory) }
         }
+        // One order for every run and every shard: by name.
+        allSamples.sort { ($0.name, $0.directory) < ($1.name, $1.directory) }
+        let samples = allSamples.enumerated().filter { options.shard?.owns(position: $0.offset) ?? true }.map(\.element)
         let scratch = try Self.makeScratch()
         defer { scratch.endOfUse() }
         let root = scratch.path
@@ -122,34 +129,18 @@ public final class CheckRunner: @unchecked Sendable {
         if cancellation.isCancelled { throw CheckInterrupted() }
 
         let ordered = (0..<samples.count).compactMap { results.withLock { $0 }[$0] }
-        var merged: [String: Finding] = [:]
-        for outcome in ordered {
-            for finding in outcome.findings {
-                let key = "\(finding.class.rawValue)\u{0}\(finding.path)"
-                if var existing = merged[key] {
-                    existing.samples = Array(Set(existing.samples + finding.samples)).sorted()
-                    existing.round = min(existing.round, finding.round)
-                    existing.severity = max(existing.severity, finding.severity)
-                    existing.evidence = Array((existing.evidence + finding.evidence).prefix(6))
-                    merged[key] = existing
-                } else {
-                    merged[key] = finding
-                }
-            }
-        }
+        var findings = FindingMerge.merge(ordered.map(\.findings), sampleOrder: samples.map(\.name))
         // Candidate files no sample used (informational).
         let used = ordered.reduce(into: Set<RawPath>()) { $0.formUnion($1.candidateUsed) }
         let unused = classifier.unusedFiles(used: used)
         if options.listUnused {
-            for path in unused {
-                merged["unused\u{0}\(path)"] = Finding(
-                    path: path.description, class: .unused, severity: .benign, samples: [], round: 0,
-                    detail: "no sample used it", evidence: [])
+            findings += unused.map { path in
+                Finding(
+                    path: path.description, class: .unused, severity: .benign, samples: [], round: 0, detail: "no sample used it",
+                    evidence: [])
             }
+            findings.sort { ($0.class, $0.path) < ($1.class, $1.path) }
         }
-        let findings = merged.values.sorted { ($0.class, $0.path) < ($1.class, $1.path) }
-        var summary: [String: Int] = [:]
-        for finding in findings { summary[finding.class.rawValue, default: 0] += 1 }
 
         let sampleResults = ordered.map { outcome -> CheckResult.SampleResult in
             let observation = outcome.observation
@@ -167,23 +158,21 @@ public final class CheckRunner: @unchecked Sendable {
                 reference: observation.reference.status.summary, candidate: last?.status.summary ?? "not built",
                 rounds: observation.rounds.count, modules: lastGood, log: log, treeFilesUsed: outcome.treeFilesUsed)
         }
-        let brokenSample = ordered.contains { outcome in
-            switch outcome.observation.reference.status {
-            case .succeeded, .skipped: return false
-            default: return true
-            }
-        }
-        let failsGate = options.gate.fails(findings)
-        let exitStatus: Int32 = brokenSample ? 3 : (failsGate ? 1 : 0)
-        return CheckResult(
+        var result = CheckResult(
             inputs: CheckResult.Inputs(
                 buildTree: tree.path.description, sourceTree: tree.sourceTree?.description, kernelRelease: tree.release,
                 candidates: inputs.map(\.description), packages: candidate.packages.sorted { $0.name < $1.name },
                 kbuildDir: layout.kbuildDir.description, layout: layout.kind,
                 roots: layout.roots.map { [$0.candidate.description, $0.tree.description] }, command: options.command,
                 compiler: Self.compilerVersion()),
-            warnings: candidate.warnings, samples: sampleResults, findings: findings, summary: summary,
-            unusedFiles: unused.count, exitStatus: exitStatus)
+            warnings: candidate.warnings, samples: sampleResults, findings: findings, summary: FindingMerge.summary(findings),
+            unusedFiles: unused.count, exitStatus: 0)
+        if let shard = options.shard {
+            result.shard = CheckResult.ShardPart(
+                index: shard.index, count: shard.count, unusedPaths: unused.map(\.description).sorted())
+        }
+        result.evaluate(gate: options.gate, baseline: options.baseline)
+        return result
     }
 
     /// The first line of `gcc --version`, for the report's environment.

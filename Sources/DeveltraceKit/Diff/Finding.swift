@@ -67,4 +67,12 @@ public struct Finding: Sendable, Hashable, Codable {
     /// `different`/`unrunnable`/`tree-write`: what was seen.
     public var detail: String?
     public var evidence: [Evidence]
+    /// Against `--baseline`: already known, or new (nil without a baseline).
+    public var baseline: BaselineStatus? = nil
+}
+
+/// A finding compared with a baseline.
+public enum BaselineStatus: String, Sendable, Codable, Hashable {
+    case new
+    case known
 }

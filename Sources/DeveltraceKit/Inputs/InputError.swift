@@ -10,6 +10,11 @@ public enum InputError: Error, CustomStringConvertible, Sendable {
     case badMap(String)
     case brokenDkmsConf(String, String)
     case tool(String, String)
+    /// A file develtrace must read (a baseline, a saved result) cannot be.
+    case unreadable(path: String, what: String)
+    case badBaseline(path: String, reason: String)
+    /// Shard results that do not make one whole run.
+    case badShards(String)
 
     public var description: String {
         switch self {
@@ -32,6 +37,12 @@ public enum InputError: Error, CustomStringConvertible, Sendable {
             return "--map \(spec): expected CANDIDATE_DIR=TREE_SUBDIR"
         case .tool(let tool, let detail):
             return "\(tool): \(detail)"
+        case .unreadable(let path, let what):
+            return "\(path): cannot read this \(what)"
+        case .badBaseline(let path, let reason):
+            return "\(path): not a usable baseline: \(reason)"
+        case .badShards(let detail):
+            return "cannot merge: \(detail)"
         }
     }
 }

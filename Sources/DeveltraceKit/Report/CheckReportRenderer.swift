@@ -75,6 +75,11 @@ public struct CheckReportRenderer: Sendable {
         out += paint("develtrace check: \(headline)", missing == 0 ? "1;32" : "1;31")
         out += rest.isEmpty ? "" : "; " + rest.joined(separator: ", ")
         out += " (kernel \(result.inputs.kernelRelease), \(result.samples.count) sample\(result.samples.count == 1 ? "" : "s"))\n"
+        if let baseline = result.baseline {
+            let known = result.findings.filter { $0.baseline == .known }.count
+            let new = result.findings.filter { $0.baseline == .new && $0.class != .unused }.count
+            out += "against the baseline \(baseline.source): \(new) new, \(known) known, \(baseline.fixed.count) fixed\n"
+        }
         for warning in result.warnings { out += paint("warning: ", "1;33") + warning + "\n" }
 
         for findingClass in FindingClass.allCases {
@@ -92,6 +97,7 @@ public struct CheckReportRenderer: Sendable {
                     let name = (finding.path as NSString).lastPathComponent
                     out += "    \(name)  [\(finding.severity.rawValue), round \(finding.round), \(finding.samples.joined(separator: ", "))]"
                     if let detail = finding.detail { out += " — \(detail)" }
+                    if finding.baseline == .known { out += paint(" (known)", "2") }
                     out += "\n"
                     for evidence in finding.evidence.prefix(3) {
                         let command = evidence.argv.prefix(6).joined(separator: " ") + (evidence.argv.count > 6 ? " …" : "")
@@ -102,6 +108,11 @@ public struct CheckReportRenderer: Sendable {
                     }
                 }
             }
+        }
+
+        if let baseline = result.baseline, !baseline.fixed.isEmpty {
+            out += "\n" + paint("fixed since the baseline (\(baseline.fixed.count))", "1") + "\n"
+            for entry in baseline.fixed { out += "  \(entry)\n" }
         }
 
         out += "\n" + paint("samples", "1") + "\n"

@@ -1,8 +1,10 @@
 /// JUnit XML, as GitLab, Jenkins and GitHub test reporters read it: one test
 /// suite per sample, with one test case for its builds and one per finding
-/// class. A class fails a sample's suite when it has a finding that fails
-/// the gate there (any `missing` file, any `fatal` finding); the other
-/// findings are listed in the test case's output.
+/// class. A class fails a sample's suite when it has a new finding that
+/// fails the result's gate (by default any `missing` file, any `fatal`
+/// finding); the other findings, and those a baseline knows, are listed in
+/// the test case's output. With a baseline, a last suite lists what it
+/// fixed.
 struct JUnitReport {
     let result: CheckResult
 
@@ -41,7 +43,7 @@ struct JUnitReport {
 
             for findingClass in Self.classes {
                 let findings = result.findings.filter { $0.class == findingClass && $0.samples.contains(sample.name) }
-                let failing = findings.filter { $0.class == .missing || $0.severity == .fatal }
+                let failing = findings.filter { result.failsGate($0) }
                 var testCase = "    <testcase classname=\"\(xml(suiteName))\" name=\"\(findingClass.rawValue)\">\n"
                 let lines = findings.map { line($0, sample: sample.name) }.joined(separator: "\n")
                 if !failing.isEmpty {
@@ -63,6 +65,16 @@ struct JUnitReport {
             suite += "  </testsuite>\n"
             suites.append(suite)
         }
+        if let baseline = result.baseline {
+            let fixed = baseline.fixed.map(\.description).joined(separator: "\n")
+            var suite = "  <testsuite name=\"develtrace.baseline\" tests=\"1\" failures=\"0\" errors=\"0\" skipped=\"0\">\n"
+            suite += "    <testcase classname=\"develtrace.baseline\" name=\"fixed\">\n"
+            suite +=
+                "      <system-out>\(xml("\(baseline.fixed.count) fixed since \(baseline.source)" + (fixed.isEmpty ? "" : "\n" + fixed)))</system-out>\n"
+            suite += "    </testcase>\n  </testsuite>\n"
+            suites.append(suite)
+            totalTests += 1
+        }
         var out = "<?xml version=\"1.0\" encoding=\"UTF-8\"?>\n"
         out +=
             "<testsuites name=\"develtrace check\" tests=\"\(totalTests)\" failures=\"\(totalFailures)\" errors=\"0\" skipped=\"\(totalSkipped)\">\n"
@@ -73,7 +85,7 @@ struct JUnitReport {
 
     /// One finding with its first piece of evidence from this sample.
     func line(_ finding: Finding, sample: String) -> String {
-        var text = "\(finding.path) [\(finding.severity.rawValue), round \(finding.round)]"
+        var text = "\(finding.path) [\(finding.severity.rawValue), round \(finding.round)\(finding.baseline == .known ? ", known" : "")]"
         if let detail = finding.detail { text += " \(detail)" }
         if let evidence = finding.evidence.first(where: { $0.sample == sample }) {
             text += " — \(evidence.build) pid \(evidence.pid) \(evidence.syscall) \(evidence.errno) \(evidence.path)"

@@ -21,6 +21,11 @@ struct MarkdownReport {
         out += "\(result.samples.count == 1 ? " was" : "s were") built against the full kernel build tree and against the package, "
         out += "and every file the builds used was traced.\n\n"
         for warning in result.warnings { out += "> **Warning:** \(escape(warning))\n\n" }
+        if let baseline = result.baseline {
+            let known = result.findings.filter { $0.baseline == .known }.count
+            let new = result.findings.filter { $0.baseline == .new && $0.class != .unused }.count
+            out += "Against the baseline `\(code(baseline.source))`: **\(new) new**, \(known) known, \(baseline.fixed.count) fixed.\n\n"
+        }
 
         out += "## Summary\n\n| class | fatal | divergent | benign |\n| --- | ---: | ---: | ---: |\n"
         for findingClass in FindingClass.allCases {
@@ -34,13 +39,16 @@ struct MarkdownReport {
 
         if !missing.isEmpty {
             out += "## Missing files\n\n"
-            out += "| file | severity | round | sample | process | syscall | errno |\n| --- | --- | ---: | --- | --- | --- | --- |\n"
+            let withBaseline = result.baseline != nil
+            out += "| file | severity | round | sample | process | syscall | errno |\(withBaseline ? " baseline |" : "")\n"
+            out += "| --- | --- | ---: | --- | --- | --- | --- |\(withBaseline ? " --- |" : "")\n"
             for finding in missing {
                 let evidence = finding.evidence.first { $0.build == "candidate" } ?? finding.evidence.first
                 let command = evidence.map { commandLine($0.argv) } ?? ""
                 out += "| `\(code(finding.path))` | \(finding.severity.rawValue) | \(finding.round) | "
                 out += "\(escape(evidence?.sample ?? finding.samples.joined(separator: ", "))) | "
-                out += "\(command.isEmpty ? "" : "`\(code(command))`") | \(evidence?.syscall ?? "") | \(evidence?.errno ?? "") |\n"
+                out += "\(command.isEmpty ? "" : "`\(code(command))`") | \(evidence?.syscall ?? "") | \(evidence?.errno ?? "") |"
+                out += withBaseline ? " \(finding.baseline?.rawValue ?? "") |\n" : "\n"
             }
             out += "\n"
         }
@@ -52,8 +60,15 @@ struct MarkdownReport {
                 out += "- **\(finding.class.rawValue)** `\(code(finding.path))` (\(finding.severity.rawValue), round \(finding.round)"
                 out += "\(finding.samples.isEmpty ? "" : ", \(escape(finding.samples.joined(separator: ", ")))"))"
                 if let detail = finding.detail { out += ": \(escape(detail))" }
+                if finding.baseline == .known { out += " — known" }
                 out += "\n"
             }
+            out += "\n"
+        }
+
+        if let baseline = result.baseline, !baseline.fixed.isEmpty {
+            out += "## Fixed since the baseline\n\n"
+            for entry in baseline.fixed { out += "- `\(code(entry.description))`\n" }
             out += "\n"
         }
 

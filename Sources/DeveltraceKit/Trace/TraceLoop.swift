@@ -40,6 +40,9 @@ final class TraceLoop {
     private var tasks: [pid_t: Task] = [:]
     /// Tasks whose fork event named them but whose first stop has not come.
     private var announced: [pid_t: pid_t] = [:]
+    /// Processes that executed a program before their parent's fork event
+    /// arrived: that late event must not give them the parent's argv.
+    private var execedUnannounced = Set<pid_t>()
     private(set) var processes: [pid_t: TracedProcess] = [:]
     private(set) var accesses: [FileAccess] = []
     private(set) var notes: [String] = []
@@ -139,8 +142,10 @@ final class TraceLoop {
                 let parentProcess = tasks[pid]?.process ?? pid
                 let inherited = processes[parentProcess]
                 processes[child]?.parent = parentProcess
-                processes[child]?.argv = inherited?.argv ?? []
-                processes[child]?.executable = inherited?.executable
+                if execedUnannounced.remove(child) == nil {
+                    processes[child]?.argv = inherited?.argv ?? []
+                    processes[child]?.executable = inherited?.executable
+                }
             }
             if pid == initPid {
                 // The init forked the command: from here on the command's
@@ -274,6 +279,7 @@ final class TraceLoop {
         if let argv = task.pendingArgv {
             processes[process]?.argv = argv
             processes[process]?.executable = exec?.absolute
+            if processes[process]?.parent == 0 && announced[process] == nil { execedUnannounced.insert(process) }
         }
         tasks[pid]?.pendingArgv = nil
     }
