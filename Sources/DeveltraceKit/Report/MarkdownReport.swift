@@ -44,13 +44,28 @@ struct MarkdownReport {
             out += "| --- | --- | ---: | --- | --- | --- | --- |\(withBaseline ? " --- |" : "")\n"
             for finding in missing {
                 let evidence = finding.evidence.first { $0.build == "candidate" } ?? finding.evidence.first
-                let command = evidence.map { commandLine($0.argv) } ?? ""
+                let command = evidence.map { shortCommand($0.argv) } ?? ""
                 out += "| `\(code(finding.path))` | \(finding.severity.rawValue) | \(finding.round) | "
                 out += "\(escape(evidence?.sample ?? finding.samples.joined(separator: ", "))) | "
                 out += "\(command.isEmpty ? "" : "`\(code(command))`") | \(evidence?.syscall ?? "") | \(evidence?.errno ?? "") |"
                 out += withBaseline ? " \(finding.baseline?.rawValue ?? "") |\n" : "\n"
             }
             out += "\n"
+        }
+
+        if !missing.isEmpty {
+            out += "<details><summary>Evidence: the processes that wanted each missing file</summary>\n\n"
+            for finding in missing {
+                out += "**`\(code(finding.path))`**\n\n"
+                for evidence in finding.evidence.prefix(3) {
+                    let build = evidence.build == "reference" ? "reference build" : "candidate build, round \(evidence.round)"
+                    out += "- \(escape(evidence.sample)), \(build): pid \(evidence.pid) `\(evidence.syscall)` \(evidence.errno) "
+                    out += "`\(code(evidence.path))`\n\n"
+                    out += "  ```\n  \(commandLine(evidence.argv).replacingOccurrences(of: "\n", with: " "))\n  ```\n"
+                }
+                out += "\n"
+            }
+            out += "</details>\n\n"
         }
 
         let others = result.findings.filter { $0.class != .missing && $0.class != .unused }
@@ -89,6 +104,27 @@ struct MarkdownReport {
         out += "- develtrace: \(result.develtraceVersion)\n\n"
         out += "## How to reproduce\n\n```sh\n\(commandLine(result.inputs.command))\n```\n"
         return out
+    }
+
+    /// A command line short enough for a table cell: the program's name and,
+    /// for a compiler or linker, the file it was working on (the whole
+    /// command is in the evidence section).
+    func shortCommand(_ argv: [String]) -> String {
+        guard let program = argv.first else { return "" }
+        let name = program.split(separator: "/").last.map(String.init) ?? program
+        let whole = commandLine([name] + argv.dropFirst())
+        if whole.count <= 72 { return whole }
+        let optionsWithValue: Set<String> = [
+            "-o", "-include", "-MMD", "-MF", "-MT", "-I", "-D", "-dumpdir", "-dumpbase", "-dumpbase-ext", "-T",
+        ]
+        let sourceSuffixes = [".c", ".S", ".s", ".lds", ".o", ".ko", ".mod", ".h", ".sh", ".symvers"]
+        var previous = ""
+        for word in argv.dropFirst() {
+            defer { previous = word }
+            if word.hasPrefix("-") || optionsWithValue.contains(previous) { continue }
+            if sourceSuffixes.contains(where: { word.hasSuffix($0) }) { return commandLine([name]) + " … " + commandLine([word]) }
+        }
+        return String(whole.prefix(70)) + " …"
     }
 
     /// A shell command line, quoted where a word needs it.
