@@ -91,44 +91,33 @@ public final class CheckRunner: @unchecked Sendable {
             return Classifier(tree: tree, candidate: candidate, layout: layout)
         }
 
-        // Samples run in parallel, each pinned with its tracer to one CPU.
+        // Builds run in parallel, each pinned with its tracer to one CPU.
         let cpus = max(1, ProcessInfo.processInfo.activeProcessorCount)
-        let jobs = max(1, min(options.jobs, samples.count))
-        let results = Mutex<[Int: SampleOutcome]>([:])
-        let failures = Mutex<[any Error]>([])
-        let next = Mutex(0)
-        let group = DispatchGroup()
-        for worker in 0..<jobs {
-            group.enter()
-            let thread = Thread { [self] in
-                defer { group.leave() }
-                while true {
-                    let index = next.withLock { value -> Int in
-                        defer { value += 1 }
-                        return value
-                    }
-                    if index >= samples.count || cancellation.isCancelled { return }
-                    do {
-                        let done = try self.check(
-                            samples[index], tree: tree, staging: staging,
-                            scratch: root.appending(RawPath("s\(index)")), cpu: worker % cpus)
-                        results.withLock { $0[index] = done }
-                    } catch {
-                        failures.withLock { $0.append(error) }
-                        cancellation.cancel(.interrupted(signal: SIGTERM))
-                    }
-                }
-            }
-            thread.start()
+        let queue = BuildQueue()
+        let checks = samples.enumerated().map { index, sample in
+            SampleCheck(sample: sample, scratch: root.appending(RawPath("s\(index)")))
         }
-        group.wait()
+        for check in checks {
+            queue.add(priority: 0) { [self] cpu in try self.referenceBuild(check, tree: tree, staging: staging, queue: queue, cpu: cpu) }
+        }
+        for check in checks {
+            queue.add(priority: 1) { [self] cpu in
+                try self.candidateBuild(check, round: 1, tree: tree, staging: staging, queue: queue, cpu: cpu)
+            }
+        }
+        do {
+            try queue.run(workers: min(options.jobs, 2 * samples.count), cpus: cpus) { [cancellation] in cancellation.isCancelled }
+        } catch {
+            cancellation.cancel(.interrupted(signal: SIGTERM))
+            throw error
+        }
+        let results = checks.map { $0.outcome }
         let classifier = try staging.value()
         let candidate = classifier.candidate
         let layout = classifier.layout
-        if let error = failures.withLock({ $0.first }) { throw error }
         if cancellation.isCancelled { throw CheckInterrupted() }
 
-        let ordered = (0..<samples.count).compactMap { results.withLock { $0 }[$0] }
+        let ordered = results.compactMap { $0 }
         var findings = FindingMerge.merge(ordered.map(\.findings), sampleOrder: samples.map(\.name))
         // Candidate files no sample used (informational).
         let used = ordered.reduce(into: Set<RawPath>()) { $0.formUnion($1.candidateUsed) }
@@ -185,101 +174,211 @@ public final class CheckRunner: @unchecked Sendable {
         do { return try ScratchDirectory(prefix: "develtrace-check", preferMemory: true) } catch { throw .scratch(error) }
     }
 
-    /// Reference build, then candidate rounds until closure finds nothing new.
-    private func check(
-        _ sample: Sample, tree: BuildTree, staging: StagingTask, scratch: RawPath, cpu: Int
-    ) throws -> SampleOutcome {
-        try StagedCandidate.makeDirectory(scratch)
-        var referenceSandbox = SandboxConfiguration()
+    /// A sample's reference build; when its first candidate round is done
+    /// already, the closure step follows.
+    private func referenceBuild(_ check: SampleCheck, tree: BuildTree, staging: StagingTask, queue: BuildQueue, cpu: Int) throws {
+        try StagedCandidate.makeDirectory(check.scratch)
+        var sandbox = SandboxConfiguration()
         for root in [tree.path] + (tree.sourceTree.map { [$0] } ?? []) {
-            referenceSandbox.binds.append(.init(source: root, target: root, readOnly: true))
+            sandbox.binds.append(.init(source: root, target: root, readOnly: true))
         }
-        progress("\(sample.name): reference build")
+        progress("\(check.sample.name): reference build")
         let reference = try SampleBuild(
-            sample: sample, kernelRelease: tree.release, kbuildDir: tree.path, sandbox: referenceSandbox, scratch: scratch,
+            sample: check.sample, kernelRelease: tree.release, kbuildDir: tree.path, sandbox: sandbox, scratch: check.scratch,
             label: "reference", cpu: cpu, timeout: options.timeout
         ).run(cancel: cancellation)
-        var observation = SampleObservation(sample: sample, reference: reference, rounds: [], comparisons: [])
-        guard reference.status.isSuccess else {
-            return SampleOutcome(observation: observation, findings: [], treeFilesUsed: [], candidateUsed: [])
+        progress("\(check.sample.name): reference built")
+        let waiting = try check.withLock { state -> SampleBuildResult? in
+            state.observation = SampleObservation(sample: check.sample, reference: reference, rounds: [], comparisons: [])
+            if !reference.status.isSuccess {
+                state.outcome = SampleOutcome(observation: state.observation!, findings: [], treeFilesUsed: [], candidateUsed: [])
+                return nil
+            }
+            // The first candidate round could not run: an error now that
+            // the sample is known to be good.
+            if let error = state.waitingError { throw error }
+            defer { state.waitingRound = nil }
+            return state.waitingRound
         }
+        if let waiting { try closureStep(check, build: waiting, tree: tree, staging: staging, queue: queue) }
+    }
+
+    /// One candidate round; the closure step follows once the reference
+    /// build is done too.
+    private func candidateBuild(
+        _ check: SampleCheck, round: Int, tree: BuildTree, staging: StagingTask, queue: BuildQueue, cpu: Int
+    ) throws {
+        do {
+            try candidateRound(check, round: round, tree: tree, staging: staging, queue: queue, cpu: cpu)
+        } catch {
+            // Before the reference build is done, the sample may turn out to
+            // be broken, which matters more than why its candidate build
+            // could not run.
+            let deferred = check.withLock { state -> Bool in
+                if state.outcome != nil { return true }
+                if state.observation == nil {
+                    state.waitingError = error
+                    return true
+                }
+                return false
+            }
+            if !deferred { throw error }
+        }
+    }
+
+    private func candidateRound(
+        _ check: SampleCheck, round: Int, tree: BuildTree, staging: StagingTask, queue: BuildQueue, cpu: Int
+    ) throws {
+        // A sample whose reference build failed is broken: no candidate rounds.
+        if check.withLock({ $0.outcome != nil }) { return }
+        let classifier = try staging.value()
+        let candidate = classifier.candidate
+        try StagedCandidate.makeDirectory(check.scratch)
+        let closure = check.scratch.appending(RawPath("closure"))
+        if round == 1 {
+            try StagedCandidate.makeDirectory(closure)
+            for index in candidate.mounts.indices { try StagedCandidate.makeDirectory(closure.appending(RawPath("\(index)"))) }
+        }
+        var sandbox = SandboxConfiguration(hidden: [tree.path] + (tree.sourceTree.map { [$0] } ?? []))
+        sandbox.overlays = candidate.mounts.enumerated().map { index, mount in
+            .init(lowers: [closure.appending(RawPath("\(index)")), mount.lower], target: mount.target)
+        }
+        progress("\(check.sample.name): candidate build, round \(round)")
+        let build = try SampleBuild(
+            sample: check.sample, kernelRelease: tree.release, kbuildDir: classifier.layout.kbuildDir, sandbox: sandbox,
+            scratch: check.scratch, label: "candidate-\(round)", cpu: cpu, timeout: options.timeout
+        ).run(cancel: cancellation)
+        progress("\(check.sample.name): candidate round \(round) built")
+        let ready = check.withLock { state -> Bool in
+            if state.outcome != nil { return false }
+            if state.observation == nil {
+                state.waitingRound = build
+                return false
+            }
+            return true
+        }
+        if ready { try closureStep(check, build: build, tree: tree, staging: staging, queue: queue) }
+    }
+
+    /// After a candidate round (and the reference build): compare modules,
+    /// add what the builds looked for and did not find, and queue the next
+    /// round — or classify when closure finds nothing new.
+    private func closureStep(_ check: SampleCheck, build: SampleBuildResult, tree: BuildTree, staging: StagingTask, queue: BuildQueue)
+        throws
+    {
         let classifier = try staging.value()
         let candidate = classifier.candidate
         let layout = classifier.layout
+        var state = check.withLock { $0 }
+        var observation = state.observation!
+        let reference = observation.reference
+        observation.rounds.append(build)
+        let round = observation.rounds.count
+        var comparison: [String: ModuleComparison] = [:]
+        if build.status.isSuccess {
+            for (name, referenceModule) in reference.modules {
+                if let candidateModule = build.modules[name],
+                    let result = ModuleComparison.compare(reference: referenceModule, candidate: candidateModule)
+                {
+                    comparison[name] = result
+                } else {
+                    comparison[name] = ModuleComparison(
+                        onlyInReference: ["(module not built)"], onlyInCandidate: [], differing: [], vermagic: nil)
+                }
+            }
+            if comparison.values.contains(where: { !$0.isIdentical }) { state.differingRounds.insert(round) }
+            observation.comparisons.append(comparison)
+        } else {
+            state.failedRounds.insert(round)
+        }
+        state.observation = observation
 
-        // Closure layers of this sample, one per candidate mount.
-        let closure = scratch.appending(RawPath("closure"))
-        try StagedCandidate.makeDirectory(closure)
-        for index in candidate.mounts.indices { try StagedCandidate.makeDirectory(closure.appending(RawPath("\(index)"))) }
+        // Closure: add what the candidate builds looked for and did not
+        // find, and build again. Files only the reference build used are
+        // added only when a failing build looked for nothing new: before
+        // that, the candidate may still show it has them elsewhere
+        // (relocated).
+        var next = false
+        var needs: Classifier.Needs? = nil
+        if case .skipped = build.status {
+        } else {
+            let found = classifier.needs(of: observation)
+            needs = found
+            var missing = classifier.absent(found, upToRound: round, probedOnly: true).filter { $0.value == nil }.keys
+                .filter { !state.added.contains($0) }
+            if missing.isEmpty && !build.status.isSuccess {
+                missing = classifier.absent(found, upToRound: round).filter { $0.value == nil }.keys.filter { !state.added.contains($0) }
+            }
+            if !missing.isEmpty && round < max(1, options.maxRounds) {
+                next = true
+                let closure = check.scratch.appending(RawPath("closure"))
+                for path in missing.sorted() {
+                    state.added.insert(path)
+                    let probe = found.candidateProbed[path]?.first?.access.path ?? layout.candidatePath(of: path)
+                    guard let source = tree.hostPath(of: path), let placement = candidate.closurePlacement(for: probe) else { continue }
+                    let destination = closure.appending(RawPath("\(placement.mount)")).appending(placement.relative)
+                    try? FileSystem.makeDirectories(destination.parent)
+                    _ = try? HostCommand.run(["cp", "-a", "--", source.description, destination.description])
+                }
+            }
+        }
+        if next {
+            check.withLock { $0 = state }
+            queue.add(priority: 1) { [self] cpu in
+                try self.candidateBuild(check, round: round + 1, tree: tree, staging: staging, queue: queue, cpu: cpu)
+            }
+            return
+        }
+        progress("\(check.sample.name): classifying")
+        let final = needs ?? classifier.needs(of: observation)
+        let findings = classifier.findings(of: observation, needs: final) { round in
+            if state.failedRounds.contains(round) { return .fatal }
+            return state.differingRounds.contains(round) ? .divergent : .benign
+        }
+        state.outcome = SampleOutcome(
+            observation: observation, findings: findings, treeFilesUsed: final.referenceUsed.keys.map(\.description).sorted(),
+            candidateUsed: Set(final.candidateUsed.keys))
+        check.withLock { $0 = state }
+        progress("\(check.sample.name): classified")
+    }
+}
+
+/// One sample's progress through its builds: the reference, the candidate
+/// rounds and the closure state between them.
+final class SampleCheck: @unchecked Sendable {
+    struct State {
+        /// Set once the reference build is done (rounds appended after it).
+        var observation: SampleObservation?
+        /// A first candidate round that finished before the reference build.
+        var waitingRound: SampleBuildResult?
+        /// Why the first candidate round could not run, if it failed before
+        /// the reference build was done.
+        var waitingError: (any Error)?
+        /// Tree paths copied into the closure layers.
         var added = Set<RawPath>()
         var failedRounds = Set<Int>()
         var differingRounds = Set<Int>()
-        var latestNeeds: Classifier.Needs? = nil
-        for round in 1...max(1, options.maxRounds) {
-            var sandbox = SandboxConfiguration(hidden: [tree.path] + (tree.sourceTree.map { [$0] } ?? []))
-            sandbox.overlays = candidate.mounts.enumerated().map { index, mount in
-                .init(lowers: [closure.appending(RawPath("\(index)")), mount.lower], target: mount.target)
-            }
-            progress("\(sample.name): candidate build, round \(round)")
-            let build = try SampleBuild(
-                sample: sample, kernelRelease: tree.release, kbuildDir: layout.kbuildDir, sandbox: sandbox, scratch: scratch,
-                label: "candidate-\(round)", cpu: cpu, timeout: options.timeout
-            ).run(cancel: cancellation)
-            observation.rounds.append(build)
-            latestNeeds = nil
-            progress("\(sample.name): candidate round \(round) built")
-            var comparison: [String: ModuleComparison] = [:]
-            if build.status.isSuccess {
-                for (name, referenceModule) in reference.modules {
-                    if let candidateModule = build.modules[name],
-                        let result = ModuleComparison.compare(reference: referenceModule, candidate: candidateModule)
-                    {
-                        comparison[name] = result
-                    } else {
-                        comparison[name] = ModuleComparison(
-                            onlyInReference: ["(module not built)"], onlyInCandidate: [], differing: [], vermagic: nil)
-                    }
-                }
-                if comparison.values.contains(where: { !$0.isIdentical }) { differingRounds.insert(round) }
-                observation.comparisons.append(comparison)
-            } else {
-                failedRounds.insert(round)
-            }
-            if case .skipped = build.status { break }
-            // Closure: add what the candidate builds looked for and did not
-            // find, and build again. Files only the reference build used are
-            // added only when a failing build looked for nothing new: before
-            // that, the candidate may still show it has them elsewhere
-            // (relocated).
-            let needs = classifier.needs(of: observation)
-            latestNeeds = needs
-            var missing = classifier.absent(needs, upToRound: round, probedOnly: true).filter { $0.value == nil }.keys
-                .filter { !added.contains($0) }
-            if missing.isEmpty && !build.status.isSuccess {
-                missing = classifier.absent(needs, upToRound: round).filter { $0.value == nil }.keys.filter { !added.contains($0) }
-            }
-            if missing.isEmpty { break }
-            for path in missing.sorted() {
-                added.insert(path)
-                let probe = needs.candidateProbed[path]?.first?.access.path ?? layout.candidatePath(of: path)
-                guard let source = tree.hostPath(of: path), let placement = candidate.closurePlacement(for: probe) else { continue }
-                let destination = closure.appending(RawPath("\(placement.mount)")).appending(placement.relative)
-                try? FileSystem.makeDirectories(destination.parent)
-                _ = try? HostCommand.run(["cp", "-a", "--", source.description, destination.description])
-            }
-        }
-        progress("\(sample.name): classifying")
-        // The last round's classification, unless a round came after it.
-        let needs = latestNeeds ?? classifier.needs(of: observation)
-        defer { progress("\(sample.name): classified") }
-        let findings = classifier.findings(of: observation, needs: needs) { round in
-            if failedRounds.contains(round) { return .fatal }
-            return differingRounds.contains(round) ? .divergent : .benign
-        }
-        return SampleOutcome(
-            observation: observation, findings: findings, treeFilesUsed: needs.referenceUsed.keys.map(\.description).sorted(),
-            candidateUsed: Set(needs.candidateUsed.keys))
+        /// Set when the sample is done.
+        var outcome: SampleOutcome?
     }
+
+    let sample: Sample
+    let scratch: RawPath
+    private let lock = NSLock()
+    private var state = State()
+
+    init(sample: Sample, scratch: RawPath) {
+        self.sample = sample
+        self.scratch = scratch
+    }
+
+    func withLock<T>(_ body: (inout State) throws -> T) rethrows -> T {
+        lock.lock()
+        defer { lock.unlock() }
+        return try body(&state)
+    }
+
+    var outcome: SampleOutcome? { withLock { $0.outcome } }
 }
 
 /// The check was stopped (SIGINT, SIGTERM) before it finished.
