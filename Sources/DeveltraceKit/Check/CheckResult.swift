@@ -34,6 +34,9 @@ public struct CheckResult: Sendable, Codable {
         /// Every file of the full tree the reference build used (sorted,
         /// tree-relative): what a devel package must hold for this sample.
         public var treeFilesUsed: [String]
+        /// Tree paths the candidate builds (all rounds) used successfully:
+        /// what this sample took from the package.
+        public var candidateFilesUsed: [String]?
     }
 
     public var schemaVersion = CheckResult.schemaVersion

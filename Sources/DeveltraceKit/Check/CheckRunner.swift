@@ -145,7 +145,8 @@ public final class CheckRunner: @unchecked Sendable {
             return CheckResult.SampleResult(
                 name: observation.sample.name, kind: observation.sample.kind.rawValue, directory: observation.sample.directory,
                 reference: observation.reference.status.summary, candidate: last?.status.summary ?? "not built",
-                rounds: observation.rounds.count, modules: lastGood, log: log, treeFilesUsed: outcome.treeFilesUsed)
+                rounds: observation.rounds.count, modules: lastGood, log: log, treeFilesUsed: outcome.treeFilesUsed,
+                candidateFilesUsed: outcome.candidateUsed.map(\.description).sorted())
         }
         var result = CheckResult(
             inputs: CheckResult.Inputs(
@@ -298,10 +299,11 @@ public final class CheckRunner: @unchecked Sendable {
         // added only when a failing build looked for nothing new: before
         // that, the candidate may still show it has them elsewhere
         // (relocated).
+        // A candidate round skipped by BUILD_EXCLUSIVE_* (the reference
+        // was not) is a failed round: the candidate lacks what DKMS checks.
         var next = false
         var needs: Classifier.Needs? = nil
-        if case .skipped = build.status {
-        } else {
+        do {
             let found = classifier.needs(of: observation)
             needs = found
             var missing = classifier.absent(found, upToRound: round, probedOnly: true).filter { $0.value == nil }.keys

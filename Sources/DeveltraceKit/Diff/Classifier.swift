@@ -155,6 +155,22 @@ struct Classifier {
         return nil
     }
 
+    /// A file of the same name the candidate build read in place of `path`
+    /// that the full tree does not have (Debian's `arch/x86/module.lds` for
+    /// `scripts/module.lds`).
+    func standIn(for path: RawPath, needs: Needs) -> (path: RawPath, use: Seen)? {
+        let name = path.lastComponent
+        for (other, uses) in needs.candidateUsed.sorted(by: { $0.key < $1.key }) where other != path && other.lastComponent == name {
+            guard !tree.contains(other) else { continue }
+            if let use = uses.first(where: { $0.access.intent == .read && !needs.created.contains($0.access.path) }),
+                isCandidateFile(use.access.path)
+            {
+                return (other, use)
+            }
+        }
+        return nil
+    }
+
     /// The findings of one sample; `severity(round)` says how much a round's
     /// outcome made each finding matter. A missing file takes the severity of
     /// the round that lacked it; the other classes that of the last round
@@ -169,7 +185,13 @@ struct Classifier {
         var relocationTargets = Set<RawPath>()
         for (path, substitute) in absent {
             let probes = needs.candidateProbed[path] ?? []
-            let round = probes.map(\.round).min() ?? 1
+            // Which candidate round lacked it: the first that looked for it,
+            // or, for a file closure added after a build failed without
+            // looking for anything new, the round before the first that used
+            // it. A file no candidate round looked for or used is no finding:
+            // that build did not need it, or never got far enough to tell.
+            let firstUse = needs.candidateUsed[path]?.filter { $0.round > 1 }.map(\.round).min()
+            guard let round = probes.map(\.round).min() ?? firstUse.map({ $0 - 1 }) ?? (substitute != nil ? 1 : nil) else { continue }
             var evidence = probes.prefix(3).map(show)
             evidence += (needs.referenceUsed[path] ?? []).prefix(2).map(show)
             if let substitute {
@@ -178,6 +200,15 @@ struct Classifier {
                     Finding(
                         path: path.description, class: .relocated, severity: severity(lastRound), samples: [name], round: round,
                         detail: "the candidate build used \(substitute) (identical content)", evidence: evidence))
+            } else if !probes.isEmpty, let stand = standIn(for: path, needs: needs) {
+                // Looked for here, read from elsewhere with other content:
+                // the package moved the file and changed it.
+                relocationTargets.insert(stand.path)
+                findings.append(
+                    Finding(
+                        path: path.description, class: .different, severity: severity(stand.use.round), samples: [name], round: round,
+                        detail: "the candidate build used \(stand.path) instead, whose content differs from the full tree's",
+                        evidence: evidence + [show(stand.use)]))
             } else {
                 findings.append(
                     Finding(
@@ -193,7 +224,12 @@ struct Classifier {
             let reads = uses.filter { ($0.access.intent == .read || $0.access.intent == .exec) && !made($0) }
             guard let first = reads.first else { continue }
             if let treeFile = tree.hostPath(of: path), needs.referenceUsed[path] != nil {
-                guard !dataReads.isEmpty, let expected = FileContent.read(treeFile) else { continue }
+                // A program is not data, even when a shell reads it after
+                // its exec failed.
+                let executed =
+                    needs.unrunnable[path] != nil || uses.contains { $0.access.intent == .exec }
+                    || needs.referenceUsed[path]!.contains { $0.access.intent == .exec }
+                guard !executed, !dataReads.isEmpty, let expected = FileContent.read(treeFile) else { continue }
                 var sawSame = false
                 var differing: [Seen] = []
                 for use in dataReads {

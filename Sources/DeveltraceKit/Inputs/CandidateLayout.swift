@@ -116,9 +116,13 @@ public struct CandidateLayout: Sendable {
                 for name in names {
                     let isModulesDir = container.lastComponent.description == "modules"
                     let directory = isModulesDir ? name.appending(RawPath("build")) : name
-                    if candidate.exists(directory.appending(RawPath(".config")))
-                        && candidate.exists(directory.appending(RawPath("Makefile")))
-                    {
+                    // A configured kernel's Makefile: one of the files that
+                    // say so is enough (a package may lack .config — upstream
+                    // 6.12's did — and that is a finding, not another layout).
+                    let configured = [".config", "include/config/auto.conf", "include/generated/autoconf.h", "Module.symvers"].contains {
+                        candidate.exists(directory.appending(RawPath($0)))
+                    }
+                    if configured && candidate.exists(directory.appending(RawPath("Makefile"))) {
                         found.append(isModulesDir ? (candidate.resolve(directory) ?? directory) : directory)
                     }
                 }

@@ -1,0 +1,122 @@
+import Foundation
+import Testing
+
+@testable import DeveltraceKit
+
+/// Devel-package defects distributions really shipped (DESIGN.md, "Devel-package
+/// defects that distros really shipped"), re-created in the real Debian 6.1
+/// packages: each must be pinpointed with the right class and severity, and
+/// nothing else may be reported (beyond Debian's own known differences).
+extension Machine {
+    @Suite(.enabled(if: DebianPair.runs, "run tools/prepare-debian-6.1 first")) struct Regressions {
+        static let kbuild = "usr/lib/linux-kbuild-6.1"
+        static var release: String {
+            (try? String(contentsOfFile: DebianPair.cache + "/debian-6.1/release", encoding: .utf8))?
+                .trimmingCharacters(in: .whitespacesAndNewlines) ?? "6.1.0-0-amd64"
+        }
+        static var flavour: String { "usr/src/linux-headers-\(release)" }
+        static var common: String { "usr/src/linux-headers-\(release.replacingOccurrences(of: "-amd64", with: ""))-common" }
+
+        /// What Debian's packages always differ in, and that is fine.
+        static let debianBaseline = Baseline(
+            source: "debian",
+            entries: [
+                .init(class: .relocated, path: "scripts/module.lds"), .init(class: .extra, path: ".kernelvariables"),
+                .init(class: .extra, path: "scripts/mod/modpost.real-lsb-64"),
+            ], isPattern: false)
+
+        /// The three packages unpacked once; each case works on a copy.
+        static let unpacked: URL = {
+            let root = Harness.packageRoot.appendingPathComponent(".build/test-work/debian-good")
+            try? FileManager.default.removeItem(at: root)
+            try? FileManager.default.createDirectory(at: root, withIntermediateDirectories: true)
+            for deb in DebianPair.debs { _ = try? Harness.runProcess(["/usr/bin/dpkg-deb", "-x", deb, root.path]) }
+            return root
+        }()
+
+        struct Case: Sendable, CustomTestStringConvertible {
+            var name: String
+            /// Shell run in the candidate root; $K, $F, $C, $T are the
+            /// linux-kbuild, flavour and common dirs and the full tree.
+            var mutation: String
+            var sample: String
+            var expected: [String]
+            var testDescription: String { name }
+        }
+
+        static let cases: [Case] = [
+            Case(
+                name: "objtool missing (Bottlerocket #819, meta-balena #1303)", mutation: "rm $K/tools/objtool/objtool",
+                sample: "acpi-call", expected: ["missing tools/objtool/objtool fatal"]),
+            Case(
+                name: "module.lds missing (Armbian #3103, meta-balena #2289)", mutation: "rm $F/arch/x86/module.lds", sample: "acpi-call",
+                expected: ["missing scripts/module.lds fatal"]),
+            Case(
+                name: "module.lds is the unpreprocessed module.lds.S (iomemory-vsl4 #33)",
+                mutation: "cp $T/scripts/module.lds.S $F/arch/x86/module.lds", sample: "acpi-call",
+                expected: ["different scripts/module.lds divergent"]),
+            Case(
+                name: "genksyms missing (Armbian #220)", mutation: "rm $K/scripts/genksyms/genksyms", sample: "symbols",
+                expected: ["missing scripts/genksyms/genksyms fatal"]),
+            Case(
+                name: "generated asm header missing (QubesOS #1192)", mutation: "rm $F/arch/x86/include/generated/asm/rwonce.h",
+                sample: "acpi-call", expected: ["missing arch/x86/include/generated/asm/rwonce.h fatal"]),
+            Case(
+                name: "pahole-flags.sh missing (Debian/Kali 5.16, rtl8812au #946)", mutation: "rm $K/scripts/pahole-flags.sh",
+                sample: "acpi-call", expected: ["missing scripts/pahole-flags.sh benign"]),
+            Case(
+                name: "check-local-export missing (Debian 5.19, RTL88x2BU #143)", mutation: "rm $K/scripts/check-local-export",
+                sample: "acpi-call", expected: ["missing scripts/check-local-export fatal"]),
+            Case(
+                name: "orc header missing (Fedora 6.5, Debian 6.3 skew; 6.1 has orc_types.h)",
+                mutation: "rm $C/arch/x86/include/asm/orc_types.h", sample: "acpi-call",
+                expected: ["missing arch/x86/include/asm/orc_types.h fatal"]),
+            Case(
+                name: ".config missing (upstream 6.12 packages, dkms #464)", mutation: "rm $F/.config", sample: "acpi-call",
+                expected: ["missing .config fatal"]),
+            Case(
+                name: "Module.symvers missing: modules lose their CRCs", mutation: "rm $F/Module.symvers", sample: "acpi-call",
+                expected: ["missing Module.symvers divergent"]),
+            Case(
+                name: "fixdep built for another machine",
+                mutation: "printf '\\267\\000' | dd of=$K/scripts/basic/fixdep bs=1 seek=18 conv=notrunc status=none",
+                sample: "acpi-call", expected: ["unrunnable scripts/basic/fixdep fatal"]),
+            Case(
+                name: "an extra header shadows the real one",
+                mutation:
+                    "mkdir -p $C/arch/x86/include/linux && sed 's/^#define MODULE_NAME_LEN.*/#define MODULE_NAME_LEN 32/' $C/include/linux/module.h > $C/arch/x86/include/linux/module.h",
+                sample: "acpi-call", expected: ["extra arch/x86/include/linux/module.h divergent"]),
+        ]
+
+        @Test("a historical packaging defect is pinpointed", arguments: cases)
+        func regression(_ regression: Case) throws {
+            try #require(DebianPair.prepared, "the Debian 6.1 pair is not prepared in \(DebianPair.cache)")
+            let good = Self.unpacked
+            let candidate = Harness.packageRoot.appendingPathComponent(".build/test-work/debian-regression")
+            try? FileManager.default.removeItem(at: candidate)
+            defer { try? FileManager.default.removeItem(at: candidate) }
+            #expect(try Harness.runProcess(["/bin/cp", "-a", good.path, candidate.path]) == 0)
+            let script = "K=\(Self.kbuild) F=\(Self.flavour) C=\(Self.common) T=\(DebianPair.tree); \(regression.mutation)"
+            #expect(try Harness.runProcess(["/bin/sh", "-ec", script], in: candidate) == 0, "the mutation applies")
+
+            let sample =
+                regression.sample == "symbols"
+                ? Harness.fixtures.appendingPathComponent("modules/symbols").path : DebianPair.cache + "/dkms/" + regression.sample
+            var options = CheckOptions(
+                buildTree: DebianPair.tree, candidates: [candidate.path], modules: [sample], corpus: "", jobs: 2, maxRounds: 10,
+                timeout: .seconds(900))
+            options.baseline = Self.debianBaseline
+            let result = try CheckRunner(options: options).run()
+            let reference = result.samples.map(\.reference)
+            #expect(reference == ["succeeded"], "\(result.samples.first?.log ?? "")")
+            let found = result.findings.filter { $0.baseline == .new }.map { "\($0.class.rawValue) \($0.path) \($0.severity.rawValue)" }
+            #expect(found == regression.expected)
+            // The evidence names the process and the call.
+            for finding in result.findings where finding.baseline == .new {
+                let evidence = try #require(finding.evidence.first { $0.build == "candidate" })
+                #expect(!evidence.argv.isEmpty)
+                #expect(!evidence.syscall.isEmpty)
+            }
+        }
+    }
+}
