@@ -62,6 +62,9 @@ extension Machine {
                 name: "generated asm header missing (QubesOS #1192)", mutation: "rm $F/arch/x86/include/generated/asm/rwonce.h",
                 sample: "acpi-call", expected: ["missing arch/x86/include/generated/asm/rwonce.h fatal"]),
             Case(
+                name: "generated header missing where only the flavour has include/generated (closure must place it)",
+                mutation: "rm $F/include/generated/bounds.h", sample: "vpoll", expected: ["missing include/generated/bounds.h fatal"]),
+            Case(
                 name: "pahole-flags.sh missing (Debian/Kali 5.16, rtl8812au #946)", mutation: "rm $K/scripts/pahole-flags.sh",
                 sample: "acpi-call", expected: ["missing scripts/pahole-flags.sh benign"]),
             Case(
@@ -111,6 +114,11 @@ extension Machine {
             #expect(reference == ["succeeded"], "\(result.samples.first?.log ?? "")")
             let found = result.findings.filter { $0.baseline == .new }.map { "\($0.class.rawValue) \($0.path) \($0.severity.rawValue)" }
             #expect(found == regression.expected)
+            // Closure restores what was missing: then the candidate builds
+            // (an unrunnable tool is not missing, so it stays broken).
+            if !regression.expected.contains(where: { $0.hasPrefix("unrunnable") }) {
+                #expect(result.samples.map(\.candidate) == ["succeeded"], "\(result.samples.first?.log ?? "")")
+            }
             // The evidence names the process and the call.
             for finding in result.findings where finding.baseline == .new {
                 let evidence = try #require(finding.evidence.first { $0.build == "candidate" })

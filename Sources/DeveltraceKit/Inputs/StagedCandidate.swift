@@ -191,12 +191,24 @@ public final class StagedCandidate: @unchecked Sendable {
     /// directory resolved through the candidate's symlinks. Nil if `path`
     /// is not inside the candidate.
     public func closurePlacement(for path: RawPath) -> (mount: Int, relative: RawPath)? {
-        guard let directory = resolve(path.parent),
+        // The deepest directory on the way that the candidate has; the
+        // closure layer creates the rest (Debian's -common has no
+        // include/generated, but a compiler looks for generated/bounds.h there).
+        var existing = path.parent
+        var rest: [RawPath] = [path.lastComponent]
+        var directory = resolve(existing)
+        while directory == nil, !existing.isEmpty, existing != RawPath("/") {
+            rest.insert(existing.lastComponent, at: 0)
+            existing = existing.parent
+            directory = resolve(existing)
+        }
+        guard let directory,
             let index = mounts.indices.filter({ directory.isSame(or: mounts[$0].target) })
                 .max(by: { mounts[$0].target.bytes.count < mounts[$1].target.bytes.count })
         else { return nil }
-        let inside = directory.relative(to: mounts[index].target)
-        return (index, inside.isEmpty ? path.lastComponent : inside.appending(path.lastComponent))
+        var relative = directory.relative(to: mounts[index].target)
+        for component in rest { relative = relative.isEmpty ? component : relative.appending(component) }
+        return (index, relative)
     }
 
     // MARK: Helpers
