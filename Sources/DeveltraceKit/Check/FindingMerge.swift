@@ -3,11 +3,13 @@
 ///
 /// The combination does not depend on how samples were grouped: samples
 /// are unioned; the earliest round, the worst severity and the least detail
-/// win; the evidence kept is the first `evidenceLimit` pieces in sample
-/// order (within a sample, in the order the classifier gave). That is what makes
+/// win; the evidence kept is each sample's first `evidencePerSample` pieces
+/// (in the order the classifier gave), samples in the run's order. That is what makes
 /// `develtrace merge` of shards equal to an unsharded run.
 enum FindingMerge {
-    static let evidenceLimit = 6
+    /// Pieces of evidence kept per sample (every sample keeps some: a JUnit
+    /// suite per sample shows its own).
+    static let evidencePerSample = 3
 
     /// `lists` in any grouping; `sampleOrder`: every sample's name, in the
     /// run's order.
@@ -36,7 +38,11 @@ enum FindingMerge {
                 let (ra, rb) = (rank[a.element.sample] ?? Int.max, rank[b.element.sample] ?? Int.max)
                 return ra != rb ? ra < rb : a.offset < b.offset
             }
-            finding.evidence = ranked.prefix(evidenceLimit).map(\.element)
+            var perSample: [String: Int] = [:]
+            finding.evidence = ranked.map(\.element).filter { evidence in
+                perSample[evidence.sample, default: 0] += 1
+                return perSample[evidence.sample]! <= evidencePerSample
+            }
             return finding
         }.sorted { ($0.class, $0.path) < ($1.class, $1.path) }
     }
