@@ -175,6 +175,24 @@ public final class CheckRunner: @unchecked Sendable {
         do { return try ScratchDirectory(prefix: "develtrace-check", preferMemory: true) } catch { throw .scratch(error) }
     }
 
+    /// `/usr/lib/modules/RELEASE` with a `build` link to `kbuildDir`, as an
+    /// installed kernel has it (what DKMS's `kernel_source_dir` is).
+    private func modulesDirectory(release: String, kbuildDir: RawPath, scratch: RawPath, label: String) throws
+        -> SandboxConfiguration.Bind
+    {
+        let directory = scratch.appending(RawPath("modules-\(label)"))
+        let link = directory.appending(RawPath("build"))
+        if !FileManager.default.fileExists(atPath: directory.description) {
+            try StagedCandidate.makeDirectory(directory)
+            do {
+                try FileManager.default.createSymbolicLink(atPath: link.description, withDestinationPath: kbuildDir.description)
+            } catch {
+                throw InputError.tool("ln", "\(link): \(error)")
+            }
+        }
+        return .init(source: directory, target: RawPath("/usr/lib/modules/\(release)"), readOnly: true)
+    }
+
     /// A sample's reference build; when its first candidate round is done
     /// already, the closure step follows.
     private func referenceBuild(_ check: SampleCheck, tree: BuildTree, staging: StagingTask, queue: BuildQueue, cpu: Int) throws {
@@ -183,6 +201,7 @@ public final class CheckRunner: @unchecked Sendable {
         for root in [tree.path] + (tree.sourceTree.map { [$0] } ?? []) {
             sandbox.binds.append(.init(source: root, target: root, readOnly: true))
         }
+        sandbox.binds.append(try modulesDirectory(release: tree.release, kbuildDir: tree.path, scratch: check.scratch, label: "reference"))
         progress("\(check.sample.name): reference build")
         let reference = try SampleBuild(
             sample: check.sample, kernelRelease: tree.release, kbuildDir: tree.path, sandbox: sandbox, scratch: check.scratch,
@@ -243,6 +262,13 @@ public final class CheckRunner: @unchecked Sendable {
         var sandbox = SandboxConfiguration(hidden: [tree.path] + (tree.sourceTree.map { [$0] } ?? []))
         sandbox.overlays = candidate.mounts.enumerated().map { index, mount in
             .init(lowers: [closure.appending(RawPath("\(index)")), mount.lower], target: mount.target)
+        }
+        // Makefiles that build against /lib/modules/$(KVER)/build (ddcci's)
+        // find the candidate there, unless the package brings that link.
+        if !candidate.exists(RawPath("/usr/lib/modules/\(tree.release)")) && !candidate.exists(RawPath("/lib/modules/\(tree.release)")) {
+            sandbox.binds.append(
+                try modulesDirectory(
+                    release: tree.release, kbuildDir: classifier.layout.kbuildDir, scratch: check.scratch, label: "candidate"))
         }
         progress("\(check.sample.name): candidate build, round \(round)")
         let build = try SampleBuild(

@@ -58,7 +58,9 @@ public struct Sample: Sendable, Hashable, Codable {
         }
         let lines = String(decoding: result.output, as: UTF8.self).split(separator: "\n", omittingEmptySubsequences: false).map(String.init)
         let errors = result.error.split(separator: "\n").first.map(String.init)
-        if result.status != 0 || errors != nil {
+        // What a dkms.conf prints is not an error (ddcci's says which
+        // options it wants); failing to source is.
+        if result.status != 0 {
             throw .brokenDkmsConf(directory, errors ?? "exit status \(result.status)")
         }
         let name = lines.first.flatMap { $0.isEmpty ? nil : $0 }

@@ -1,0 +1,46 @@
+import Foundation
+import Testing
+
+@testable import DeveltraceKit
+
+/// The complete build of linux-source-6.1 (tinyconfig + modules, modversions,
+/// BTF for modules) and the headers package its own `make bindeb-pkg` cut from
+/// it, prepared by `tools/prepare-complete-6.1`.
+enum CompletePair {
+    static var top: String { DebianPair.cache + "/complete-6.1" }
+    static var tree: String { top + "/linux" }
+    static var prepared: Bool { FileManager.default.fileExists(atPath: top + "/pkgs/.deb-done") }
+    static var runs: Bool { prepared || DebianPair.required }
+
+    static var headers: String? {
+        let names = (try? FileManager.default.contentsOfDirectory(atPath: top + "/pkgs")) ?? []
+        return names.first { $0.hasPrefix("linux-headers-") && $0.hasSuffix(".deb") }.map { top + "/pkgs/" + $0 }
+    }
+}
+
+extension Machine {
+    @Suite(.enabled(if: CompletePair.runs, "run tools/prepare-complete-6.1 first")) struct CheckComplete {
+        @Test("bindeb-pkg headers of a complete BTF build: vmlinux missing (divergent), then resolve_btfids (fatal)")
+        func bindebHeaders() throws {
+            try #require(CompletePair.prepared, "the complete 6.1 build is not prepared in \(CompletePair.top)")
+            let headers = try #require(CompletePair.headers, "no linux-headers .deb in \(CompletePair.top)/pkgs")
+            let treeBefore = try Harness.fingerprintShallow(CompletePair.tree)
+            let options = CheckOptions(
+                buildTree: CompletePair.tree, candidates: [headers], modules: [DebianPair.cache + "/dkms/acpi-call"], corpus: "",
+                jobs: 2, maxRounds: 10, timeout: .seconds(900))
+            let result = try CheckRunner(options: options).run()
+            let sample = try #require(result.samples.first)
+            #expect(sample.reference == "succeeded", "\(sample.log ?? "")")
+            #expect(sample.candidate == "succeeded", "closure restores both: \(sample.log ?? "")")
+            let found = result.findings.map { "\($0.class.rawValue) \($0.path) \($0.severity.rawValue) \($0.round)" }
+            #expect(
+                found == [
+                    "missing tools/bpf/resolve_btfids/resolve_btfids fatal 2", "missing vmlinux divergent 1",
+                ])
+            // `[ -f vmlinux ]` is the evidence: a stat that failed.
+            let vmlinux = try #require(result.findings.first { $0.path == "vmlinux" })
+            #expect(vmlinux.evidence.contains { $0.build == "candidate" && $0.errno == "ENOENT" && $0.syscall.contains("stat") })
+            #expect(try Harness.fingerprintShallow(CompletePair.tree) == treeBefore, "the full tree is never written")
+        }
+    }
+}
