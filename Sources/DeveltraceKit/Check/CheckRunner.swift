@@ -214,11 +214,10 @@ public final class CheckRunner: @unchecked Sendable {
                 state.outcome = SampleOutcome(observation: state.observation!, findings: [], treeFilesUsed: [], candidateUsed: [])
                 return nil
             }
-            // The first candidate round could not run: an error now that
-            // the sample is known to be good.
-            if let error = state.waitingError { throw error }
-            defer { state.waitingRound = nil }
-            return state.waitingRound
+            // A first candidate round that ended first (an error counts now
+            // that the sample is known to be good).
+            defer { state.waiting = nil }
+            return try state.waiting?.get()
         }
         if let waiting { try closureStep(check, build: waiting, tree: tree, staging: staging, queue: queue) }
     }
@@ -228,29 +227,24 @@ public final class CheckRunner: @unchecked Sendable {
     private func candidateBuild(
         _ check: SampleCheck, round: Int, tree: BuildTree, staging: StagingTask, queue: BuildQueue, cpu: Int
     ) throws {
+        let result: Result<SampleBuildResult, any Error>
         do {
-            try candidateRound(check, round: round, tree: tree, staging: staging, queue: queue, cpu: cpu)
+            guard let build = try candidateRound(check, round: round, tree: tree, staging: staging, cpu: cpu) else { return }
+            result = .success(build)
         } catch {
-            // Before the reference build is done, the sample may turn out to
-            // be broken, which matters more than why its candidate build
-            // could not run.
-            let deferred = check.withLock { state -> Bool in
-                if state.outcome != nil { return true }
-                if state.observation == nil {
-                    state.waitingError = error
-                    return true
-                }
-                return false
-            }
-            if !deferred { throw error }
+            result = .failure(error)
+        }
+        if let ready = check.handOver(result) {
+            try closureStep(check, build: ready.get(), tree: tree, staging: staging, queue: queue)
         }
     }
 
-    private func candidateRound(
-        _ check: SampleCheck, round: Int, tree: BuildTree, staging: StagingTask, queue: BuildQueue, cpu: Int
-    ) throws {
+    /// Builds one candidate round (nil: the sample is broken, no round).
+    private func candidateRound(_ check: SampleCheck, round: Int, tree: BuildTree, staging: StagingTask, cpu: Int) throws
+        -> SampleBuildResult?
+    {
         // A sample whose reference build failed is broken: no candidate rounds.
-        if check.withLock({ $0.outcome != nil }) { return }
+        if check.withLock({ $0.outcome != nil }) { return nil }
         let classifier = try staging.value()
         let candidate = classifier.candidate
         try StagedCandidate.makeDirectory(check.scratch)
@@ -276,15 +270,7 @@ public final class CheckRunner: @unchecked Sendable {
             scratch: check.scratch, label: "candidate-\(round)", cpu: cpu, timeout: options.timeout
         ).run(cancel: cancellation)
         progress("\(check.sample.name): candidate round \(round) built")
-        let ready = check.withLock { state -> Bool in
-            if state.outcome != nil { return false }
-            if state.observation == nil {
-                state.waitingRound = build
-                return false
-            }
-            return true
-        }
-        if ready { try closureStep(check, build: build, tree: tree, staging: staging, queue: queue) }
+        return build
     }
 
     /// After a candidate round (and the reference build): compare modules,
@@ -377,11 +363,9 @@ final class SampleCheck: @unchecked Sendable {
     struct State {
         /// Set once the reference build is done (rounds appended after it).
         var observation: SampleObservation?
-        /// A first candidate round that finished before the reference build.
-        var waitingRound: SampleBuildResult?
-        /// Why the first candidate round could not run, if it failed before
-        /// the reference build was done.
-        var waitingError: (any Error)?
+        /// A first candidate round that ended before the reference build:
+        /// its result, or why it could not run.
+        var waiting: Result<SampleBuildResult, any Error>?
         /// Tree paths copied into the closure layers.
         var added = Set<RawPath>()
         var failedRounds = Set<Int>()
@@ -407,6 +391,22 @@ final class SampleCheck: @unchecked Sendable {
     }
 
     var outcome: SampleOutcome? { withLock { $0.outcome } }
+
+    /// Where a candidate round's result goes: nowhere once the sample is
+    /// done (its reference build failed); parked until the reference build
+    /// is done; or, returned, on to the closure step. Before the reference
+    /// is known, the sample may turn out to be broken, which matters more
+    /// than why a candidate round could not run.
+    func handOver(_ result: Result<SampleBuildResult, any Error>) -> Result<SampleBuildResult, any Error>? {
+        withLock { state in
+            if state.outcome != nil { return nil }
+            if state.observation == nil {
+                state.waiting = result
+                return nil
+            }
+            return result
+        }
+    }
 }
 
 /// The check was stopped (SIGINT, SIGTERM) before it finished.
