@@ -20,16 +20,25 @@ enum CompletePair {
 
 extension Machine {
     @Suite(.enabled(if: CompletePair.runs, "run tools/prepare-complete-6.1 first")) struct CheckComplete {
-        @Test("bindeb-pkg headers of a complete BTF build: vmlinux missing (divergent), then resolve_btfids (fatal)")
+        @Test(
+            "bindeb-pkg headers of a complete BTF build: vmlinux missing (divergent), then resolve_btfids (fatal); acpi-call skipped"
+        )
         func bindebHeaders() throws {
             try #require(CompletePair.prepared, "the complete 6.1 build is not prepared in \(CompletePair.top)")
             let headers = try #require(CompletePair.headers, "no linux-headers .deb in \(CompletePair.top)/pkgs")
             let treeBefore = try Harness.fingerprintShallow(CompletePair.tree)
+            // acpi-call wants CONFIG_ACPI, which this build leaves out: it is
+            // skipped with its reason, not counted as a failure.
             let options = CheckOptions(
-                buildTree: CompletePair.tree, candidates: [headers], modules: [DebianPair.cache + "/dkms/acpi-call"], corpus: "",
-                jobs: 2, maxRounds: 10, timeout: .seconds(900))
+                buildTree: CompletePair.tree, candidates: [headers],
+                modules: [DebianPair.cache + "/dkms/acpi-call", DebianPair.cache + "/dkms/gost-crypto"], corpus: "", jobs: 2,
+                maxRounds: 10, timeout: .seconds(900))
             let result = try CheckRunner(options: options).run()
-            let sample = try #require(result.samples.first)
+            #expect(result.samples.map(\.name) == ["acpi-call", "gost-crypto"])
+            let skipped = try #require(result.samples.first { $0.name == "acpi-call" })
+            #expect(skipped.reference == "skipped: BUILD_EXCLUSIVE_CONFIG wants CONFIG_ACPI", "\(skipped.log ?? "")")
+            #expect(result.exitStatus == 1, "a skipped sample is not a broken one (3)")
+            let sample = try #require(result.samples.first { $0.name == "gost-crypto" })
             #expect(sample.reference == "succeeded", "\(sample.log ?? "")")
             #expect(sample.candidate == "succeeded", "closure restores both: \(sample.log ?? "")")
             let found = result.findings.map { "\($0.class.rawValue) \($0.path) \($0.severity.rawValue) \($0.round)" }

@@ -136,6 +136,31 @@ extension Machine.CheckPackages {
             ])
     }
 
+    @Test("a package without its top Makefile: the configured directory is still found, and Makefile is missing")
+    func packageWithoutMakefile() throws {
+        let work = try Harness.workDirectory("check-no-makefile")
+        defer { try? FileManager.default.removeItem(at: work) }
+        let kbuild = work.appendingPathComponent("usr/src/kernels/1.0.0-mini")
+        try FileManager.default.createDirectory(at: kbuild.deletingLastPathComponent(), withIntermediateDirectories: true)
+        #expect(try Harness.runProcess(["/bin/cp", "-a", MiniKernel.tree.path, kbuild.path]) == 0)
+        try FileManager.default.removeItem(at: kbuild.appendingPathComponent("Makefile"))
+        let options = CheckOptions(
+            buildTree: MiniKernel.tree.path, candidates: [work.path], modules: [MiniKernel.module], corpus: "", jobs: 1,
+            timeout: .seconds(300))
+        let result = try CheckRunner(options: options).run()
+        #expect(result.inputs.kbuildDir == "/usr/src/kernels/1.0.0-mini")
+        #expect(
+            Set(result.findings.map { ExpectedFinding($0.class, $0.path, $0.severity) }) == [
+                ExpectedFinding(.missing, "Makefile", .fatal)
+            ])
+        #expect(result.samples.map(\.candidate) == ["succeeded"], "closure restores the Makefile")
+
+        // Nothing configured at all is still not a kernel tree (exit 2).
+        let unconfigure = "rm -f .config Module.symvers include/config/auto.conf include/generated/autoconf.h"
+        #expect(try Harness.runProcess(["/bin/sh", "-ec", unconfigure], in: kbuild) == 0)
+        #expect(throws: InputError.self) { try CheckRunner(options: options).run() }
+    }
+
     @Test("outside: a candidate that reaches into the full tree by absolute path")
     func outside() throws {
         let tree = MiniKernel.tree.path

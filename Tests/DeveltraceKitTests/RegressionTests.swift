@@ -37,7 +37,9 @@ extension Machine {
         struct Case: Sendable, CustomTestStringConvertible {
             var name: String
             /// Shell run in the candidate root; $K, $F, $C, $T are the
-            /// linux-kbuild, flavour and common dirs and the full tree.
+            /// linux-kbuild, flavour and common dirs and the full tree. The
+            /// candidate is a hard-linked copy: a file changed in place must
+            /// first be made its own (`own FILE`), or replaced.
             var mutation: String
             var sample: String
             var expected: [String]
@@ -53,7 +55,7 @@ extension Machine {
                 expected: ["missing scripts/module.lds fatal"]),
             Case(
                 name: "module.lds is the unpreprocessed module.lds.S (iomemory-vsl4 #33)",
-                mutation: "cp $T/scripts/module.lds.S $F/arch/x86/module.lds", sample: "acpi-call",
+                mutation: "cp --remove-destination $T/scripts/module.lds.S $F/arch/x86/module.lds", sample: "acpi-call",
                 expected: ["different scripts/module.lds divergent"]),
             Case(
                 name: "genksyms missing (Armbian #220)", mutation: "rm $K/scripts/genksyms/genksyms", sample: "symbols",
@@ -82,7 +84,8 @@ extension Machine {
                 expected: ["missing Module.symvers divergent"]),
             Case(
                 name: "fixdep built for another machine",
-                mutation: "printf '\\267\\000' | dd of=$K/scripts/basic/fixdep bs=1 seek=18 conv=notrunc status=none",
+                mutation:
+                    "own $K/scripts/basic/fixdep && printf '\\267\\000' | dd of=$K/scripts/basic/fixdep bs=1 seek=18 conv=notrunc status=none",
                 sample: "acpi-call", expected: ["unrunnable scripts/basic/fixdep fatal"]),
             Case(
                 name: "an extra header shadows the real one",
@@ -98,8 +101,11 @@ extension Machine {
             let candidate = Harness.packageRoot.appendingPathComponent(".build/test-work/debian-regression")
             try? FileManager.default.removeItem(at: candidate)
             defer { try? FileManager.default.removeItem(at: candidate) }
-            #expect(try Harness.runProcess(["/bin/cp", "-a", good.path, candidate.path]) == 0)
-            let script = "K=\(Self.kbuild) F=\(Self.flavour) C=\(Self.common) T=\(DebianPair.tree); \(regression.mutation)"
+            // Hard links: a tenth of the time of a copy (develtrace never writes
+            // into a candidate, and the mutations replace what they change).
+            #expect(try Harness.runProcess(["/bin/cp", "-al", good.path, candidate.path]) == 0)
+            let own = "own() { cp -p \"$1\" \"$1.own\" && mv -f \"$1.own\" \"$1\"; }"
+            let script = "K=\(Self.kbuild) F=\(Self.flavour) C=\(Self.common) T=\(DebianPair.tree); \(own); \(regression.mutation)"
             #expect(try Harness.runProcess(["/bin/sh", "-ec", script], in: candidate) == 0, "the mutation applies")
 
             let sample =

@@ -93,6 +93,10 @@ public struct CandidateLayout: Sendable {
     /// Finds the kbuild directory among the candidate's mounts.
     static func detectKbuildDir(_ candidate: StagedCandidate) throws(InputError) -> RawPath {
         var found: [RawPath] = []
+        // Configured but without its top Makefile: a package that lost it is
+        // still that kernel's kbuild dir (and `Makefile` is then a missing
+        // file), but only when no directory has both.
+        var withoutMakefile: [RawPath] = []
         for mount in candidate.mounts {
             let target = mount.target
             let patterns: [(RawPath, Bool)] = [
@@ -122,14 +126,18 @@ public struct CandidateLayout: Sendable {
                     let configured = [".config", "include/config/auto.conf", "include/generated/autoconf.h", "Module.symvers"].contains {
                         candidate.exists(directory.appending(RawPath($0)))
                     }
-                    if configured && candidate.exists(directory.appending(RawPath("Makefile"))) {
-                        found.append(isModulesDir ? (candidate.resolve(directory) ?? directory) : directory)
+                    guard configured else { continue }
+                    let real = isModulesDir ? (candidate.resolve(directory) ?? directory) : directory
+                    if candidate.exists(directory.appending(RawPath("Makefile"))) {
+                        found.append(real)
+                    } else {
+                        withoutMakefile.append(real)
                     }
                 }
             }
         }
         var unique: [RawPath] = []
-        for path in found where !unique.contains(path) { unique.append(path) }
+        for path in found.isEmpty ? withoutMakefile : found where !unique.contains(path) { unique.append(path) }
         guard let first = unique.first else {
             throw .candidateWithoutKbuildDir(candidate.inputs.map(\.description).joined(separator: ", "))
         }
