@@ -96,5 +96,44 @@ extension Machine {
             #expect(Harness.develtraceMounts().isEmpty, "no mount is left")
             #expect(Harness.scratchDirectories().subtracting(scratchBefore).isEmpty, "no scratch directory is left")
         }
+
+        @Test("SIGKILL to develtrace: the sandbox dies with it, and the next run removes its scratch directory")
+        func killed() throws {
+            let executable = Harness.packageRoot.appendingPathComponent(".build/debug/develtrace").path
+            try #require(FileManager.default.isExecutableFile(atPath: executable), "swift build first")
+            let marker = "develtrace-sigkill-\(UInt32.random(in: 0...UInt32.max))"
+            let scratchBefore = Harness.scratchDirectories()
+            let process = Process()
+            process.executableURL = URL(fileURLWithPath: executable)
+            process.arguments = ["trace", "--output", "/dev/null", "--", "/bin/sh", "-c", "while :; do sleep 1; done", marker]
+            try process.run()
+            var waited = 0
+            // develtrace's own argv has the marker too: wait for the shell.
+            while Harness.processes(containing: marker).count < 2 && waited < 600 {
+                usleep(50_000)
+                waited += 1
+            }
+            #expect(!Harness.processes(containing: marker).isEmpty, "the command started")
+            let left = Harness.scratchDirectories().subtracting(scratchBefore)
+            #expect(left.count == 1, "the run has its scratch directory")
+            kill(process.processIdentifier, SIGKILL)
+            process.waitUntilExit()
+            waited = 0
+            while !Harness.processes(containing: marker).isEmpty && waited < 600 {
+                usleep(50_000)
+                waited += 1
+            }
+            #expect(Harness.processes(containing: marker).isEmpty, "no process of the run is left")
+            #expect(Harness.develtraceMounts().isEmpty, "no mount is left")
+            #expect(Harness.scratchDirectories().isSuperset(of: left), "SIGKILL leaves the directory behind")
+
+            let next = Process()
+            next.executableURL = URL(fileURLWithPath: executable)
+            next.arguments = ["trace", "--output", "/dev/null", "--", "/bin/true"]
+            try next.run()
+            next.waitUntilExit()
+            #expect(next.terminationStatus == 0)
+            #expect(Harness.scratchDirectories().intersection(left).isEmpty, "the next run removed it")
+        }
     }
 }

@@ -4,7 +4,8 @@ import Foundation
 /// Compares a module built against the full tree with the same module built
 /// against the candidate, with libelf: the sections that make up the
 /// module (code, data, `.modinfo` with vermagic, `__versions` CRCs, `.BTF`),
-/// not those that carry build paths (DWARF) or hash them (build-id).
+/// not those that carry build paths (DWARF) or hash them (build-id); `.BTF`
+/// by what it describes (`BTFShape`), not by its bytes.
 public struct ModuleComparison: Sendable, Hashable, Codable {
     /// Sections only the reference has, only the candidate has, or whose
     /// bytes differ.
@@ -23,13 +24,22 @@ public struct ModuleComparison: Sendable, Hashable, Codable {
             || name == ".comment" || name == ".symtab" || name == ".strtab" || name == ".shstrtab"
     }
 
+    /// Bytes, except for `.BTF`, whose bytes depend on pahole's thread
+    /// timing: there, what it describes (`BTFShape`).
+    static func sameContent(_ name: String, _ left: [UInt8], _ right: [UInt8]) -> Bool {
+        if left == right { return true }
+        guard name == ".BTF", let leftShape = BTFShape(left), let rightShape = BTFShape(right) else { return false }
+        return leftShape == rightShape
+    }
+
     public static func compare(reference: RawPath, candidate: RawPath) -> ModuleComparison? {
         guard let left = sections(of: reference), let right = sections(of: candidate) else { return nil }
         let leftNames = Set(left.keys.filter { !ignored($0) })
         let rightNames = Set(right.keys.filter { !ignored($0) })
         var result = ModuleComparison(
             onlyInReference: leftNames.subtracting(rightNames).sorted(), onlyInCandidate: rightNames.subtracting(leftNames).sorted(),
-            differing: leftNames.intersection(rightNames).filter { left[$0] != right[$0] }.sorted(), vermagic: nil)
+            differing: leftNames.intersection(rightNames).filter { !sameContent($0, left[$0]!, right[$0]!) }.sorted(),
+            vermagic: nil)
         let leftMagic = vermagic(left[".modinfo"])
         let rightMagic = vermagic(right[".modinfo"])
         if leftMagic != rightMagic { result.vermagic = [leftMagic ?? "", rightMagic ?? ""] }

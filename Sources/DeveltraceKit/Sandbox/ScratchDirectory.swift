@@ -7,9 +7,19 @@ import Glibc
 
 /// A private temporary directory that is removed, with everything in it,
 /// when its owner goes away — also when a run fails or is interrupted.
+///
+/// A run killed by SIGKILL cannot remove anything, so each directory holds
+/// an `flock` on its `.owner` file for as long as it lives. The kernel drops
+/// that lock with the process, and the next run that makes a scratch
+/// directory in the same place removes every directory whose lock it can
+/// take.
 struct ScratchDirectory: ~Copyable {
     let path: RawPath
     private var keep = false
+    /// The open `.owner` file whose lock marks the directory as in use.
+    private let owner: Int32
+
+    static let ownerFile = ".owner"
 
     /// Creates `$TMPDIR/develtrace.XXXXXX` (mode 0700). With `preferMemory`
     /// and no `$TMPDIR`, uses `/dev/shm` when it is a tmpfs: unpacked
@@ -22,16 +32,63 @@ struct ScratchDirectory: ~Copyable {
         } else if preferMemory, Self.isTmpfs("/dev/shm") {
             base = "/dev/shm"
         }
+        Self.removeAbandoned(in: RawPath(base), prefix: prefix)
         var template = Array("\(base)/\(prefix).XXXXXX".utf8CString)
         let made = template.withUnsafeMutableBufferPointer { mkdtemp($0.baseAddress!) }
         guard made != nil else { throw Errno(rawValue: errno) }
-        path = RawPath(bytes: template.dropLast().map { UInt8(bitPattern: $0) })
+        let path = RawPath(bytes: template.dropLast().map { UInt8(bitPattern: $0) })
+        do {
+            owner = try Self.takeOwnership(of: path)
+        } catch {
+            DirectoryWalk.removeTree(path)
+            throw error
+        }
+        self.path = path
         // For debugging develtrace itself: DEVELTRACE_KEEP_SCRATCH=1 keeps it.
         keep = getenv("DEVELTRACE_KEEP_SCRATCH") != nil && prefix != "develtrace"
     }
 
     private static func isTmpfs(_ path: String) -> Bool {
         dt_is_tmpfs(path) == 1
+    }
+
+    /// Locks a new `.owner` file in `directory`. It is locked under another
+    /// name and then renamed, so that no other run ever sees an `.owner`
+    /// that is not locked yet.
+    private static func takeOwnership(of directory: RawPath) throws(Errno) -> Int32 {
+        let staging = directory.appending(RawPath(ownerFile + ".new"))
+        let fd = try valueOrErrno { staging.withCString { open($0, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0o600) } }
+        do {
+            try nothingOrErrno { flock(fd, LOCK_EX | LOCK_NB) }
+            let final = directory.appending(RawPath(ownerFile))
+            try nothingOrErrno { staging.withCString { from in final.withCString { to in rename(from, to) } } }
+        } catch {
+            close(fd)
+            throw error
+        }
+        return fd
+    }
+
+    /// Removes the `prefix.XXXXXX` directories in `base` left by runs that
+    /// were killed: those with an `.owner` nobody holds a lock on any more.
+    /// Directories without `.owner` (another program's, or kept for
+    /// debugging) are left alone.
+    static func removeAbandoned(in base: RawPath, prefix: String) {
+        let start = Array((prefix + ".").utf8)
+        var abandoned: [RawPath] = []
+        try? DirectoryWalk.walk(base) { entry in
+            let name = entry.relativePath.bytes
+            guard entry.isDirectory, name.count == start.count + 6, name.starts(with: start) else { return false }
+            let directory = base.appending(entry.relativePath)
+            let lock = directory.appending(RawPath(ownerFile))
+            guard let fd = try? valueOrErrno({ lock.withCString { open($0, O_RDONLY | O_CLOEXEC | O_NOFOLLOW) } }) else {
+                return false
+            }
+            if (try? nothingOrErrno({ flock(fd, LOCK_EX | LOCK_NB) })) != nil { abandoned.append(directory) }
+            close(fd)
+            return false
+        }
+        for directory in abandoned { DirectoryWalk.removeTree(directory) }
     }
 
     /// `path/relative`.
@@ -44,6 +101,12 @@ struct ScratchDirectory: ~Copyable {
     func endOfUse() {}
 
     deinit {
-        if !keep { DirectoryWalk.removeTree(path) }
+        if keep {
+            // Not abandoned: kept on purpose, so a later run leaves it.
+            _ = appending(Self.ownerFile).withCString { unlink($0) }
+        } else {
+            DirectoryWalk.removeTree(path)
+        }
+        close(owner)
     }
 }
