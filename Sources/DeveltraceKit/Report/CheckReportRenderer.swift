@@ -120,8 +120,10 @@ public struct CheckReportRenderer: Sendable {
             let identical = sample.modules.values.allSatisfy(\.isIdentical)
             let modules =
                 sample.modules.isEmpty ? "" : (identical ? "; modules identical to the reference" : "; modules differ from the reference")
-            out +=
-                "  \(sample.name) (\(sample.kind)): reference \(sample.reference); candidate \(sample.candidate) after \(sample.rounds) round\(sample.rounds == 1 ? "" : "s")\(modules)\n"
+            let candidate =
+                sample.rounds == 0
+                ? "\(sample.candidate)" : "\(sample.candidate) after \(sample.rounds) round\(sample.rounds == 1 ? "" : "s")"
+            out += "  \(sample.name) (\(sample.kind)): reference \(sample.reference); candidate \(candidate)\(modules)\n"
             for (name, comparison) in sample.modules.sorted(by: { $0.key < $1.key }) where !comparison.isIdentical {
                 var parts: [String] = []
                 if !comparison.onlyInReference.isEmpty {
