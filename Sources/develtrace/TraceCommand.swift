@@ -176,5 +176,5 @@ extension TraceFormat: ExpressibleByArgument {}
 private func currentWorkingDirectory() -> String {
     var buffer = [CChar](repeating: 0, count: 4097)
     guard getcwd(&buffer, 4096) != nil else { return "/" }
-    return String(cString: buffer)
+    return String(decoding: buffer.prefix { $0 != 0 }.map { UInt8(bitPattern: $0) }, as: UTF8.self)
 }

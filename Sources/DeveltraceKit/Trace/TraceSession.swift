@@ -142,7 +142,8 @@ public final class TraceSession: Sendable {
         }
         let failure = launch.launchFailure()
         let writes = plan?.capturedWrites() ?? []
-        scratch = nil
+        // The scratch directory goes here, before the result is returned.
+        _ = consume scratch
 
         let cancellation = state.withLock { $0.cancellation }
         var status = loop.commandStatus ?? 128 + SIGKILL
