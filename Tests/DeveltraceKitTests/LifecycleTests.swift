@@ -63,31 +63,39 @@ extension Machine {
             #expect(Harness.scratchDirectories().subtracting(scratchBefore).isEmpty, "no scratch directory is left")
         }
 
-        @Test("SIGINT to develtrace mid-build tears the sandbox down")
-        func interrupt() throws {
-            let executable = Harness.packageRoot.appendingPathComponent(".build/debug/develtrace").path
-            try #require(FileManager.default.isExecutableFile(atPath: executable), "swift build first")
-            let marker = "develtrace-sigint-\(UInt32.random(in: 0...UInt32.max))"
-            let scratchBefore = Harness.scratchDirectories()
+        /// `develtrace trace` of an endless shell loop tagged with `marker`,
+        /// returned once the loop runs inside the sandbox (develtrace's own
+        /// argv has the marker too, so two processes must show it).
+        static func startEndlessTrace(marker: String) throws -> Process {
             let process = Process()
-            process.executableURL = URL(fileURLWithPath: executable)
+            process.executableURL = URL(fileURLWithPath: develtrace)
             process.arguments = ["trace", "--output", "/dev/null", "--", "/bin/sh", "-c", "while :; do sleep 1; done", marker]
             try process.run()
-            // Wait until the build is running inside the sandbox.
+            waitUntil { Harness.processes(containing: marker).count >= 2 }
+            #expect(Harness.processes(containing: marker).count >= 2, "the command started")
+            return process
+        }
+
+        static var develtrace: String { Harness.packageRoot.appendingPathComponent(".build/debug/develtrace").path }
+
+        /// Polls `condition` every 50 ms for at most 30 s: a develtrace that
+        /// misbehaves fails the test instead of hanging it.
+        static func waitUntil(_ condition: () -> Bool) {
             var waited = 0
-            while Harness.processes(containing: marker).count < 1 && waited < 600 {
+            while !condition() && waited < 600 {
                 usleep(50_000)
                 waited += 1
             }
-            #expect(!Harness.processes(containing: marker).isEmpty, "the command started")
+        }
+
+        @Test("SIGINT to develtrace mid-build tears the sandbox down")
+        func interrupt() throws {
+            try #require(FileManager.default.isExecutableFile(atPath: Self.develtrace), "swift build first")
+            let marker = "develtrace-sigint-\(UInt32.random(in: 0...UInt32.max))"
+            let scratchBefore = Harness.scratchDirectories()
+            let process = try Self.startEndlessTrace(marker: marker)
             kill(process.processIdentifier, SIGINT)
-            // Bounded wait: a develtrace that ignores SIGINT fails the test
-            // instead of hanging it.
-            waited = 0
-            while process.isRunning && waited < 600 {
-                usleep(50_000)
-                waited += 1
-            }
+            Self.waitUntil { !process.isRunning }
             if process.isRunning { kill(process.processIdentifier, SIGKILL) }
             process.waitUntilExit()
             #expect(process.terminationReason == .exit)
@@ -99,36 +107,21 @@ extension Machine {
 
         @Test("SIGKILL to develtrace: the sandbox dies with it, and the next run removes its scratch directory")
         func killed() throws {
-            let executable = Harness.packageRoot.appendingPathComponent(".build/debug/develtrace").path
-            try #require(FileManager.default.isExecutableFile(atPath: executable), "swift build first")
+            try #require(FileManager.default.isExecutableFile(atPath: Self.develtrace), "swift build first")
             let marker = "develtrace-sigkill-\(UInt32.random(in: 0...UInt32.max))"
             let scratchBefore = Harness.scratchDirectories()
-            let process = Process()
-            process.executableURL = URL(fileURLWithPath: executable)
-            process.arguments = ["trace", "--output", "/dev/null", "--", "/bin/sh", "-c", "while :; do sleep 1; done", marker]
-            try process.run()
-            var waited = 0
-            // develtrace's own argv has the marker too: wait for the shell.
-            while Harness.processes(containing: marker).count < 2 && waited < 600 {
-                usleep(50_000)
-                waited += 1
-            }
-            #expect(!Harness.processes(containing: marker).isEmpty, "the command started")
+            let process = try Self.startEndlessTrace(marker: marker)
             let left = Harness.scratchDirectories().subtracting(scratchBefore)
             #expect(left.count == 1, "the run has its scratch directory")
             kill(process.processIdentifier, SIGKILL)
             process.waitUntilExit()
-            waited = 0
-            while !Harness.processes(containing: marker).isEmpty && waited < 600 {
-                usleep(50_000)
-                waited += 1
-            }
+            Self.waitUntil { Harness.processes(containing: marker).isEmpty }
             #expect(Harness.processes(containing: marker).isEmpty, "no process of the run is left")
             #expect(Harness.develtraceMounts().isEmpty, "no mount is left")
             #expect(Harness.scratchDirectories().isSuperset(of: left), "SIGKILL leaves the directory behind")
 
             let next = Process()
-            next.executableURL = URL(fileURLWithPath: executable)
+            next.executableURL = URL(fileURLWithPath: Self.develtrace)
             next.arguments = ["trace", "--output", "/dev/null", "--", "/bin/true"]
             try next.run()
             next.waitUntilExit()

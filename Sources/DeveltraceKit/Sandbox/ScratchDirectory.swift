@@ -1,4 +1,5 @@
 import CDeveltrace
+import Synchronization
 import SystemPackage
 
 #if canImport(Glibc)
@@ -20,6 +21,9 @@ struct ScratchDirectory: ~Copyable {
     private let owner: Int32
 
     static let ownerFile = ".owner"
+    /// The places already swept for abandoned directories by this process
+    /// (once each: a check makes a scratch directory for every build).
+    private static let swept = Mutex<Set<String>>([])
 
     /// Creates `$TMPDIR/develtrace.XXXXXX` (mode 0700). With `preferMemory`
     /// and no `$TMPDIR`, uses `/dev/shm` when it is a tmpfs: unpacked
@@ -32,7 +36,9 @@ struct ScratchDirectory: ~Copyable {
         } else if preferMemory, Self.isTmpfs("/dev/shm") {
             base = "/dev/shm"
         }
-        Self.removeAbandoned(in: RawPath(base), prefix: prefix)
+        if Self.swept.withLock({ $0.insert("\(base)/\(prefix)").inserted }) {
+            Self.removeAbandoned(in: RawPath(base), prefix: prefix)
+        }
         var template = Array("\(base)/\(prefix).XXXXXX".utf8CString)
         let made = template.withUnsafeMutableBufferPointer { mkdtemp($0.baseAddress!) }
         guard made != nil else { throw Errno(rawValue: errno) }

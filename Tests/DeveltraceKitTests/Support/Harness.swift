@@ -69,7 +69,7 @@ enum Harness {
     /// Traces a command in a default sandbox and returns what it printed.
     static func traceOutput(_ arguments: [String], in directory: URL) throws -> String {
         let file = directory.appendingPathComponent(".stdout-\(UUID().uuidString)")
-        FileManager.default.createFile(atPath: file.path, contents: nil)
+        _ = FileManager.default.createFile(atPath: file.path, contents: nil)
         defer { try? FileManager.default.removeItem(at: file) }
         let handle = try FileHandle(forWritingTo: file)
         let request = TraceRequest(
