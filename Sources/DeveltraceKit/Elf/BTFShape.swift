@@ -18,6 +18,10 @@ struct BTFShape: Hashable {
     var strings: [[UInt8]]
     var types: [[UInt32]]
 
+    /// Kinds whose third word is a size, not a type id: INT, STRUCT, UNION,
+    /// ENUM, DATASEC, FLOAT, ENUM64.
+    private static let sizedKinds: Set<UInt32> = [1, 4, 5, 6, 15, 16, 19]
+
     /// Parses a raw `.BTF` section; nil when it is not one this understands
     /// (then its bytes are compared as they are).
     init?(_ section: [UInt8]) {
@@ -48,8 +52,7 @@ struct BTFShape: Hashable {
             offset += 12
             // Per kind (linux/btf.h): what follows the common part, and which
             // of its words are not type ids or string offsets.
-            let sized: Set<UInt32> = [1, 4, 5, 6, 15, 16, 19] // INT STRUCT UNION ENUM DATASEC FLOAT ENUM64
-            if sized.contains(kind) { shape.append(sizeOrType) }
+            if Self.sizedKinds.contains(kind) { shape.append(sizeOrType) }
             var kept: [Int] = []
             var stride = 0
             var count = 0
