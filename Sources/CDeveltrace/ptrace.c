@@ -2,6 +2,7 @@
 #include "CDeveltrace.h"
 
 #include <errno.h>
+#include <linux/openat2.h>
 #include <linux/ptrace.h>
 #include <signal.h>
 #include <stddef.h>
@@ -67,7 +68,6 @@ int dt_pidfd_send_signal(int pidfd, int signal) {
     return (int)syscall(SYS_pidfd_send_signal, pidfd, signal, NULL, 0);
 }
 
-int dt_setns(int fd, int nstype) { return setns(fd, nstype); }
 
 const char *dt_errno_name(int error) { return strerrorname_np(error); }
 
@@ -87,7 +87,29 @@ int dt_faccessat2(int dirfd, const char *path, int mode, int flags) {
     return (int)syscall(SYS_faccessat2, dirfd, path, mode, flags);
 }
 
-int dt_unshare_fs(void) { return unshare(CLONE_FS); }
+int dt_open_in_root(int dirfd, const char *path, int flags) {
+    struct open_how how;
+    memset(&how, 0, sizeof how);
+    how.flags = (uint64_t)(flags | O_CLOEXEC);
+    how.resolve = RESOLVE_IN_ROOT | RESOLVE_NO_MAGICLINKS;
+    return (int)syscall(SYS_openat2, dirfd, path, &how, sizeof how);
+}
+
+int dt_thread_fs_identity(uid_t uid, gid_t gid, int clear_groups) {
+    // Raw system calls: glibc's wrappers would change every thread.
+    if (clear_groups && syscall(SYS_setgroups, 0, NULL) < 0) return -1;
+    syscall(SYS_setfsgid, gid);
+    syscall(SYS_setfsuid, uid);
+    if ((gid_t)syscall(SYS_setfsgid, -1) != gid || (uid_t)syscall(SYS_setfsuid, -1) != uid) {
+        errno = EPERM;
+        return -1;
+    }
+    return 0;
+}
+
+const int dt_at_eaccess = AT_EACCESS;
+const int dt_clone_sandbox_namespaces = CLONE_NEWNS | CLONE_NEWPID | CLONE_NEWNET | CLONE_NEWIPC | CLONE_NEWUTS;
+const int dt_clone_newuser = CLONE_NEWUSER;
 
 int dt_is_tmpfs(const char *path) {
     struct statfs info;

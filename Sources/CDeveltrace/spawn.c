@@ -6,16 +6,20 @@
 
 #include <errno.h>
 #include <fcntl.h>
+#include <grp.h>
+#include <linux/capability.h>
 #include <linux/filter.h>
 #include <linux/mount.h>
 #include <linux/seccomp.h>
 #include <net/if.h>
 #include <sched.h>
 #include <signal.h>
+#include <stdio.h>
 #include <string.h>
 #include <sys/ioctl.h>
 #include <sys/mount.h>
 #include <sys/prctl.h>
+#include <sys/resource.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
 #include <sys/syscall.h>
@@ -67,7 +71,83 @@ static int loopback_up(void) {
     return rc;
 }
 
-static int run_op(const dt_op *op) {
+// A bind of `source` at `target` whose files show the owners of the user
+// namespace `userns_fd` maps them to (root-owned files appear owned by the
+// sandbox's root), so a build can write where a root build could. Not
+// recursive: a mount below `source` (the sandbox's own, when `source`
+// holds the scratch directory) cannot always be idmapped.
+static int idmapped_bind(const char *source, const char *target, int userns_fd, int read_only) {
+    int tree = (int)syscall(SYS_open_tree, AT_FDCWD, source, OPEN_TREE_CLONE | OPEN_TREE_CLOEXEC);
+    if (tree < 0) return -1;
+    struct mount_attr attr;
+    memset(&attr, 0, sizeof attr);
+    attr.attr_set = MOUNT_ATTR_IDMAP | (read_only ? MOUNT_ATTR_RDONLY : 0);
+    attr.userns_fd = (uint64_t)userns_fd;
+    int rc = (int)syscall(SYS_mount_setattr, tree, "", AT_EMPTY_PATH, &attr, sizeof attr);
+    if (rc == 0) rc = (int)syscall(SYS_move_mount, tree, "", AT_FDCWD, target, MOVE_MOUNT_F_EMPTY_PATH);
+    int saved = errno;
+    close(tree);
+    errno = saved;
+    return rc;
+}
+
+// Closes every descriptor from 3 up except those in keep[0..count) (-1
+// entries are ignored): nothing of develtrace's (its /proc, its pipes, its
+// files) reaches the sandbox.
+static int close_other_fds(const int *keep, int count) {
+    int sorted[8];
+    int n = 0;
+    for (int i = 0; i < count && n < 8; i++) {
+        if (keep[i] < 3) continue;
+        int j = n++;
+        while (j > 0 && sorted[j - 1] > keep[i]) {
+            sorted[j] = sorted[j - 1];
+            j--;
+        }
+        sorted[j] = keep[i];
+    }
+    unsigned int from = 3;
+    for (int i = 0; i < n; i++) {
+        if ((unsigned int)sorted[i] > from && syscall(SYS_close_range, from, (unsigned int)sorted[i] - 1, 0) < 0) return -1;
+        if ((unsigned int)sorted[i] + 1 > from) from = (unsigned int)sorted[i] + 1;
+    }
+    return (int)syscall(SYS_close_range, from, ~0U, 0);
+}
+
+static int write_file(const char *path, const char *text) {
+    int fd = open(path, O_WRONLY | O_CLOEXEC);
+    if (fd < 0) return -1;
+    ssize_t length = (ssize_t)strlen(text);
+    ssize_t n = write(fd, text, (size_t)length);
+    int saved = errno;
+    close(fd);
+    errno = saved;
+    return n == length ? 0 : -1;
+}
+
+// Every capability gone for good: ambient, bounding set, then the
+// permitted, effective and inheritable sets.
+static int drop_capabilities(void) {
+    if (prctl(PR_CAP_AMBIENT, PR_CAP_AMBIENT_CLEAR_ALL, 0, 0, 0) < 0) return -1;
+    for (int cap = 0; cap < 64; cap++) {
+        if (prctl(PR_CAPBSET_DROP, cap, 0, 0, 0) < 0 && errno != EINVAL) return -1;
+    }
+    struct __user_cap_header_struct header = {.version = _LINUX_CAPABILITY_VERSION_3, .pid = 0};
+    struct __user_cap_data_struct data[2];
+    memset(data, 0, sizeof data);
+    return (int)syscall(SYS_capset, &header, data);
+}
+
+static void wait_for_go(const dt_spawn_plan *plan) {
+    char go;
+    ssize_t n;
+    do {
+        n = read(plan->go_fd, &go, 1);
+    } while (n < 0 && errno == EINTR);
+    if (n != 1) _exit(125);
+}
+
+static int run_op(const dt_op *op, int userns_fd) {
     switch (op->kind) {
     case DT_OP_MOUNT:
         return mount(op->source, op->target, op->fstype, op->flags, op->data);
@@ -91,6 +171,17 @@ static int run_op(const dt_op *op) {
         return sethostname(op->data, strlen(op->data));
     case DT_OP_LOOPBACK_UP:
         return loopback_up();
+    case DT_OP_SYMLINK:
+        if (symlink(op->source, op->target) == 0 || errno == EEXIST) return 0;
+        return -1;
+    case DT_OP_MKFILE: {
+        int fd = open(op->target, O_CREAT | O_WRONLY | O_CLOEXEC | O_NOFOLLOW, 0644);
+        if (fd < 0) return errno == EEXIST ? 0 : -1;
+        close(fd);
+        return 0;
+    }
+    case DT_OP_IDMAPPED_BIND:
+        return idmapped_bind(op->source, op->target, userns_fd, op->flags != 0);
     default:
         errno = EINVAL;
         return -1;
@@ -98,6 +189,10 @@ static int run_op(const dt_op *op) {
 }
 
 static _Noreturn void run_command(const dt_spawn_plan *plan) {
+    if (plan->max_processes > 0) {
+        struct rlimit limit = {.rlim_cur = (rlim_t)plan->max_processes, .rlim_max = (rlim_t)plan->max_processes};
+        if (setrlimit(RLIMIT_NPROC, &limit) < 0) fail(plan, DT_STAGE_LIMIT, 0, errno, 126);
+    }
     if (plan->cpu >= 0) {
         cpu_set_t set;
         CPU_ZERO(&set);
@@ -105,9 +200,14 @@ static _Noreturn void run_command(const dt_spawn_plan *plan) {
         if (sched_setaffinity(0, sizeof set, &set) < 0) fail(plan, DT_STAGE_AFFINITY, 0, errno, 126);
     }
     for (int i = 0; i < 3; i++) {
-        if (plan->stdio[i] >= 0 && dup2(plan->stdio[i], i) < 0) fail(plan, DT_STAGE_CHDIR, i, errno, 126);
+        if (plan->stdio[i] >= 0 && dup2(plan->stdio[i], i) < 0) fail(plan, DT_STAGE_STDIO, i, errno, 126);
     }
+    // Only 0, 1, 2 reach the command (the status pipe closes on exec).
+    if (close_other_fds(&plan->status_fd, 1) < 0) fail(plan, DT_STAGE_FDS, 0, errno, 126);
     if (plan->cwd && chdir(plan->cwd) < 0) fail(plan, DT_STAGE_CHDIR, 0, errno, 126);
+    if (plan->identity != DT_IDENTITY_HOST && drop_capabilities() < 0) fail(plan, DT_STAGE_CAPABILITIES, 0, errno, 126);
+    if (plan->identity != DT_IDENTITY_HOST && prctl(PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0) < 0)
+        fail(plan, DT_STAGE_CAPABILITIES, 1, errno, 126);
     if (plan->filter) {
         struct sock_fprog program = {
             .len = plan->filter_len,
@@ -131,24 +231,47 @@ static _Noreturn void run_init(const dt_spawn_plan *plan) {
     // everything in it).
     (void)prctl(PR_SET_PDEATHSIG, SIGKILL, 0, 0, 0);
     // A session of its own: a terminal's Ctrl-C reaches develtrace, which then
-    // tears the sandbox down, instead of racing it.
+    // tears the sandbox down, instead of racing it; and no controlling
+    // terminal to push input into (TIOCSTI).
     (void)setsid();
+    int keep[6] = {plan->stdio[0], plan->stdio[1], plan->stdio[2], plan->status_fd, plan->go_fd, plan->idmap_userns_fd};
+    if (close_other_fds(keep, 6) < 0) fail(plan, DT_STAGE_FDS, 0, errno, 125);
+    // Rootless: the parent writes this namespace's maps first.
+    if (plan->identity == DT_IDENTITY_ROOTLESS) wait_for_go(plan);
     for (int i = 0; i < plan->op_count; i++) {
-        if (run_op(&plan->ops[i]) < 0) fail(plan, DT_STAGE_OP, i, errno, 125);
+        if (run_op(&plan->ops[i], plan->idmap_userns_fd) < 0) fail(plan, DT_STAGE_OP, i, errno, 125);
+    }
+    if (plan->idmap_userns_fd >= 0) close(plan->idmap_userns_fd);
+    if (plan->identity != DT_IDENTITY_HOST) {
+        // The mounts are made; everything from here on runs in a user
+        // namespace of its own, which owns none of the sandbox's other
+        // namespaces: no mount can be changed from inside, whatever
+        // capabilities a process gains there.
+        if (unshare(CLONE_NEWUSER) < 0) fail(plan, DT_STAGE_USERNS, 0, errno, 125);
+        if (plan->identity == DT_IDENTITY_ROOTLESS) {
+            // Root of the outer namespace is the invoking user; so is root here.
+            if (write_file("/proc/self/setgroups", "deny") < 0) fail(plan, DT_STAGE_USERNS, 1, errno, 125);
+            if (write_file("/proc/self/uid_map", "0 0 1\n") < 0) fail(plan, DT_STAGE_USERNS, 2, errno, 125);
+            if (write_file("/proc/self/gid_map", "0 0 1\n") < 0) fail(plan, DT_STAGE_USERNS, 3, errno, 125);
+        }
     }
     report(plan->status_fd, DT_STAGE_READY, 0, 0);
-    char go;
-    ssize_t n;
-    do {
-        n = read(plan->go_fd, &go, 1);
-    } while (n < 0 && errno == EINTR);
-    if (n != 1) _exit(125);
+    // As root, the parent maps root here to the sandbox's own range now.
+    wait_for_go(plan);
     close(plan->go_fd);
+    if (plan->identity == DT_IDENTITY_ROOT_MAPPED) {
+        if (setgroups(0, NULL) < 0) fail(plan, DT_STAGE_USERNS, 4, errno, 125);
+        if (setresgid(0, 0, 0) < 0) fail(plan, DT_STAGE_USERNS, 5, errno, 125);
+        if (setresuid(0, 0, 0) < 0) fail(plan, DT_STAGE_USERNS, 6, errno, 125);
+    }
 
     pid_t command = (pid_t)syscall(SYS_clone, SIGCHLD, 0, 0, 0, 0);
     if (command < 0) fail(plan, DT_STAGE_FORK, 0, errno, 125);
     if (command == 0) run_command(plan);
     close(plan->status_fd);
+    for (int i = 0; i < 3; i++) {
+        if (plan->stdio[i] >= 3) close(plan->stdio[i]);
+    }
 
     // Reap everything (orphans are re-parented to us when we are PID 1) and
     // leave with the command's status; as PID 1 our exit kills the rest.
@@ -175,4 +298,48 @@ int dt_pin_thread_to_cpu(int cpu) {
     CPU_ZERO(&set);
     CPU_SET(cpu, &set);
     return sched_setaffinity(0, sizeof set, &set);
+}
+
+// The child of dt_make_user_namespace: it only has to exist until its
+// namespace is mapped and opened.
+static int hold_namespace(void *argument) {
+    int *fds = (int *)argument;
+    close(fds[1]);
+    char byte;
+    while (read(fds[0], &byte, 1) < 0 && errno == EINTR) {
+    }
+    _exit(0);
+}
+
+int dt_make_user_namespace(const char *uid_map, const char *gid_map) {
+    int pipe_fds[2];
+    if (pipe2(pipe_fds, O_CLOEXEC) < 0) return -1;
+    static char stack[16384] __attribute__((aligned(16)));
+    pid_t child = clone(hold_namespace, stack + sizeof stack, CLONE_NEWUSER | SIGCHLD, pipe_fds);
+    int result = -1, saved = 0;
+    if (child < 0) {
+        saved = errno;
+    } else {
+        char path[64];
+        snprintf(path, sizeof path, "/proc/%d/uid_map", (int)child);
+        int rc = write_file(path, uid_map);
+        if (rc == 0) {
+            snprintf(path, sizeof path, "/proc/%d/gid_map", (int)child);
+            rc = write_file(path, gid_map);
+        }
+        if (rc == 0) {
+            snprintf(path, sizeof path, "/proc/%d/ns/user", (int)child);
+            result = open(path, O_RDONLY | O_CLOEXEC);
+        }
+        if (result < 0) saved = errno;
+    }
+    close(pipe_fds[1]);
+    close(pipe_fds[0]);
+    if (child > 0) {
+        int status;
+        while (waitpid(child, &status, 0) < 0 && errno == EINTR) {
+        }
+    }
+    errno = saved;
+    return result;
 }

@@ -41,8 +41,6 @@ int dt_get_first_argument(pid_t pid, uint64_t *value);
 int dt_pidfd_open(pid_t pid);
 int dt_pidfd_send_signal(int pidfd, int signal);
 
-/// Joins the namespace behind `fd` (a `setns(2)` wrapper).
-int dt_setns(int fd, int nstype);
 
 /// The symbolic name of an errno value ("ENOENT"), or NULL if unknown.
 const char *dt_errno_name(int error);
@@ -61,9 +59,21 @@ int dt_pipe_cloexec(int fds[2]);
 /// The `faccessat2` system call (glibc's wrapper emulates flags for root).
 int dt_faccessat2(int dirfd, const char *path, int mode, int flags);
 
-/// `unshare(CLONE_FS)`: lets the calling thread alone change its root, cwd
-/// and mount namespace.
-int dt_unshare_fs(void);
+/// `openat2(dirfd, path, flags | O_CLOEXEC, RESOLVE_IN_ROOT | RESOLVE_NO_MAGICLINKS)`:
+/// `path` looked up as if `dirfd` were the root. Returns the fd, or -1 with errno.
+int dt_open_in_root(int dirfd, const char *path, int flags);
+
+/// The calling thread's file-system identity (setfsuid/setfsgid and its
+/// supplementary groups, this thread only). 0 or -1 with errno.
+int dt_thread_fs_identity(uid_t uid, gid_t gid, int clear_groups);
+
+/// `CLONE_NEWNS | CLONE_NEWPID | CLONE_NEWNET | CLONE_NEWIPC | CLONE_NEWUTS`.
+extern const int dt_clone_sandbox_namespaces;
+/// `CLONE_NEWUSER`.
+extern const int dt_clone_newuser;
+
+/// `faccessat2` flags.
+extern const int dt_at_eaccess;
 
 /// 1 if `path` is on a tmpfs, 0 if not, -1 with errno.
 int dt_is_tmpfs(const char *path);
@@ -80,6 +90,18 @@ enum dt_op_kind {
     DT_OP_PIVOT_ROOT = 4,     // make target the root and detach the old one
     DT_OP_HOSTNAME = 5,       // sethostname(data)
     DT_OP_LOOPBACK_UP = 6,    // bring up "lo" in the new network namespace
+    DT_OP_SYMLINK = 7,        // symlink(source, target); EEXIST is fine
+    DT_OP_MKFILE = 8,         // an empty file at target (a mount point); EEXIST is fine
+    DT_OP_IDMAPPED_BIND = 9,  // bind source at target through plan->idmap_userns_fd's mapping (read-only if flags)
+};
+
+/// Who the sandbox's processes are.
+enum dt_identity {
+    DT_IDENTITY_HOST = 0,         // no sandbox: develtrace's own identity
+    DT_IDENTITY_ROOT_MAPPED = 1,  // develtrace is root: the init sets up as root, then enters a
+                                  // user namespace the parent maps to a range of its own
+    DT_IDENTITY_ROOTLESS = 2,     // an ordinary user: a user namespace from the start (root = the
+                                  // user), and a nested one for the command
 };
 
 /// One step of a sandbox set-up. Strings are owned by the caller.
@@ -95,6 +117,9 @@ typedef struct dt_op {
 /// Everything the children need, prepared before fork.
 typedef struct dt_spawn_plan {
     int clone_flags;              // CLONE_NEW* flags for the sandbox; 0: no sandbox
+    int identity;                 // enum dt_identity
+    int idmap_userns_fd;          // for DT_OP_IDMAPPED_BIND; -1: none (closed after the ops)
+    long max_processes;           // RLIMIT_NPROC of the command; 0: unchanged
     const dt_op *ops;             // carried out in order by the sandbox's init
     int op_count;
     const char *cwd;              // working directory of the command (NULL: inherit)
@@ -117,6 +142,11 @@ enum dt_stage {
     DT_STAGE_FILTER = 4,    // the seccomp filter could not be loaded
     DT_STAGE_EXEC = 5,      // execve failed with error
     DT_STAGE_AFFINITY = 6,  // sched_setaffinity failed
+    DT_STAGE_STDIO = 7,     // dup2 of stdio[index] failed
+    DT_STAGE_FDS = 8,       // closing inherited descriptors failed
+    DT_STAGE_USERNS = 9,    // entering or mapping the inner user namespace failed (index: which step)
+    DT_STAGE_CAPABILITIES = 10,  // dropping capabilities (0) or setting no_new_privs (1) failed
+    DT_STAGE_LIMIT = 11,    // setrlimit(RLIMIT_NPROC) failed
 };
 
 /// What the sandbox's children report on `status_fd`.
@@ -126,11 +156,19 @@ typedef struct dt_status {
     int32_t error;
 } dt_status;
 
-/// Clones the sandbox init ("A") with `plan->clone_flags`. A carries out the
-/// ops, reports DT_STAGE_READY, waits for one byte on go_fd, forks the
-/// command ("B": affinity, chdir, seccomp filter, execve) and exits with B's
-/// status (128+N for a signal). Returns A's pid, or -1 with errno.
+/// Clones the sandbox init ("A") with `plan->clone_flags`. A closes every
+/// descriptor it does not need; rootless, it waits for one byte on go_fd (its
+/// maps are written); it carries out the ops, enters a user namespace of its
+/// own (see dt_identity), reports DT_STAGE_READY, waits for one byte on
+/// go_fd, forks the command ("B": process limit, affinity, stdio, no other
+/// descriptors, chdir, no capabilities, no_new_privs, seccomp filter,
+/// execve) and exits with B's status (128+N for a signal). Returns A's pid,
+/// or -1 with errno.
 pid_t dt_spawn(const dt_spawn_plan *plan);
+
+/// A user namespace with the given maps ("0 1000000000 1\n"), held by the
+/// returned fd (close-on-exec), for idmapped mounts. -1 with errno.
+int dt_make_user_namespace(const char *uid_map, const char *gid_map);
 
 /// Sets the calling thread's CPU affinity to one CPU. 0 or -1 with errno.
 int dt_pin_thread_to_cpu(int cpu);

@@ -1,10 +1,13 @@
 /// What the sandbox around a traced command looks like.
 ///
-/// The sandbox's root is an overlay of the host's `/` whose upper layer lives
-/// in a scratch directory: nothing the command does reaches the host's files,
-/// and every write it makes outside a bind is captured and reported. On top:
-/// read-only binds, capturing overlays, hidden paths, a private `/tmp`, a
-/// fresh `/proc` for a new PID namespace, and no network but loopback.
+/// The sandbox's root is assembled in a scratch directory: the host's `/usr`
+/// and `/etc` (and top-level directories such as `/lib64` that are not
+/// symlinks into `/usr`) through overlays whose writes are caught, its own
+/// `/dev`, `/proc` (a new PID namespace), `/tmp` and `/var/tmp`, `/sys`
+/// read-only, and no network but loopback. Nothing else of the host is
+/// there unless configured: read-only binds, capturing overlays, hidden
+/// paths, extra tmpfs. Everything runs as root of a user namespace that maps
+/// it to an unprivileged host identity (`SandboxIdentity`).
 public struct SandboxConfiguration: Sendable, Hashable {
     /// A host directory or file mounted at a path inside the sandbox.
     public struct Bind: Sendable, Hashable {
@@ -52,5 +55,15 @@ public struct SandboxConfiguration: Sendable, Hashable {
         self.hidden = hidden
         self.tmpfs = tmpfs
         self.hostname = hostname
+    }
+}
+
+extension SandboxConfiguration {
+    /// True if the host's `path` is visible inside: under the host
+    /// directories every sandbox shows, or under a configured bind or overlay
+    /// (not a tmpfs: the private `/tmp` hides the host's).
+    func shows(_ path: RawPath) -> Bool {
+        let targets = SandboxPlan.baseDirectories + overlays.map(\.target) + binds.map(\.target)
+        return targets.contains { path.isSame(or: $0) }
     }
 }

@@ -3,7 +3,15 @@ import SystemPackage
 /// Why a sandbox could not be set up. Each message names the path and what
 /// to do about it.
 public enum SandboxError: Error, CustomStringConvertible, Sendable {
-    case notRoot
+    /// What failed when the sandbox tried to use user namespaces.
+    public enum UserNamespaceFailure: Sendable {
+        case clone(Errno)
+        case map(String, Errno)
+        case mount(step: String, Errno)
+        case nested(Errno)
+        case idmap(Errno)
+    }
+    case userNamespaces(UserNamespaceFailure)
     case scratch(Errno)
     case sourceMissing(RawPath, Errno)
     case targetNotAbsolute(RawPath)
@@ -16,8 +24,8 @@ public enum SandboxError: Error, CustomStringConvertible, Sendable {
 
     public var description: String {
         switch self {
-        case .notRoot:
-            return "the sandbox needs root (mount, PID and network namespaces); run develtrace as root"
+        case .userNamespaces(let failure):
+            return Self.describe(failure)
         case .scratch(let e):
             return "cannot create a scratch directory in $TMPDIR: \(e.description)"
         case .sourceMissing(let p, let e):
@@ -37,6 +45,25 @@ public enum SandboxError: Error, CustomStringConvertible, Sendable {
             return "sandbox set-up failed at \(step): \(e.description)"
         case .launch(let what, let e):
             return "\(what): \(e.description)"
+        }
+    }
+
+    private static func describe(_ failure: UserNamespaceFailure) -> String {
+        let advice = "develtrace needs unprivileged user namespaces when it does not run as root"
+        switch failure {
+        case .clone(let e):
+            return
+                "cannot create a user namespace (\(e.description)): \(advice); check the sysctls kernel.unprivileged_userns_clone (must be 1) and user.max_user_namespaces (must be > 0), or a container's seccomp profile"
+        case .map(let path, let e):
+            return
+                "cannot write \(path) (\(e.description)): \(advice); the user namespace was created but not mapped, which AppArmor's kernel.apparmor_restrict_unprivileged_userns=1 does"
+        case .mount(let step, let e):
+            return
+                "sandbox set-up failed at \(step) inside a user namespace (\(e.description)): \(advice); AppArmor's kernel.apparmor_restrict_unprivileged_userns=1 or a container's policy refuses mounts there"
+        case .nested(let e):
+            return "cannot enter the sandbox's inner user namespace (\(e.description)): check user.max_user_namespaces"
+        case .idmap(let e):
+            return "cannot make the sandbox's idmapping (\(e.description)): idmapped mounts need Linux 5.12 or newer"
         }
     }
 }

@@ -9,7 +9,7 @@ import Glibc
 /// sandbox's init.
 struct MountStep: Sendable {
     enum Kind: Int32 {
-        case mount = 1, mkdir, readOnlyTree, pivotRoot, hostname, loopbackUp
+        case mount = 1, mkdir, readOnlyTree, pivotRoot, hostname, loopbackUp, symlink, makeFile, idmappedBind
     }
     var kind: Kind
     var source: RawPath? = nil
@@ -18,24 +18,69 @@ struct MountStep: Sendable {
     var flags: UInt = 0
     var data: String? = nil
 
-    /// For error messages: what this step does.
+    /// For error messages and golden tests: what this step does.
     var summary: String {
+        let source = source.map(\.description) ?? ""
+        let target = target.map(\.description) ?? ""
         switch kind {
         case .mount:
-            if fileSystem == "overlay" { return "overlay on \(target.map(\.description) ?? "")" }
-            if flags & UInt(MS_BIND) != 0 { return "bind \(source.map(\.description) ?? "") on \(target.map(\.description) ?? "")" }
-            return "mount \(fileSystem ?? source?.description ?? "") on \(target.map(\.description) ?? "")"
-        case .mkdir: return "mkdir \(target.map(\.description) ?? "")"
-        case .readOnlyTree: return "read-only remount of \(target.map(\.description) ?? "")"
-        case .pivotRoot: return "pivot_root into \(target.map(\.description) ?? "")"
+            if fileSystem == "overlay" { return "overlay on \(target)" }
+            if flags & UInt(MS_BIND) != 0 { return "bind \(source) on \(target)" }
+            return "mount \(fileSystem ?? source) on \(target)"
+        case .mkdir: return "mkdir \(target)"
+        case .readOnlyTree: return "read-only remount of \(target)"
+        case .pivotRoot: return "pivot_root into \(target)"
         case .hostname: return "sethostname"
         case .loopbackUp: return "bringing up the loopback interface"
+        case .symlink: return "symlink \(target) -> \(source)"
+        case .makeFile: return "mount point file \(target)"
+        case .idmappedBind: return "idmapped bind \(source) on \(target)"
         }
+    }
+}
+
+/// Who the processes in the sandbox are, seen from the host.
+enum SandboxIdentity: Sendable, Equatable {
+    /// develtrace runs as root: the init mounts as root, then everything in
+    /// the sandbox runs as root of a user namespace that maps it to
+    /// `hostID`, an unprivileged identity of develtrace's own.
+    case rootMapped(hostID: UInt32)
+    /// develtrace runs as an ordinary user: the sandbox's root is that user.
+    case rootless(uid: UInt32, gid: UInt32)
+
+    /// The host uid and gid of the sandbox's root (what its files are owned
+    /// by, and whose permissions its lookups get).
+    var hostIdentity: (uid: UInt32, gid: UInt32) {
+        switch self {
+        case .rootMapped(let id): return (id, id)
+        case .rootless(let uid, let gid): return (uid, gid)
+        }
+    }
+
+    /// The host identity the sandbox's root maps to when develtrace runs as
+    /// root: one uid and gid, 1000000000 unless `DEVELTRACE_SANDBOX_ID` says
+    /// otherwise. No account owns it, no host file belongs to it, and it is
+    /// far from the ranges `useradd` hands out in `/etc/subuid`.
+    static let defaultMappedID: UInt32 = 1_000_000_000
+
+    /// The identity for this process.
+    static var current: SandboxIdentity {
+        if geteuid() == 0 {
+            let configured = getenv("DEVELTRACE_SANDBOX_ID").flatMap { UInt32(String(cString: $0)) }
+            return .rootMapped(hostID: configured.flatMap { $0 > 0 ? $0 : nil } ?? defaultMappedID)
+        }
+        return .rootless(uid: geteuid(), gid: getegid())
     }
 }
 
 /// The sandbox for one run: the scratch layout, the set-up steps for the
 /// init, and, after the run, the writes the overlays caught.
+///
+/// The root is assembled, not the host's: an empty skeleton (the host's
+/// top-level symlinks such as `/bin -> usr/bin`, and mount points), `/usr`
+/// and `/etc` of the host through overlays, its own `/dev`, `/proc`, `/tmp`
+/// and `/var/tmp`, `/sys` read-only, and what the configuration mounts. No
+/// host `/run`, `/home`, `/root` or `/var`: no host socket is reachable.
 struct SandboxPlan {
     /// Where an overlay's upper layer shows up inside the sandbox.
     private struct Layer {
@@ -50,59 +95,139 @@ struct SandboxPlan {
     private var layers: [Layer] = []
     /// Mount points made in an upper layer before the run, not writes.
     private var premade: Set<RawPath> = []
+    let identity: SandboxIdentity
+    /// Directories of the host shown through overlays (writes are caught).
+    static let baseDirectories = ["/usr", "/etc"].map(RawPath.init)
+    /// Top-level names copied from the host: a symlink stays a symlink
+    /// (merged `/usr`), a directory becomes a base overlay.
+    static let topLevelNames = ["bin", "sbin", "lib", "lib32", "lib64", "libx32"]
+    /// Device nodes bound from the host into the sandbox's own `/dev`.
+    static let devices = ["null", "zero", "full", "random", "urandom", "tty"]
 
-    /// The namespaces: mount, PID, network, IPC, UTS.
-    static let cloneFlags: Int32 = 0x0002_0000 | 0x2000_0000 | 0x4000_0000 | 0x0800_0000 | 0x0400_0000
+    /// The namespaces: mount, PID, network, IPC, UTS (and, rootless, user).
+    var cloneFlags: Int32 {
+        if case .rootless = identity { return dt_clone_sandbox_namespaces | dt_clone_newuser }
+        return dt_clone_sandbox_namespaces
+    }
 
-    init(configuration: SandboxConfiguration, scratch: RawPath, hostMounts: [RawPath]) throws(SandboxError) {
+    init(
+        configuration: SandboxConfiguration, scratch: RawPath, hostMounts: [RawPath], identity: SandboxIdentity
+    ) throws(SandboxError) {
+        self.identity = identity
         let slash = RawPath("/")
         let root = scratch.appending(RawPath("root"))
         self.root = root
+        let skeleton = scratch.appending(RawPath("root-lower"))
         let rootUpper = scratch.appending(RawPath("root-upper"))
         let rootWork = scratch.appending(RawPath("root-work"))
-        for directory in [root, rootUpper, rootWork] { try Self.makeDirectory(directory) }
-        layers.append(Layer(upper: rootUpper, lowers: [slash], target: slash))
+        for directory in [root, skeleton, rootUpper, rootWork] { try Self.makeDirectory(directory) }
+        try prepareUpper(rootUpper)
+        layers.append(Layer(upper: rootUpper, lowers: [skeleton], target: slash))
 
         func inside(_ path: RawPath) -> RawPath { root.appending(RawPath(bytes: Array(path.bytes.dropFirst()))) }
+
+        // The skeleton: mount points and the host's top-level symlinks.
+        var bases = Self.baseDirectories
+        for name in Self.topLevelNames {
+            let host = RawPath("/" + name)
+            var status = stat()
+            guard host.withCString({ lstat($0, &status) }) == 0 else { continue }
+            if (status.st_mode & S_IFMT) == S_IFLNK, let target = FileSystem.readLink(host) {
+                let link = skeleton.appending(RawPath(name))
+                if link.withCString({ l in target.withCString { t in symlink(t, l) } }) != 0 && errno != EEXIST {
+                    throw .preparation(link, Errno(rawValue: errno))
+                }
+            } else if (status.st_mode & S_IFMT) == S_IFDIR {
+                bases.append(host)
+            }
+        }
+        for name in ["proc", "sys", "dev", "tmp", "usr", "etc", "var", "var/tmp", "run"] {
+            try Self.makeDirectory(skeleton.appending(RawPath(name)))
+        }
+
         let special = ["/proc", "/sys", "/dev", "/tmp"].map(RawPath.init)
         let submounts = hostMounts.filter { mount in
-            mount != slash && !special.contains { mount.isSame(or: $0) } && !mount.isSame(or: scratch)
-                && !scratch.isSame(or: mount)
+            bases.contains { mount != $0 && mount.isSame(or: $0) } && !special.contains { mount.isSame(or: $0) }
+                && !mount.isSame(or: scratch) && !scratch.isSame(or: mount)
         }
 
         steps.append(MountStep(kind: .mount, target: slash, flags: UInt(MS_REC | MS_PRIVATE)))
         try Self.checkLayerPath(rootUpper)
+        try Self.checkLayerPath(skeleton)
         steps.append(
             MountStep(
                 kind: .mount, source: RawPath("overlay"), target: root, fileSystem: "overlay",
-                data: "lowerdir=/,upperdir=\(rootUpper),workdir=\(rootWork)"))
+                data: overlayOptions(lowers: [skeleton], upper: rootUpper, work: rootWork)))
+        for (index, base) in bases.enumerated() {
+            let upper = scratch.appending(RawPath("base-\(index)-upper"))
+            let work = scratch.appending(RawPath("base-\(index)-work"))
+            try Self.makeDirectory(upper)
+            try Self.makeDirectory(work)
+            try Self.checkLayerPath(base)
+            try Self.checkLayerPath(upper)
+            steps.append(
+                MountStep(
+                    kind: .mount, source: RawPath("overlay"), target: inside(base), fileSystem: "overlay",
+                    data: overlayOptions(lowers: [base], upper: upper, work: work)))
+            layers.append(Layer(upper: upper, lowers: [base], target: base))
+        }
         for mount in submounts.sorted(by: { $0.bytes.count < $1.bytes.count }) {
             steps.append(MountStep(kind: .mount, source: mount, target: inside(mount), flags: UInt(MS_BIND | MS_REC)))
             steps.append(MountStep(kind: .readOnlyTree, target: inside(mount)))
         }
-        steps.append(MountStep(kind: .mount, source: RawPath("/dev"), target: inside(RawPath("/dev")), flags: UInt(MS_BIND | MS_REC)))
+
+        // Its own /dev: a tmpfs with the harmless device nodes bound in.
+        let dev = inside(RawPath("/dev"))
         steps.append(
             MountStep(
-                kind: .mount, source: RawPath("tmpfs"), target: inside(RawPath("/dev/shm")), fileSystem: "tmpfs",
+                kind: .mount, source: RawPath("tmpfs"), target: dev, fileSystem: "tmpfs", flags: UInt(MS_NOSUID | MS_NOEXEC),
+                data: "mode=0755"))
+        for device in Self.devices {
+            steps.append(MountStep(kind: .makeFile, target: dev.appending(RawPath(device))))
+            steps.append(
+                MountStep(kind: .mount, source: RawPath("/dev/\(device)"), target: dev.appending(RawPath(device)), flags: UInt(MS_BIND)))
+        }
+        for (name, target) in [
+            ("fd", "/proc/self/fd"), ("stdin", "/proc/self/fd/0"), ("stdout", "/proc/self/fd/1"),
+            ("stderr", "/proc/self/fd/2"), ("ptmx", "pts/ptmx"),
+        ] {
+            steps.append(MountStep(kind: .symlink, source: RawPath(target), target: dev.appending(RawPath(name))))
+        }
+        for name in ["pts", "shm"] { steps.append(MountStep(kind: .mkdir, target: dev.appending(RawPath(name)))) }
+        steps.append(
+            MountStep(
+                kind: .mount, source: RawPath("devpts"), target: dev.appending(RawPath("pts")), fileSystem: "devpts",
+                flags: UInt(MS_NOSUID | MS_NOEXEC), data: "newinstance,ptmxmode=0666,mode=620"))
+        steps.append(
+            MountStep(
+                kind: .mount, source: RawPath("tmpfs"), target: dev.appending(RawPath("shm")), fileSystem: "tmpfs",
                 flags: UInt(MS_NOSUID | MS_NODEV), data: "mode=1777"))
         steps.append(MountStep(kind: .mount, source: RawPath("/sys"), target: inside(RawPath("/sys")), flags: UInt(MS_BIND | MS_REC)))
         steps.append(MountStep(kind: .readOnlyTree, target: inside(RawPath("/sys"))))
+        // The PID namespace's own /proc; the kernel's knobs in it read-only.
         steps.append(
             MountStep(
                 kind: .mount, source: RawPath("proc"), target: inside(RawPath("/proc")), fileSystem: "proc",
                 flags: UInt(MS_NOSUID | MS_NODEV | MS_NOEXEC)))
+        for name in ["sys", "sysrq-trigger", "irq", "bus"] {
+            var status = stat()
+            guard "/proc/\(name)".withCString({ lstat($0, &status) }) == 0 else { continue }
+            let path = inside(RawPath("/proc/\(name)"))
+            steps.append(MountStep(kind: .mount, source: path, target: path, flags: UInt(MS_BIND | MS_REC)))
+            steps.append(MountStep(kind: .readOnlyTree, target: path))
+        }
 
         // Writable scratch file systems, /tmp first.
-        let tmpfsTargets = [RawPath("/tmp")] + configuration.tmpfs
+        let tmpfsTargets = [RawPath("/tmp"), RawPath("/var/tmp")] + configuration.tmpfs
         for target in tmpfsTargets {
             try Self.checkAbsolute(target)
-            if target != RawPath("/tmp") {
-                _ = try makeMountPoint(
-                    target, directory: true, rootUpper: rootUpper, submounts: submounts, mounted: tmpfsTargets, tmpfs: tmpfsTargets)
+            var placed = target
+            if !Self.builtInTmpfs.contains(target) {
+                placed = try makeMountPoint(target, directory: true, submounts: submounts, mounted: tmpfsTargets, tmpfs: tmpfsTargets)
             }
             steps.append(
                 MountStep(
-                    kind: .mount, source: RawPath("tmpfs"), target: inside(target), fileSystem: "tmpfs",
+                    kind: .mount, source: RawPath("tmpfs"), target: inside(placed), fileSystem: "tmpfs",
                     flags: UInt(MS_NOSUID | MS_NODEV), data: "mode=1777"))
         }
 
@@ -114,13 +239,28 @@ struct SandboxPlan {
             let work = scratch.appending(RawPath("overlay-\(index)-work"))
             try Self.makeDirectory(upper)
             try Self.makeDirectory(work)
+            try prepareUpper(upper)
             for path in overlay.lowers + [upper] { try Self.checkLayerPath(path) }
-            let target = try makeMountPoint(
-                overlay.target, directory: true, rootUpper: rootUpper, submounts: submounts, mounted: mounted, tmpfs: tmpfsTargets)
+            let target = try makeMountPoint(overlay.target, directory: true, submounts: submounts, mounted: mounted, tmpfs: tmpfsTargets)
+            var lowers = overlay.lowers
+            if case .rootMapped = identity {
+                // Through idmapped binds, root's files show as the sandbox
+                // root's: a build may write there as a root build could (into
+                // the upper layer, never the lower).
+                lowers = []
+                for (layerIndex, lower) in overlay.lowers.enumerated() {
+                    let mapped = scratch.appending(RawPath("overlay-\(index)-lower-\(layerIndex)"))
+                    try Self.makeDirectory(mapped)
+                    // First of all, before the sandbox's own mounts appear
+                    // below a lower that holds the scratch directory.
+                    steps.insert(MountStep(kind: .idmappedBind, source: lower, target: mapped, flags: 1), at: 1)
+                    lowers.append(mapped)
+                }
+            }
             steps.append(
                 MountStep(
                     kind: .mount, source: RawPath("overlay"), target: inside(target), fileSystem: "overlay",
-                    data: "lowerdir=\(overlay.lowers.map(\.description).joined(separator: ":")),upperdir=\(upper),workdir=\(work)"))
+                    data: overlayOptions(lowers: lowers, upper: upper, work: work)))
             layers.append(Layer(upper: upper, lowers: overlay.lowers, target: overlay.target))
             mounted.append(overlay.target)
         }
@@ -128,24 +268,45 @@ struct SandboxPlan {
         for bind in configuration.binds {
             try Self.checkAbsolute(bind.target)
             let isDirectory = try Self.checkSource(bind.source)
-            let target = try makeMountPoint(
-                bind.target, directory: isDirectory, rootUpper: rootUpper, submounts: submounts, mounted: mounted, tmpfs: tmpfsTargets)
-            steps.append(MountStep(kind: .mount, source: bind.source, target: inside(target), flags: UInt(MS_BIND | MS_REC)))
+            let target = try makeMountPoint(bind.target, directory: isDirectory, submounts: submounts, mounted: mounted, tmpfs: tmpfsTargets)
+            if !bind.readOnly, case .rootMapped = identity {
+                steps.append(MountStep(kind: .idmappedBind, source: bind.source, target: inside(target)))
+            } else {
+                steps.append(MountStep(kind: .mount, source: bind.source, target: inside(target), flags: UInt(MS_BIND | MS_REC)))
+            }
             if bind.readOnly { steps.append(MountStep(kind: .readOnlyTree, target: inside(target))) }
             mounted.append(bind.target)
         }
 
         for hidden in configuration.hidden {
             try Self.checkAbsolute(hidden)
-            if let mount = (submounts + mounted).first(where: { hidden.isSame(or: $0) }) {
+            if let mount = (submounts + configuration.binds.map(\.target) + tmpfsTargets).first(where: { hidden.isSame(or: $0) }) {
                 throw .nested(path: hidden, under: mount)
             }
-            try makeWhiteout(hidden, rootUpper: rootUpper)
+            try makeWhiteout(hidden)
         }
 
         steps.append(MountStep(kind: .hostname, data: configuration.hostname))
         steps.append(MountStep(kind: .loopbackUp))
         steps.append(MountStep(kind: .pivotRoot, target: root))
+    }
+
+    /// tmpfs mounts every sandbox has, on mount points of the skeleton.
+    private static let builtInTmpfs = ["/tmp", "/var/tmp"].map(RawPath.init)
+
+    /// `lowerdir=…,upperdir=…,workdir=…`; rootless overlays keep their
+    /// metadata in `user.` extended attributes (`trusted.` needs host root).
+    private func overlayOptions(lowers: [RawPath], upper: RawPath, work: RawPath) -> String {
+        var options = "lowerdir=\(lowers.map(\.description).joined(separator: ":")),upperdir=\(upper),workdir=\(work)"
+        if case .rootless = identity { options += ",userxattr" }
+        return options
+    }
+
+    /// An upper layer's top directory is the merged directory's: owned by
+    /// the sandbox's root, so a build can create files in it.
+    private func prepareUpper(_ upper: RawPath) throws(SandboxError) {
+        guard case .rootMapped(let id) = identity else { return }
+        if upper.withCString({ chown($0, id, id) }) != 0 { throw .preparation(upper, Errno(rawValue: errno)) }
     }
 
     // MARK: Preparing the scratch layers
@@ -196,41 +357,53 @@ struct SandboxPlan {
         return result
     }
 
-    /// Makes sure `target` exists inside the sandbox, creating it in the root
-    /// overlay's upper layer (never on the host) when it does not. Returns
-    /// the path to mount on (symlinks of the host resolved).
+    /// The layer whose upper directory holds `path` inside the sandbox: the
+    /// deepest overlay (configured or base) above it, else the skeleton's.
+    private func layer(holding path: RawPath) -> Layer {
+        layers.filter { path.isSame(or: $0.target) }.max { $0.target.bytes.count < $1.target.bytes.count } ?? layers[0]
+    }
+
+    /// Makes sure `target` exists inside the sandbox, creating it in the
+    /// upper layer of the overlay that holds it (never on the host) when it
+    /// does not. Returns the path to mount on (symlinks of the host resolved).
     @discardableResult
     private mutating func makeMountPoint(
-        _ requested: RawPath, directory: Bool, rootUpper: RawPath, submounts: [RawPath], mounted: [RawPath],
-        tmpfs: [RawPath]
+        _ requested: RawPath, directory: Bool, submounts: [RawPath], mounted: [RawPath], tmpfs: [RawPath]
     ) throws(SandboxError) -> RawPath {
         let target = mounted.contains(where: { requested.isSame(or: $0) }) ? requested : Self.resolvingExistingPrefix(requested)
-        if let outer = mounted.last(where: { target != $0 && target.isSame(or: $0) }) {
-            // Inside a tmpfs the init creates it; inside a bind it must exist.
+        let holder = layer(holding: target)
+        // A bind or tmpfs closer than any overlay above the target.
+        if let outer = mounted.last(where: { target != $0 && target.isSame(or: $0) }),
+            !layers.contains(where: { $0.target == outer }), outer.isSame(or: holder.target)
+        {
+            // Inside a tmpfs the init creates it.
             if tmpfs.contains(outer) {
                 var current = RawPath("/")
                 for component in target.bytes.split(separator: 47) {
                     current = current.appending(RawPath(bytes: Array(component)))
                     if current.isSame(or: outer) && current != outer {
-                        steps.append(MountStep(kind: .mkdir, target: root.appending(RawPath(bytes: Array(current.bytes.dropFirst())))))
+                        let kind: MountStep.Kind = directory || current != target ? .mkdir : .makeFile
+                        steps.append(MountStep(kind: kind, target: root.appending(RawPath(bytes: Array(current.bytes.dropFirst())))))
                     }
                 }
                 return target
             }
+            // Inside a bind it must exist on the host.
             var status = stat()
             if target.withCString({ lstat($0, &status) }) != 0 { throw .nested(path: target, under: outer) }
             return target
         }
+        // What the holding overlay's lower layers have exists inside.
+        if target == holder.target { return target }
+        let relative = RawPath(bytes: Array(target.bytes.dropFirst(holder.target.bytes.count == 1 ? 1 : holder.target.bytes.count + 1)))
         var status = stat()
-        if target.withCString({ stat($0, &status) }) == 0 { return target }
+        if holder.lowers.contains(where: { $0.appending(relative).withCString({ lstat($0, &status) }) == 0 }) { return target }
         if let mount = submounts.first(where: { target.isSame(or: $0) }) {
             throw .insideHostMount(path: target, mount: mount)
         }
-        let relative = RawPath(bytes: Array(target.bytes.dropFirst()))
-        let parent = relative.parent
-        try Self.makeDirectories(parent, below: rootUpper)
-        markPremade(relative)
-        let inUpper = rootUpper.appending(relative)
+        try Self.makeDirectories(relative.parent, below: holder.upper)
+        markPremade(target)
+        let inUpper = holder.upper.appending(relative)
         if directory {
             try Self.makeDirectory(inUpper)
         } else {
@@ -241,22 +414,25 @@ struct SandboxPlan {
         return target
     }
 
-    /// Records `/relative` and every directory above it as made before the
-    /// run, so the write report leaves them out.
-    private mutating func markPremade(_ relative: RawPath) {
+    /// Records `path` and every directory above it as made before the run,
+    /// so the write report leaves them out.
+    private mutating func markPremade(_ path: RawPath) {
         var walked = RawPath("/")
-        for component in relative.bytes.split(separator: 47) {
+        for component in path.bytes.split(separator: 47) {
             walked = walked.appending(RawPath(bytes: Array(component)))
             premade.insert(walked)
         }
     }
 
-    /// An overlay whiteout (character device 0:0) in the root's upper layer.
-    private mutating func makeWhiteout(_ hidden: RawPath, rootUpper: RawPath) throws(SandboxError) {
-        let relative = RawPath(bytes: Array(hidden.bytes.dropFirst()))
-        try Self.makeDirectories(relative.parent, below: rootUpper)
-        markPremade(relative)
-        let inUpper = rootUpper.appending(relative)
+    /// An overlay whiteout (character device 0:0) in the upper layer of the
+    /// overlay that holds `hidden`.
+    private mutating func makeWhiteout(_ hidden: RawPath) throws(SandboxError) {
+        let holder = layer(holding: hidden)
+        guard hidden != holder.target else { throw .nested(path: hidden, under: holder.target) }
+        let relative = RawPath(bytes: Array(hidden.bytes.dropFirst(holder.target.bytes.count == 1 ? 1 : holder.target.bytes.count + 1)))
+        try Self.makeDirectories(relative.parent, below: holder.upper)
+        markPremade(hidden)
+        let inUpper = holder.upper.appending(relative)
         if inUpper.withCString({ mknod($0, S_IFCHR | 0o000, 0) }) != 0 && errno != EEXIST {
             throw .preparation(inUpper, Errno(rawValue: errno))
         }
@@ -270,7 +446,7 @@ struct SandboxPlan {
         for layer in layers {
             try? DirectoryWalk.walk(layer.upper) { entry in
                 let inside = layer.target.appending(entry.relativePath)
-                if layer.target == RawPath("/") && premade.contains(inside) { return true }
+                if premade.contains(inside) { return true }
                 let existed = layer.lowers.contains { lower in
                     var status = stat()
                     return lower.appending(entry.relativePath).withCString { lstat($0, &status) } == 0

@@ -21,11 +21,13 @@ final class Launch {
     private var statusRead: Int32 = -1
     private var goWrite: Int32 = -1
     private let programName: RawPath
+    private let identity: SandboxIdentity?
 
     init(request: TraceRequest, plan sandbox: SandboxPlan?, filter: SeccompFilter) throws {
         self.filter = filter.program
         self.steps = sandbox?.steps ?? []
         self.programName = request.program
+        self.identity = sandbox?.identity
         ops = .allocate(capacity: max(steps.count, 1))
         argv = .allocate(capacity: request.arguments.count + 1)
         envp = .allocate(capacity: request.environment.count + 1)
@@ -54,7 +56,21 @@ final class Launch {
         envp[request.environment.count] = nil
 
         let program = Self.resolve(request.program, environment: request.environment)
-        plan.clone_flags = sandbox == nil ? 0 : SandboxPlan.cloneFlags
+        plan.clone_flags = sandbox?.cloneFlags ?? 0
+        plan.identity = Int32(DT_IDENTITY_HOST.rawValue)
+        plan.idmap_userns_fd = -1
+        plan.max_processes = sandbox == nil ? 0 : request.maxProcesses
+        switch sandbox?.identity {
+        case .rootMapped(let id):
+            plan.identity = Int32(DT_IDENTITY_ROOT_MAPPED.rawValue)
+            if sandbox?.steps.contains(where: { $0.kind == .idmappedBind }) == true {
+                plan.idmap_userns_fd = try IDMapNamespace.descriptor(for: id)
+            }
+        case .rootless:
+            plan.identity = Int32(DT_IDENTITY_ROOTLESS.rawValue)
+        case nil:
+            break
+        }
         plan.op_count = Int32(steps.count)
         plan.cwd = UnsafePointer(copy(request.workingDirectory))
         plan.path = UnsafePointer(copy(program))
@@ -118,20 +134,68 @@ final class Launch {
         let spawnError = errno
         close(statusPipe[1])
         close(goPipe[0])
-        guard pid > 0 else { throw SandboxError.launch("cannot create the sandbox", Errno(rawValue: spawnError)) }
+        guard pid > 0 else {
+            if case .rootless = identity { throw SandboxError.userNamespaces(.clone(Errno(rawValue: spawnError))) }
+            throw SandboxError.launch("cannot create the sandbox", Errno(rawValue: spawnError))
+        }
+        if case .rootless(let uid, let gid) = identity {
+            // The outer namespace: its root is the invoking user.
+            do throws(SandboxError) {
+                try Self.writeMaps(pid: pid, uid: "0 \(uid) 1\n", gid: "0 \(gid) 1\n", denySetgroups: true)
+            } catch {
+                kill(pid, SIGKILL)
+                var ignored: Int32 = 0
+                waitpid(pid, &ignored, 0)
+                throw error
+            }
+            var go: UInt8 = 1
+            _ = write(goWrite, &go, 1)
+        }
 
         switch readStatus() {
         case .some(let status) where status.stage == Int32(DT_STAGE_READY.rawValue):
+            if case .rootMapped(let id) = identity {
+                // Root inside is `id` outside, and nothing else is mapped.
+                do throws(SandboxError) {
+                    try Self.writeMaps(pid: pid, uid: "0 \(id) 1\n", gid: "0 \(id) 1\n", denySetgroups: false)
+                } catch {
+                    kill(pid, SIGKILL)
+                    var ignored: Int32 = 0
+                    waitpid(pid, &ignored, 0)
+                    throw error
+                }
+            }
             return pid
         case .some(let status) where status.stage == Int32(DT_STAGE_OP.rawValue):
             var ignored: Int32 = 0
             waitpid(pid, &ignored, 0)
             let step = Int(status.index) < steps.count ? steps[Int(status.index)].summary : "step \(status.index)"
+            if case .rootless = identity, status.error == EPERM || status.error == EACCES {
+                throw SandboxError.userNamespaces(.mount(step: step, Errno(rawValue: status.error)))
+            }
             throw SandboxError.mountFailed(step: step, Errno(rawValue: status.error))
+        case .some(let status) where status.stage == Int32(DT_STAGE_USERNS.rawValue):
+            var ignored: Int32 = 0
+            waitpid(pid, &ignored, 0)
+            throw SandboxError.userNamespaces(.nested(Errno(rawValue: status.error)))
         default:
             var ignored: Int32 = 0
             waitpid(pid, &ignored, 0)
             throw SandboxError.launch("the sandbox's init died during set-up", Errno(rawValue: EIO))
+        }
+    }
+
+    /// Writes `/proc/PID/{setgroups,uid_map,gid_map}`.
+    private static func writeMaps(pid: pid_t, uid: String, gid: String, denySetgroups: Bool) throws(SandboxError) {
+        var files = [("uid_map", uid), ("gid_map", gid)]
+        if denySetgroups { files.insert(("setgroups", "deny"), at: 0) }
+        for (name, text) in files {
+            let path = "/proc/\(pid)/\(name)"
+            let fd = open(path, O_WRONLY | O_CLOEXEC)
+            let written = fd < 0 ? -1 : text.withCString { write(fd, $0, strlen($0)) }
+            let error = errno
+            if fd >= 0 { close(fd) }
+            if written != text.utf8.count { throw .userNamespaces(.map(path, Errno(rawValue: error))) }
         }
     }
 
@@ -157,6 +221,14 @@ final class Launch {
                 return "\(programName): cannot execute: \(error.description)"
             case Int32(DT_STAGE_CHDIR.rawValue):
                 return "cannot change to the working directory: \(error.description)"
+            case Int32(DT_STAGE_STDIO.rawValue):
+                return "cannot set up the command's descriptor \(status.index): \(error.description)"
+            case Int32(DT_STAGE_FDS.rawValue):
+                return "cannot close inherited descriptors: \(error.description)"
+            case Int32(DT_STAGE_CAPABILITIES.rawValue):
+                return "cannot drop capabilities: \(error.description)"
+            case Int32(DT_STAGE_LIMIT.rawValue):
+                return "cannot set the process limit: \(error.description)"
             case Int32(DT_STAGE_FILTER.rawValue):
                 return "cannot load the seccomp filter: \(error.description)"
             case Int32(DT_STAGE_AFFINITY.rawValue):

@@ -22,8 +22,10 @@ struct PathOperand: Sendable {
 /// The table below is checked against the x86_64 and i386 syscall tables
 /// (`arch/x86/entry/syscalls/syscall_{64,32}.tbl`): every entry whose
 /// arguments include a `const char __user *filename`/`pathname` is here,
-/// except `mq_open`/`mq_unlink` (message queues, not files), the xattr calls
-/// added in 6.13 (`*xattrat`, unknown to libseccomp 2.5) and socket addresses.
+/// except `mq_open`/`mq_unlink` (message queues, not files), socket
+/// addresses, `name_to_handle_at` (refused, see `RefusedSyscall`) and calls
+/// newer than libseccomp knows (the 6.13+ `*xattrat`, `open_tree_attr`,
+/// `file_getattr`/`file_setattr`): the filter refuses those with ENOSYS.
 struct PathSyscall: Sendable {
     var name: String
     /// Names of the same call on other ABIs (i386's `stat64`, …).
@@ -181,13 +183,9 @@ extension PathSyscall {
         PathSyscall(name: "quotactl", operands: [PathOperand(pathArgument: 1, intent: .fixed(.stat))]),
         PathSyscall(name: "inotify_add_watch", operands: [PathOperand(pathArgument: 1, intent: .fixed(.stat))]),
         PathSyscall(name: "fanotify_mark", operands: [PathOperand(pathArgument: 4, dirfdArgument: 3, intent: .fixed(.stat))]),
-        at("name_to_handle_at", .stat, flags: 4),
         at("open_tree", .stat),
         PathSyscall(name: "move_mount", operands: [PathOperand(pathArgument: 3, dirfdArgument: 2, intent: .fixed(.stat))]),
         at("mount_setattr", .stat),
     ]
 
-    /// `SECCOMP_RET_DATA` for system calls of an ABI the filter does not
-    /// decode (x32): recorded as a note, then let through.
-    static let foreignABIMarker: UInt16 = 0xFFFF
 }

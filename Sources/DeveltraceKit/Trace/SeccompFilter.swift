@@ -11,7 +11,10 @@ import Glibc
 /// before fork and loaded by the child.
 ///
 /// x86_64 and i386 calls are both decoded (a 32-bit host tool is still
-/// traced); anything else (x32) stops with `PathSyscall.foreignABIMarker`.
+/// traced). Refused with an errno, never let through: the calls of
+/// `RefusedSyscall.table`, any other ABI (x32) and any number above the
+/// highest libseccomp can name for the ABI (calls newer than the filter
+/// library could reach files unseen): ENOSYS.
 public struct SeccompFilter: Sendable {
     /// `struct sock_filter` records, 8 bytes each.
     public let program: [UInt8]
@@ -44,9 +47,24 @@ public struct SeccompFilter: Sendable {
         }
         let x86: UInt32 = 0x4000_0003 // SCMP_ARCH_X86 (AUDIT_ARCH_I386)
         try check(seccomp_arch_add(context, x86), "add the i386 ABI")
-        try check(
-            seccomp_attr_set(context, SCMP_FLTATR_ACT_BADARCH, traceAction(PathSyscall.foreignABIMarker)),
-            "set the action for foreign ABIs")
+        try check(seccomp_attr_set(context, SCMP_FLTATR_ACT_BADARCH, errnoAction(ENOSYS)), "set the action for foreign ABIs")
+        for refusal in RefusedSyscall.table {
+            let number = seccomp_syscall_resolve_name(refusal.name)
+            if number == __NR_SCMP_ERROR { continue }
+            // One rule per flag bit (the rules of a call are alternatives).
+            let conditionSets: [[scmp_arg_cmp]] =
+                refusal.flags.map { flags in
+                    flags.bits.map { [scmp_arg_cmp(arg: UInt32(flags.argument), op: SCMP_CMP_MASKED_EQ, datum_a: $0, datum_b: $0)] }
+                } ?? [[]]
+            for conditions in conditionSets {
+                let rc = conditions.withUnsafeBufferPointer {
+                    seccomp_rule_add_array(context, errnoAction(refusal.errno), number, UInt32($0.count), $0.baseAddress)
+                }
+                if rc < 0 && rc != -EDOM && rc != -EINVAL && rc != -EOPNOTSUPP {
+                    throw .libseccomp("add a refusal for \(refusal.name)", rc)
+                }
+            }
+        }
 
         for (index, call) in table.enumerated() {
             let action = traceAction(UInt16(index))
@@ -92,8 +110,52 @@ public struct SeccompFilter: Sendable {
         } catch {
             throw .libseccomp("read the program back", -1)
         }
-        self.program = bytes
+        self.program = Self.unknownNumberGuard() + bytes
     }
+
+    /// AUDIT_ARCH_X86_64 and AUDIT_ARCH_I386 with libseccomp's highest
+    /// known number for each.
+    static let knownRanges: [(arch: UInt32, highest: UInt32)] = [UInt32(0xC000_003E), UInt32(0x4000_0003)].map { (arch: UInt32) in
+        var highest: UInt32 = 0
+        for number in 0..<1024 {
+            if let name = seccomp_syscall_resolve_num_arch(arch, Int32(number)) {
+                free(name)
+                highest = UInt32(number)
+            }
+        }
+        return (arch, highest)
+    }
+
+    /// BPF instructions put before libseccomp's program: a call whose number
+    /// is above the highest libseccomp knows for its ABI (x32's have bit 30
+    /// set, so they are too) fails with ENOSYS. Other ABIs go on to
+    /// libseccomp's bad-architecture action (ENOSYS too).
+    static func unknownNumberGuard() -> [UInt8] {
+        // struct sock_filter { u16 code; u8 jt; u8 jf; u32 k; }; jumps are
+        // relative to the next instruction.
+        func instruction(_ code: UInt16, _ jt: UInt8, _ jf: UInt8, _ k: UInt32) -> [UInt8] {
+            withUnsafeBytes(of: code.littleEndian) { Array($0) } + [jt, jf] + withUnsafeBytes(of: k.littleEndian) { Array($0) }
+        }
+        let load: UInt16 = 0x20  // BPF_LD | BPF_W | BPF_ABS
+        let equal: UInt16 = 0x15  // BPF_JMP | BPF_JEQ | BPF_K
+        let greater: UInt16 = 0x25  // BPF_JMP | BPF_JGT | BPF_K
+        let ret: UInt16 = 0x06  // BPF_RET | BPF_K
+        let (x86_64, i386) = (knownRanges[0], knownRanges[1])
+        return instruction(load, 0, 0, 4)  // 0: A = arch
+            + instruction(equal, 0, 2, x86_64.arch)  // 1: x86_64? 2 : 4
+            + instruction(load, 0, 0, 0)  // 2: A = nr
+            + instruction(greater, 3, 4, x86_64.highest)  // 3: unknown? 7 : 8
+            + instruction(equal, 0, 3, i386.arch)  // 4: i386? 5 : 8
+            + instruction(load, 0, 0, 0)  // 5: A = nr
+            + instruction(greater, 0, 1, i386.highest)  // 6: unknown? 7 : 8
+            + instruction(ret, 0, 0, errnoAction(ENOSYS))  // 7: refuse
+        // 8: libseccomp's program, which loads what it needs itself.
+    }
+}
+
+/// `SCMP_ACT_ERRNO(error)`, a C macro.
+private func errnoAction(_ error: Int32) -> UInt32 {
+    0x0005_0000 | UInt32(error & 0xffff)
 }
 
 /// `SCMP_ACT_TRACE(data)`, a C macro.

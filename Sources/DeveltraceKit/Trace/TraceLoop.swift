@@ -57,13 +57,12 @@ final class TraceLoop {
     /// Called with each access as it completes (for streaming output).
     var onAccess: ((FileAccess) -> Void)?
 
-    init(initPid: pid_t, proc: FileDescriptor) {
+    /// `root`: an `O_PATH` descriptor of the tracees' root, for predictions.
+    init(initPid: pid_t, proc: FileDescriptor, root: Int32) {
         self.initPid = initPid
         self.proc = proc
-        self.predictor = ResultPredictor(proc: proc)
+        self.predictor = ResultPredictor(proc: proc, root: root)
     }
-
-    deinit { predictor.invalidateWorkingDirectories() }
 
     static let options: Ptrace.Options = [
         .traceSysGood, .traceFork, .traceVFork, .traceClone, .traceExec, .traceSeccomp, .exitKill,
@@ -191,9 +190,6 @@ final class TraceLoop {
         }
         let index = Int(info.ret_data)
         guard index < table.count else {
-            if UInt16(truncatingIfNeeded: info.ret_data) == PathSyscall.foreignABIMarker {
-                notes.append("process \(pid): system call \(info.nr) of ABI \(String(info.arch, radix: 16)) not decoded")
-            }
             resume(pid)
             return
         }
@@ -226,7 +222,7 @@ final class TraceLoop {
             }
             let absolute = path.absolute(relativeTo: base)
             if predictsResults, let lookup = call.lookup, call.operands.count == 1 {
-                if let result = predictor.predict(lookup, pid: pid, raw: path, absolute: absolute, dirfd: dirfd, args: args) {
+                if let result = predictor.predict(lookup, raw: path, absolute: absolute, args: args) {
                     tasks[pid, default: Task(process: pid)].pending = [
                         PendingAccess(
                             syscall: index, raw: path, absolute: absolute, intent: intent(of: operand.intent, args: args, pid: pid))

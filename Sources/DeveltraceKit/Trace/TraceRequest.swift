@@ -1,3 +1,7 @@
+#if canImport(Glibc)
+import Glibc
+#endif
+
 /// A command to run traced, and where.
 public struct TraceRequest: Sendable {
     /// The program; a name without `/` is looked up in `PATH` like a shell does.
@@ -18,6 +22,14 @@ public struct TraceRequest: Sendable {
     public var standardInput: Int32?
     public var standardOutput: Int32?
     public var standardError: Int32?
+    /// The most processes the sandbox's identity may have at once
+    /// (`RLIMIT_NPROC` of the command): a fork bomb stops there.
+    public var maxProcesses: Int = TraceRequest.defaultMaxProcesses
+
+    /// 4096 unless `DEVELTRACE_MAX_PROCESSES` says otherwise.
+    public static var defaultMaxProcesses: Int {
+        getenv("DEVELTRACE_MAX_PROCESSES").flatMap { Int(String(cString: $0)) }.flatMap { $0 > 0 ? $0 : nil } ?? 4096
+    }
 
     public init(
         program: RawPath, arguments: [RawPath], environment: [RawPath], workingDirectory: RawPath? = nil,

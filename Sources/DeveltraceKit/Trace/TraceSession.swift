@@ -47,7 +47,6 @@ public final class TraceSession: Sendable {
         case .success(let f): filter = f
         case .failure(let error): throw error
         }
-        if request.sandbox != nil && geteuid() != 0 { throw SandboxError.notRoot }
 
         let result = Mutex<Result<TraceOutcome, any Error>?>(nil)
         let done = DispatchSemaphore(value: 0)
@@ -75,10 +74,22 @@ public final class TraceSession: Sendable {
         if let cpu = request.cpu { _ = dt_pin_thread_to_cpu(Int32(cpu)) }
         var scratch: ScratchDirectory? = nil
         var plan: SandboxPlan? = nil
-        if let configuration = request.sandbox {
+        if var configuration = request.sandbox {
             let made: ScratchDirectory
             do { made = try ScratchDirectory() } catch { throw SandboxError.scratch(error) }
-            plan = try SandboxPlan(configuration: configuration, scratch: made.path, hostMounts: SandboxPlan.hostMountPoints())
+            if let cwd = request.workingDirectory, !configuration.shows(cwd) {
+                // The command's working directory, through an overlay that catches writes.
+                configuration.overlays.append(.init(lower: cwd, target: cwd))
+            }
+            let program = Launch.resolve(request.program, environment: request.environment)
+            var status = stat()
+            if program.isAbsolute, !configuration.shows(program), program.withCString({ stat($0, &status) }) == 0 {
+                // A program from elsewhere (`trace -- ~/bin/tool`), read-only.
+                configuration.binds.append(.init(source: program, target: program))
+            }
+            plan = try SandboxPlan(
+                configuration: configuration, scratch: made.path, hostMounts: SandboxPlan.hostMountPoints(),
+                identity: SandboxIdentity.current)
             scratch = consume made
         }
         let proc: FileDescriptor
@@ -104,27 +115,23 @@ public final class TraceSession: Sendable {
             }
         }
 
-        let loop = TraceLoop(initPid: initPid, proc: proc)
+        // The tracees' root (the sandbox's, after its pivot_root), for
+        // predicting results without joining any namespace.
+        let root = "\(initPid)/root".withCString { openat(proc.rawValue, $0, OpenFlags.path.rawValue | O_DIRECTORY | O_CLOEXEC) }
+        defer { if root >= 0 { close(root) } }
+        let loop = TraceLoop(initPid: initPid, proc: proc, root: root)
         loop.onAccess = onAccess
-        // Look at files from where the tracees do: join the sandbox's mount
-        // namespace (this thread only), so results can be predicted.
-        var home: Int32 = -1
-        if request.sandbox == nil {
-            loop.predictsResults = true
-        } else if dt_unshare_fs() == 0 {
-            home = open("/proc/thread-self/ns/mnt", O_RDONLY | O_CLOEXEC)
-            let sandbox = open("/proc/\(initPid)/ns/mnt", O_RDONLY | O_CLOEXEC)
-            if home >= 0 && sandbox >= 0 && dt_setns(sandbox, 0x0002_0000 /* CLONE_NEWNS */) == 0 {
-                loop.predictsResults = true
-            }
-            if sandbox >= 0 { close(sandbox) }
+        loop.predictsResults = root >= 0
+        // This thread looks files up with the sandbox root's host identity,
+        // so predicted permissions are the tracees' (root's would pass
+        // everything).
+        var changedIdentity = false
+        if let identity = plan?.identity, case .rootMapped = identity {
+            let (uid, gid) = identity.hostIdentity
+            changedIdentity = dt_thread_fs_identity(uid, gid, 1) == 0
+            if !changedIdentity { loop.predictsResults = false }
         }
-        defer {
-            if home >= 0 {
-                _ = dt_setns(home, 0x0002_0000)
-                close(home)
-            }
-        }
+        defer { if changedIdentity { _ = dt_thread_fs_identity(0, 0, 0) } }
         do {
             try launch.release(initPid: initPid)
         } catch {
@@ -133,12 +140,10 @@ public final class TraceSession: Sendable {
             throw error
         }
         loop.run()
-        if home >= 0 {
-            // Back home before reading the scratch layers (the sandbox's /tmp
-            // hides them).
-            _ = dt_setns(home, 0x0002_0000)
-            close(home)
-            home = -1
+        if changedIdentity {
+            // Back to root before reading and removing the scratch layers.
+            _ = dt_thread_fs_identity(0, 0, 0)
+            changedIdentity = false
         }
         let failure = launch.launchFailure()
         let writes = plan?.capturedWrites() ?? []

@@ -1,0 +1,229 @@
+import Foundation
+import Testing
+
+@testable import DeveltraceKit
+
+extension Machine {
+    /// Hostile commands, run with `develtrace trace` as root and as an
+    /// ordinary user: each tries to leave a marker in a host directory the
+    /// sandbox must not reach, or to write a read-only tree, and the host
+    /// directory must stay empty and the tree byte-identical. Each way to
+    /// reach a file unseen must be traced or refused.
+    @Suite(.serialized) struct Escape {
+        enum Mode: String, CaseIterable, CustomTestStringConvertible {
+            case root, rootless
+            var testDescription: String { rawValue }
+        }
+
+        /// The identity the rootless runs take: an id no account uses.
+        static let rootlessID: UInt32 = 64_123
+
+        /// A run's directories under /tmp: `work` (the command's working
+        /// directory), `host` (where markers must not appear), `tree` (a
+        /// read-only input); all owned by the user the mode runs as.
+        struct Place {
+            var base: URL
+            var work: URL { base.appendingPathComponent("work") }
+            var host: URL { base.appendingPathComponent("host") }
+            var tree: URL { base.appendingPathComponent("tree") }
+        }
+
+        static func place(_ mode: Mode) throws -> Place {
+            let base = URL(fileURLWithPath: "/tmp/develtrace-escape-\(UUID().uuidString.prefix(8))")
+            let place = Place(base: base)
+            for directory in [place.work, place.host, place.tree] {
+                try FileManager.default.createDirectory(at: directory, withIntermediateDirectories: true)
+            }
+            try "original\n".write(to: place.tree.appendingPathComponent("file"), atomically: true, encoding: .utf8)
+            if mode == .rootless {
+                for path in [base.path, place.work.path, place.host.path, place.tree.path, place.tree.appendingPathComponent("file").path] {
+                    #expect(chown(path, rootlessID, rootlessID) == 0)
+                }
+            }
+            return place
+        }
+
+        /// The develtrace binary where an ordinary user can run it.
+        static let binary: String = {
+            let directory = "/tmp/develtrace-escape-bin"
+            try? FileManager.default.createDirectory(atPath: directory, withIntermediateDirectories: true)
+            chmod(directory, 0o755)
+            let target = directory + "/develtrace"
+            try? FileManager.default.removeItem(atPath: target)
+            try? FileManager.default.copyItem(atPath: CommandLine.executable, toPath: target)
+            chmod(target, 0o755)
+            return target
+        }()
+
+        struct Run {
+            var status: Int32
+            var output: String
+            var error: String
+            /// "syscall path result" for every access of the trace.
+            var accesses: [String]
+        }
+
+        /// `develtrace trace OPTIONS -- COMMAND` in `place.work`, as `mode`.
+        static func trace(
+            _ mode: Mode, _ place: Place, options: [String] = [], environment: [String: String] = [:], _ command: [String]
+        ) throws -> Run {
+            let traceFile = place.base.appendingPathComponent("trace.jsonl").path
+            var arguments = [binary, "trace", "--format", "jsonl", "--output", traceFile] + options + ["--"] + command
+            if mode == .rootless {
+                arguments = ["/usr/bin/setpriv", "--reuid=\(rootlessID)", "--regid=\(rootlessID)", "--clear-groups"] + arguments
+            }
+            let process = Process()
+            process.executableURL = URL(fileURLWithPath: arguments[0])
+            process.arguments = Array(arguments.dropFirst())
+            process.currentDirectoryURL = place.work
+            process.environment = ["PATH": "/usr/sbin:/usr/bin:/sbin:/bin", "LANG": "C.UTF-8"].merging(environment) { $1 }
+            let out = Pipe()
+            let err = Pipe()
+            process.standardOutput = out
+            process.standardError = err
+            try process.run()
+            let stdout = out.fileHandleForReading.readDataToEndOfFile()
+            let stderr = err.fileHandleForReading.readDataToEndOfFile()
+            process.waitUntilExit()
+            var accesses: [String] = []
+            for line in (try? Data(contentsOf: URL(fileURLWithPath: traceFile)))?.split(separator: 10) ?? [] {
+                guard let object = try? JSONSerialization.jsonObject(with: line) as? [String: Any], object["kind"] as? String == "access"
+                else { continue }
+                accesses.append("\(object["syscall"] ?? "") \(object["path"] ?? "") \(object["result"] ?? "")")
+            }
+            return Run(
+                status: process.terminationStatus, output: String(decoding: stdout, as: UTF8.self),
+                error: String(decoding: stderr, as: UTF8.self), accesses: accesses)
+        }
+
+        static func expectUntouched(_ place: Place, _ run: Run, sourceLocation: SourceLocation = #_sourceLocation) {
+            let markers = (try? FileManager.default.contentsOfDirectory(atPath: place.host.path)) ?? ["unreadable"]
+            #expect(markers.isEmpty, "markers on the host: \(markers)\n\(run.output)\(run.error)", sourceLocation: sourceLocation)
+            let tree = (try? FileManager.default.contentsOfDirectory(atPath: place.tree.path)) ?? []
+            #expect(tree == ["file"], "the read-only tree holds \(tree)", sourceLocation: sourceLocation)
+            let content = try? String(contentsOf: place.tree.appendingPathComponent("file"), encoding: .utf8)
+            #expect(content == "original\n", sourceLocation: sourceLocation)
+        }
+
+        @Test("descriptors: nothing inherited leads to the host's /proc", arguments: Mode.allCases)
+        func descriptors(mode: Mode) throws {
+            let place = try Self.place(mode)
+            defer { try? FileManager.default.removeItem(at: place.base) }
+            // Through any descriptor of any process it can see, try the
+            // host's PID 1 root and the descriptor itself as a directory.
+            let script = """
+                ls /proc/self/fd | tr '\\n' ' '; echo
+                for d in /proc/[0-9]*/fd/* /proc/[0-9]*/cwd /proc/[0-9]*/root; do
+                  touch "$d/1/root\(place.host.path)/M-proc" "$d\(place.host.path)/M-fd" 2>/dev/null
+                done
+                true
+                """
+            let run = try Self.trace(mode, place, ["/bin/sh", "-c", script])
+            #expect(run.status == 0, "\(run.error)")
+            // ls itself opens one directory: 0, 1, 2 and that one.
+            #expect(run.output.split(separator: "\n").first.map { $0.split(separator: " ").count } == 4, "\(run.output)")
+            Self.expectUntouched(place, run)
+        }
+
+        @Test("a read-only bind cannot be remounted writable", arguments: Mode.allCases)
+        func remount(mode: Mode) throws {
+            let place = try Self.place(mode)
+            defer { try? FileManager.default.removeItem(at: place.base) }
+            let script = """
+                mount -o remount,bind,rw /srv/tree; echo "mount $?"
+                echo M > /srv/tree/M; echo changed >> /srv/tree/file
+                unshare -rm sh -c 'mount -o remount,bind,rw /srv/tree; echo M > /srv/tree/M2'
+                true
+                """
+            let run = try Self.trace(mode, place, options: ["--bind", "\(place.tree.path):/srv/tree"], ["/bin/sh", "-c", script])
+            #expect(run.status == 0, "\(run.error)")
+            #expect(run.output.contains("mount 32"), "mount(8) failed: \(run.output)")
+            #expect(run.accesses.contains { $0.hasPrefix("mount /srv/tree EPERM") }, "the remount is traced and refused")
+            #expect(run.accesses.contains { $0.hasPrefix("open /srv/tree/M EROFS") || $0.hasPrefix("openat /srv/tree/M EROFS") })
+            Self.expectUntouched(place, run)
+        }
+
+        @Test("its own /dev, /proc and root: no host /dev, /run, /home or /root", arguments: Mode.allCases)
+        func ownFileSystems(mode: Mode) throws {
+            let place = try Self.place(mode)
+            defer { try? FileManager.default.removeItem(at: place.base) }
+            let marker = "develtrace-escape-\(UUID().uuidString.prefix(8))"
+            let script = """
+                touch /dev/\(marker)
+                echo x > /proc/sys/kernel/hostname; echo "sysctl $?"
+                ls -A /run | wc -l; test -e /home || echo "no home"; test -e /root || echo "no root"
+                grep -E '^(CapEff|CapBnd|NoNewPrivs)' /proc/self/status
+                cat /proc/self/uid_map
+                grep 'Max processes' /proc/self/limits
+                """
+            let run = try Self.trace(mode, place, ["/bin/sh", "-c", script])
+            #expect(run.status == 0, "\(run.error)")
+            #expect(!FileManager.default.fileExists(atPath: "/dev/\(marker)"))
+            #expect(run.output.contains("sysctl ") && !run.output.contains("sysctl 0"), "\(run.output)")
+            let lines = run.output.split(separator: "\n").map { $0.split(whereSeparator: { $0 == " " || $0 == "\t" }).joined(separator: " ") }
+            #expect(lines.contains("0"), "/run is empty")
+            #expect(lines.contains("no home") && lines.contains("no root"))
+            #expect(lines.contains("CapEff: 0000000000000000") && lines.contains("CapBnd: 0000000000000000"))
+            #expect(lines.contains("NoNewPrivs: 1"))
+            let expectedMap = mode == .root ? "0 \(SandboxIdentity.defaultMappedID) 1" : "0 0 1"
+            #expect(lines.contains(expectedMap), "uid_map: \(run.output)")
+            let limit = TraceRequest.defaultMaxProcesses
+            #expect(lines.contains("Max processes \(limit) \(limit) processes"), "RLIMIT_NPROC: \(run.output)")
+            Self.expectUntouched(place, run)
+        }
+
+        @Test("a process limit stops a fork bomb", arguments: Mode.allCases)
+        func processLimit(mode: Mode) throws {
+            let place = try Self.place(mode)
+            defer { try? FileManager.default.removeItem(at: place.base) }
+            // 100 sleepers at most, each ending within 2 s; the limit (40
+            // for the identity) stops the rest from starting.
+            let script = "i=0; while [ $i -lt 100 ]; do sleep 2 & i=$((i+1)); done 2>/dev/null; echo started; wait"
+            let run = try Self.trace(mode, place, environment: ["DEVELTRACE_MAX_PROCESSES": "40"], ["/bin/sh", "-c", script])
+            let sleepers = run.accesses.filter { $0.hasPrefix("execve /usr/bin/sleep ok") || $0.hasPrefix("execve /bin/sleep ok") }
+            #expect(!sleepers.isEmpty && sleepers.count < 100, "\(sleepers.count) sleepers ran; \(run.error)")
+        }
+
+        @Test("every bypass of the trace is traced or refused", arguments: Mode.allCases)
+        func bypasses(mode: Mode) throws {
+            let place = try Self.place(mode)
+            defer { try? FileManager.default.removeItem(at: place.base) }
+            let program = try Harness.fixtureProgram("bypass")
+            let copy = place.base.appendingPathComponent("bypass")
+            try FileManager.default.copyItem(atPath: program, toPath: copy.path)
+            let target = place.work.appendingPathComponent("target")
+            try "data\n".write(to: target, atomically: true, encoding: .utf8)
+            if mode == .rootless { chown(target.path, Self.rootlessID, Self.rootlessID) }
+            let run = try Self.trace(mode, place, [copy.path, target.path])
+            #expect(run.status == 0, "\(run.error)")
+            var results: [String: String] = [:]
+            for line in run.output.split(separator: "\n") {
+                let parts = line.split(separator: " ")
+                if parts.count == 2 { results[String(parts[0])] = String(parts[1]) }
+            }
+            let refusals = [
+                "io_uring_setup": "ENOSYS", "name_to_handle_at": "EPERM", "open_by_handle_at": "EPERM", "clone_untraced": "EPERM",
+                "clone_newuser": "EPERM", "unshare_newns": "EPERM", "clone3": "ENOSYS", "getxattrat": "ENOSYS",
+                "file_getattr": "ENOSYS", "x32_open": "ENOSYS",
+            ]
+            for (name, errno) in refusals {
+                #expect(results[name] == errno, "\(name): \(results[name] ?? "not run")")
+            }
+            // What was refused never read the target: the only opens of it are traced.
+            let reads = run.accesses.filter { $0.contains(" \(target.path) ") && !$0.hasPrefix("execve") }
+            #expect(reads.allSatisfy { !$0.hasSuffix("ok") || $0.hasPrefix("open") || $0.hasPrefix("stat") || $0.hasPrefix("newfstatat") })
+        }
+
+        @Test("inputs and the working directory under /tmp", arguments: Mode.allCases)
+        func underTmp(mode: Mode) throws {
+            let place = try Self.place(mode)
+            defer { try? FileManager.default.removeItem(at: place.base) }
+            let run = try Self.trace(
+                mode, place, options: ["--bind", place.tree.path], ["/bin/sh", "-c", "cat \(place.tree.path)/file && pwd && echo x > out"])
+            #expect(run.status == 0, "\(run.error)")
+            #expect(run.output == "original\n\(place.work.path)\n")
+            #expect(!FileManager.default.fileExists(atPath: place.work.appendingPathComponent("out").path), "writes stay in the sandbox")
+            Self.expectUntouched(place, run)
+        }
+    }
+}
