@@ -6,7 +6,6 @@
 
 #include <errno.h>
 #include <fcntl.h>
-#include <grp.h>
 #include <linux/capability.h>
 #include <linux/filter.h>
 #include <linux/mount.h>
@@ -260,9 +259,12 @@ static _Noreturn void run_init(const dt_spawn_plan *plan) {
     wait_for_go(plan);
     close(plan->go_fd);
     if (plan->identity == DT_IDENTITY_ROOT_MAPPED) {
-        if (setgroups(0, NULL) < 0) fail(plan, DT_STAGE_USERNS, 4, errno, 125);
-        if (setresgid(0, 0, 0) < 0) fail(plan, DT_STAGE_USERNS, 5, errno, 125);
-        if (setresuid(0, 0, 0) < 0) fail(plan, DT_STAGE_USERNS, 6, errno, 125);
+        // Raw system calls: glibc's wrappers would try to change the other
+        // threads of the Swift process this one was cloned from, and wait
+        // for them forever.
+        if (syscall(SYS_setgroups, 0, NULL) < 0) fail(plan, DT_STAGE_USERNS, 4, errno, 125);
+        if (syscall(SYS_setresgid, 0, 0, 0) < 0) fail(plan, DT_STAGE_USERNS, 5, errno, 125);
+        if (syscall(SYS_setresuid, 0, 0, 0) < 0) fail(plan, DT_STAGE_USERNS, 6, errno, 125);
     }
 
     pid_t command = (pid_t)syscall(SYS_clone, SIGCHLD, 0, 0, 0, 0);

@@ -34,13 +34,16 @@ extension Machine {
                 ("--candidate", "/nonexistent/candidate", "/nonexistent/candidate: no such file or directory"),
                 ("--module", "empty", "empty: not a module source directory"),
                 ("--module", "broken-dkms", "broken-dkms/dkms.conf does not evaluate"),
+                ("--candidate", MiniKernel.tree.path, "the candidate is the build tree"),
             ])
         func badInput(option: String, value: String, message: String) throws {
             try #require(FileManager.default.isExecutableFile(atPath: CommandLine.executable), "swift build first")
             let work = try Self.work()
             defer { try? FileManager.default.removeItem(at: work) }
+            let candidate = try MiniKernel.candidate("cli-bad-\(UUID().uuidString.prefix(8))", "")
+            defer { try? FileManager.default.removeItem(at: candidate) }
             var arguments = [
-                "check", "--build-tree", MiniKernel.tree.path, "--candidate", MiniKernel.tree.path, "--module", MiniKernel.module,
+                "check", "--build-tree", MiniKernel.tree.path, "--candidate", candidate.path, "--module", MiniKernel.module,
             ]
             let index = arguments.firstIndex(of: option)!
             arguments[index + 1] = value
@@ -57,7 +60,8 @@ extension Machine {
             defer { try? FileManager.default.removeItem(at: work) }
             let run = try CommandLine.run(
                 [
-                    "check", "--build-tree", MiniKernel.tree.path, "--candidate", MiniKernel.tree.path, "--module", "broken-module",
+                    "check", "--build-tree", MiniKernel.tree.path, "--candidate", try MiniKernel.candidate("cli-broken", "").path,
+                    "--module", "broken-module",
                     "--quiet",
                 ],
                 in: work)

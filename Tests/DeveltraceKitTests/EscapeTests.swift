@@ -227,3 +227,31 @@ extension Machine {
         }
     }
 }
+
+extension Machine.Escape {
+    @Test("dkms.conf is sourced only in the sandbox, under the time limit")
+    func dkmsConf() throws {
+        let place = try Self.place(.root)
+        defer { try? FileManager.default.removeItem(at: place.base) }
+        let sample = place.work.appendingPathComponent("hostile-dkms")
+        try FileManager.default.createDirectory(at: sample, withIntermediateDirectories: true)
+        try "obj-m := hello.o\n".write(to: sample.appendingPathComponent("Makefile"), atomically: true, encoding: .utf8)
+        // Top level of dkms.conf: a marker on the host, if it ran there.
+        try "touch \(place.host.path)/M-dkms 2>/dev/null\nPACKAGE_NAME=hostile\nPACKAGE_VERSION=1\n".write(
+            to: sample.appendingPathComponent("dkms.conf"), atomically: true, encoding: .utf8)
+        let candidate = try MiniKernel.candidate("escape-dkms", "")
+        var run = try Machine.CommandLine.run(
+            ["check", "--build-tree", MiniKernel.tree.path, "--candidate", candidate.path, "--module", sample.path], in: place.work)
+        #expect(![2, 4].contains(run.status), "the sample's name and version were learnt: \(run.stderr)")
+        #expect((try? FileManager.default.contentsOfDirectory(atPath: place.host.path)) == [], "dkms.conf ran on the host")
+
+        // One that never ends: stopped by --timeout, exit 2 naming it.
+        try "PACKAGE_NAME=hostile\nPACKAGE_VERSION=1\nsleep 30\n".write(
+            to: sample.appendingPathComponent("dkms.conf"), atomically: true, encoding: .utf8)
+        run = try Machine.CommandLine.run(
+            ["check", "--build-tree", MiniKernel.tree.path, "--candidate", candidate.path, "--module", sample.path, "--timeout", "2"],
+            in: place.work)
+        #expect(run.status == 2, "\(run.stderr)")
+        #expect(run.stderr.contains("hostile-dkms/dkms.conf does not evaluate: sourcing it took longer than the time limit"), "\(run.stderr)")
+    }
+}

@@ -69,6 +69,12 @@ public final class CheckRunner: @unchecked Sendable {
     public func run() throws -> CheckResult {
         let tree = try BuildTree(path: options.buildTree, sourceTree: options.sourceTree)
         let inputs = try options.candidates.map { argument throws(InputError) in try CandidateInput(argument: argument) }
+        for input in inputs {
+            guard case .kbuildDirectory(let path) = input else { continue }
+            for hidden in [tree.path] + (tree.sourceTree.map { [$0] } ?? []) where path.isSame(or: hidden) {
+                throw InputError.candidateInsideTree(candidate: path.description, tree: hidden.description)
+            }
+        }
         var allSamples: [Sample]
         if options.modules.isEmpty {
             allSamples = try Sample.corpus(at: options.corpus)
@@ -77,7 +83,11 @@ public final class CheckRunner: @unchecked Sendable {
         }
         // One order for every run and every shard: by name.
         allSamples.sort { ($0.name, $0.directory) < ($1.name, $1.directory) }
-        let samples = allSamples.enumerated().filter { options.shard?.owns(position: $0.offset) ?? true }.map(\.element)
+        var samples = allSamples.enumerated().filter { options.shard?.owns(position: $0.offset) ?? true }.map(\.element)
+        // This shard's DKMS samples: their dkms.conf, sourced in a sandbox.
+        samples = try samples.map { sample in
+            try DkmsIdentity.evaluate(sample, kernelRelease: tree.release, timeout: options.timeout, cancel: cancellation)
+        }
         let scratch = try Self.makeScratch()
         defer { scratch.endOfUse() }
         let root = scratch.path

@@ -9,6 +9,9 @@ public enum InputError: Error, CustomStringConvertible, Sendable {
     case moduleWithoutMakefile(String)
     case badMap(String)
     case brokenDkmsConf(String, String)
+    /// The candidate is the build tree, or lies inside it: the candidate
+    /// builds hide the tree, so they could not see the candidate.
+    case candidateInsideTree(candidate: String, tree: String)
     case tool(String, String)
     /// A file develtrace must read (a baseline, a saved result) cannot be.
     case unreadable(path: String, what: String)
@@ -33,6 +36,9 @@ public enum InputError: Error, CustomStringConvertible, Sendable {
             return "\(path): not a module source directory: it has no Makefile, Kbuild or dkms.conf"
         case .brokenDkmsConf(let directory, let detail):
             return "\(directory)/dkms.conf does not evaluate: \(detail)"
+        case .candidateInsideTree(let candidate, let tree):
+            return
+                "\(candidate): the candidate is the build tree \(tree) or lies inside it; the candidate builds hide the tree, so check a copy (cp -a) instead"
         case .badMap(let spec):
             return "--map \(spec): expected CANDIDATE_DIR=TREE_SUBDIR"
         case .tool(let tool, let detail):

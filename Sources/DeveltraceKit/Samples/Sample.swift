@@ -11,7 +11,8 @@ public struct Sample: Sendable, Hashable, Codable {
     public var directory: String
     public var kind: Kind
     /// `PACKAGE_NAME` and `PACKAGE_VERSION` of a DKMS sample: DKMS builds in
-    /// `$dkms_tree/NAME/VERSION/build` and `MAKE[0]` may say so.
+    /// `$dkms_tree/NAME/VERSION/build` and `MAKE[0]` may say so. Nil until
+    /// `DkmsIdentity.evaluate` has sourced its `dkms.conf` in a sandbox.
     public var packageName: String?
     public var packageVersion: String?
 
@@ -24,8 +25,9 @@ public struct Sample: Sendable, Hashable, Codable {
         }
         let has = { (name: String) in FileManager.default.fileExists(atPath: url.appendingPathComponent(name).path) }
         if has("dkms.conf") {
+            // Its name and version come from sourcing dkms.conf, which only
+            // ever happens in a sandbox (`DkmsIdentity`).
             kind = .dkms
-            (packageName, packageVersion) = try Self.packageIdentity(url.path)
         } else if has("Makefile") || has("Kbuild") {
             kind = .kbuild
         } else {
@@ -42,33 +44,6 @@ public struct Sample: Sendable, Hashable, Codable {
             return RawPath("/var/lib/dkms/\(packageName)/\(packageVersion)/build")
         }
         return RawPath("/develtrace-build/\(name)")
-    }
-
-    /// Evaluates `dkms.conf` with bash, as DKMS sources it, for its name and
-    /// version. (The traced build evaluates it again inside the sandbox.)
-    static func packageIdentity(_ directory: String) throws(InputError) -> (String?, String?) {
-        let script = """
-            cd "$1" || exit 1
-            kernelver=0 kernel_source_dir=/nonexistent arch=x86_64 dkms_tree=/var/lib/dkms source_tree=/usr/src
-            . ./dkms.conf > /dev/null || exit 1
-            printf '%s\\n%s\\n' "$PACKAGE_NAME" "$PACKAGE_VERSION"
-            """
-        guard let result = try? HostCommand.run(["env", "-i", "PATH=/usr/bin:/bin", "bash", "-c", script, "develtrace", directory]) else {
-            throw .brokenDkmsConf(directory, "bash cannot be started")
-        }
-        let lines = String(decoding: result.output, as: UTF8.self).split(separator: "\n", omittingEmptySubsequences: false).map(String.init)
-        let errors = result.error.split(separator: "\n").first.map(String.init)
-        // What a dkms.conf prints is not an error (ddcci's says which
-        // options it wants); failing to source is.
-        if result.status != 0 {
-            throw .brokenDkmsConf(directory, errors ?? "exit status \(result.status)")
-        }
-        let name = lines.first.flatMap { $0.isEmpty ? nil : $0 }
-        let version = lines.count > 1 && !lines[1].isEmpty ? lines[1] : nil
-        guard let name, let version, !name.contains("/"), !version.contains("/") else {
-            throw .brokenDkmsConf(directory, "PACKAGE_NAME or PACKAGE_VERSION is not set")
-        }
-        return (name, version)
     }
 
     /// The samples of the built-in corpus (`Fixtures/modules/*`).
