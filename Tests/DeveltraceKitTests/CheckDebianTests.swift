@@ -9,7 +9,8 @@ import Testing
 enum DebianPair {
     static let cache =
         ProcessInfo.processInfo.environment["DEVELTRACE_CACHE"]
-        ?? FileManager.default.homeDirectoryForCurrentUser.appendingPathComponent(".cache/develtrace").path
+        ?? (geteuid() == 0
+            ? "/var/cache/develtrace" : FileManager.default.homeDirectoryForCurrentUser.appendingPathComponent(".cache/develtrace").path)
     static var tree: String { cache + "/debian-6.1/linux" }
     static var prepared: Bool { FileManager.default.fileExists(atPath: tree + "/.develtrace-prepared") }
     static var required: Bool { ProcessInfo.processInfo.environment["DEVELTRACE_REQUIRE_REAL"] == "1" }
@@ -94,5 +95,59 @@ extension Machine {
                 "closure repaired every build: \(mutated.samples.map { "\($0.name) \($0.candidate) \($0.rounds) \($0.log ?? "")" })")
             #expect(try Harness.fingerprintShallow(DebianPair.tree) == treeBefore, "the reference tree is untouched")
         }
+    }
+}
+
+extension Machine.CheckDebian {
+    /// `develtrace check --format json` on the Debian pair as `arguments`
+    /// prefix says (root, or an ordinary user through setpriv).
+    static func findings(as prefix: [String], output: URL) throws -> (status: Int32, findings: Set<String>, samples: [String], stderr: String) {
+        let arguments =
+            prefix + [
+                Machine.Escape.binary, "check", "--quiet", "--format", "json", "--output", output.path, "--build-tree", DebianPair.tree,
+                "--jobs", "2",
+            ] + DebianPair.debs.flatMap { ["--candidate", $0] } + DebianPair.samples.flatMap { ["--module", $0] }
+        let process = Process()
+        process.executableURL = URL(fileURLWithPath: arguments[0])
+        process.arguments = Array(arguments.dropFirst())
+        process.currentDirectoryURL = output.deletingLastPathComponent()
+        process.environment = ["PATH": "/usr/sbin:/usr/bin:/sbin:/bin", "LANG": "C.UTF-8"]
+        let err = Pipe()
+        process.standardError = err
+        try process.run()
+        let stderr = String(decoding: err.fileHandleForReading.readDataToEndOfFile(), as: UTF8.self)
+        process.waitUntilExit()
+        let data = try Data(contentsOf: output)
+        let object = try #require(try JSONSerialization.jsonObject(with: data) as? [String: Any])
+        let findings = (object["findings"] as? [[String: Any]] ?? []).map {
+            "\($0["class"] ?? "") \($0["path"] ?? "") \($0["severity"] ?? "")"
+        }
+        let samples = (object["samples"] as? [[String: Any]] ?? []).map {
+            "\($0["name"] ?? "") \($0["reference"] ?? "") \($0["candidate"] ?? "")"
+        }
+        return (process.terminationStatus, Set(findings), samples.sorted(), stderr)
+    }
+
+    @Test("rootless: an ordinary user's check of the Debian pair finds what root's finds")
+    func rootless() throws {
+        try #require(DebianPair.prepared, "the Debian 6.1 pair is not prepared in \(DebianPair.cache)")
+        try #require(geteuid() == 0, "run as root: the test compares root's run with an ordinary user's")
+        let id = Machine.Escape.rootlessID
+        let readable = try Harness.runProcess(
+            ["/usr/bin/setpriv", "--reuid=\(id)", "--regid=\(id)", "--clear-groups", "/usr/bin/test", "-r", DebianPair.tree + "/Makefile"])
+        try #require(readable == 0, "\(DebianPair.cache) must be readable by others (tools/test keeps root's cache in /var/cache/develtrace)")
+        let work = URL(fileURLWithPath: "/tmp/develtrace-rootless-\(UUID().uuidString.prefix(8))")
+        try FileManager.default.createDirectory(at: work, withIntermediateDirectories: true)
+        defer { try? FileManager.default.removeItem(at: work) }
+        chown(work.path, id, id)
+        let asRoot = try Self.findings(as: [], output: work.appendingPathComponent("root.json"))
+        let asUser = try Self.findings(
+            as: ["/usr/bin/setpriv", "--reuid=\(id)", "--regid=\(id)", "--clear-groups"], output: work.appendingPathComponent("user.json"))
+        #expect(asRoot.status == 0, "\(asRoot.stderr)")
+        #expect(asUser.status == asRoot.status, "\(asUser.stderr)")
+        #expect(asUser.samples == asRoot.samples)
+        #expect(asUser.samples.allSatisfy { $0.hasSuffix("succeeded succeeded") }, "\(asUser.samples)")
+        #expect(asUser.findings == asRoot.findings, "root: \(asRoot.findings.sorted())\nuser: \(asUser.findings.sorted())")
+        #expect(asRoot.findings.contains("relocated scripts/module.lds benign"))
     }
 }

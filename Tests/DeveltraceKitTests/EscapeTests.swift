@@ -255,3 +255,29 @@ extension Machine.Escape {
         #expect(run.stderr.contains("hostile-dkms/dkms.conf does not evaluate: sourcing it took longer than the time limit"), "\(run.stderr)")
     }
 }
+
+extension Machine.Escape {
+    @Test("a compile makes the same accesses and stops, root and rootless", .enabled(if: geteuid() == 0))
+    func sameStops() throws {
+        var counters: [Mode: [String: String]] = [:]
+        for mode in Mode.allCases {
+            let place = try Self.place(mode)
+            defer { try? FileManager.default.removeItem(at: place.base) }
+            let source = place.work.appendingPathComponent("main.c")
+            try "#include <stdio.h>\nint main(void) { puts(\"x\"); return 0; }\n".write(to: source, atomically: true, encoding: .utf8)
+            if mode == .rootless { chown(source.path, Self.rootlessID, Self.rootlessID) }
+            let stats = place.base.appendingPathComponent("stats").path
+            let run = try Self.trace(mode, place, options: ["--stats", stats], ["/usr/bin/gcc", "-c", "main.c", "-o", "main.o"])
+            #expect(run.status == 0, "\(run.error)")
+            let text = try String(contentsOfFile: stats, encoding: .utf8)
+            counters[mode] = Dictionary(
+                text.split(separator: "\n").compactMap { line -> (String, String)? in
+                    let parts = line.split(separator: " ")
+                    return parts.count == 2 ? (String(parts[0]), String(parts[1])) : nil
+                }, uniquingKeysWith: { $1 })
+        }
+        for key in ["accesses", "seccomp_stops", "syscall_exit_stops"] {
+            #expect(counters[.root]?[key] != nil && counters[.root]?[key] == counters[.rootless]?[key], "\(key): \(counters)")
+        }
+    }
+}
