@@ -104,6 +104,7 @@ struct CheckCommand: ParsableCommand {
         options.gate = gate.gate ?? .standard
         options.baseline = gate.loadBaseline()
         options.shard = shard.flatMap(Shard.init)
+        let sink = report.openOutput()
         let runner = CheckRunner(options: options) { message in
             if showProgress { Diagnostics.print("develtrace: \(message)") }
         }
@@ -116,12 +117,12 @@ struct CheckCommand: ParsableCommand {
             Diagnostics.fail("develtrace: \(error)", status: ExitCode32.badInput)
         } catch let error as SandboxError {
             Diagnostics.fail("develtrace: \(error)", status: ExitCode32.badInput)
-        } catch is CheckInterrupted {
-            Diagnostics.fail("develtrace: interrupted; every sandbox was torn down", status: 130)
+        } catch let interrupted as CheckInterrupted {
+            Diagnostics.fail("develtrace: \(interrupted)", status: interrupted.exitStatus)
         } catch {
             Diagnostics.fail("develtrace: internal error: \(error)", status: ExitCode32.internalError)
         }
-        report.write(result)
+        report.write(result, to: sink)
         Diagnostics.exit(result.exitStatus)
     }
 
@@ -215,16 +216,28 @@ struct ReportOptions: ParsableArguments {
     @Option(help: "With --format list: put this directory before each path (e.g. /usr/src/kernels/6.1.0).")
     var prefix: String?
 
-    func write(_ result: CheckResult) {
+    /// `--output` as given, byte for byte.
+    var outputPath: RawPath? {
+        output == nil ? nil : RawArguments.values(of: ["-o", "--output"]).last ?? output.map(RawPath.init)
+    }
+
+    /// Opens the report's file now (exit 2 if it cannot be), so a check does
+    /// not build for minutes and then fail to write.
+    func openOutput() -> OutputSink {
+        do {
+            return try OutputSink(path: outputPath, truncate: false)
+        } catch {
+            Diagnostics.fail("develtrace: cannot write \(outputPath?.description ?? "-"): \(error)", status: ExitCode32.badInput)
+        }
+    }
+
+    func write(_ result: CheckResult, to opened: OutputSink? = nil) {
         let toTerminal = output == nil && isatty(1) == 1
         let renderer = CheckReportRenderer(
             format: format, colour: toTerminal, classes: classes.isEmpty ? [.missing] : Set(classes), prefix: prefix)
-        do {
-            let sink = try OutputSink(path: output)
-            sink.write(Array(renderer.render(result).utf8))
-            sink.close()
-        } catch {
-            Diagnostics.fail("develtrace: cannot write \(output ?? "-"): \(error)", status: ExitCode32.badInput)
-        }
+        let sink = opened ?? openOutput()
+        sink.truncate()
+        sink.write(Array(renderer.render(result).utf8))
+        sink.close()
     }
 }

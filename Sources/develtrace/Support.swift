@@ -22,6 +22,33 @@ enum RawArguments {
         return Array(all[(dash + 1)...])
     }
 
+    /// The values of an option (`--output X`, `--output=X`, `-o X`) before
+    /// `--`, byte-exact: ArgumentParser's strings lose bytes that are not
+    /// UTF-8.
+    static func values(of names: [String]) -> [RawPath] {
+        var all: [RawPath] = []
+        for i in 1..<Int(CommandLine.argc) {
+            guard let pointer = CommandLine.unsafeArgv[i] else { continue }
+            all.append(RawPath(bytes: Array(UnsafeBufferPointer(start: pointer, count: strlen(pointer))).map { UInt8(bitPattern: $0) }))
+        }
+        var values: [RawPath] = []
+        var index = 0
+        while index < all.count, all[index] != RawPath("--") {
+            let argument = all[index]
+            if names.contains(where: { argument == RawPath($0) }), index + 1 < all.count {
+                values.append(all[index + 1])
+                index += 2
+                continue
+            }
+            for name in names where name.hasPrefix("--") {
+                let prefix = Array((name + "=").utf8)
+                if argument.bytes.starts(with: prefix) { values.append(RawPath(bytes: Array(argument.bytes.dropFirst(prefix.count)))) }
+            }
+            index += 1
+        }
+        return values
+    }
+
     static func environment() -> [RawPath] {
         var result: [RawPath] = []
         var cursor = environ
@@ -39,14 +66,25 @@ final class OutputSink: Sendable {
     private let fd: Int32
     private let buffer = Mutex<[UInt8]>([])
 
-    init(path: String?) throws {
-        if let path, path != "-" {
-            let fd = open(path, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0o644)
+    /// `truncate: false` opens without emptying the file (a check opens its
+    /// report before the builds, to fail early, and empties it at the end).
+    init(path: RawPath?, truncate: Bool = true) throws {
+        if let path, path != RawPath("-") {
+            let fd = path.withCString { open($0, O_WRONLY | O_CREAT | (truncate ? O_TRUNC : 0) | O_CLOEXEC, 0o644) }
             if fd < 0 { throw DiagnosticError(String(cString: strerror(errno))) }
             self.fd = fd
         } else {
             self.fd = 1
         }
+    }
+
+    convenience init(path: String?) throws {
+        try self.init(path: path.map(RawPath.init))
+    }
+
+    /// Empties the file before the first write (no-op on standard output).
+    func truncate() {
+        if fd != 1 { _ = ftruncate(fd, 0) }
     }
 
     func write(_ bytes: [UInt8]) {

@@ -76,6 +76,10 @@ struct TraceCommand: ParsableCommand {
     var command: [String] = []
 
     func validate() throws {
+        // `trace --help` (no `--`): the passthrough argument caught it.
+        if RawArguments.afterDoubleDash() == nil, let first = command.first, ["--help", "-h", "-help"].contains(first) {
+            throw CleanExit.helpRequest(self)
+        }
         if command.isEmpty { throw ValidationError("Give the command to trace after --, e.g. develtrace trace -- make") }
         if let timeout, timeout <= 0 { throw ValidationError("--timeout must be positive") }
     }

@@ -181,3 +181,63 @@ extension Machine.CheckCommandLine {
         #expect(Gate.Rule(text) == nil)
     }
 }
+
+extension Machine.CheckCommandLine {
+    @Test("a module directory with a space builds; a non-UTF-8 --output is written byte for byte; an unwritable one fails first")
+    func awkwardPaths() throws {
+        let work = try Harness.workDirectory("check-cli-awkward")
+        defer { try? FileManager.default.removeItem(at: work) }
+        let module = work.appendingPathComponent("my module")
+        try FileManager.default.copyItem(atPath: MiniKernel.module, toPath: module.path)
+        let candidate = try MiniKernel.candidate("cli-awkward", "")
+        defer { try? FileManager.default.removeItem(at: candidate) }
+        let name = Array(work.path.utf8) + Array("/report-".utf8) + [0xFF, 0xFE] + Array(".json".utf8)
+        let process = Process()
+        process.executableURL = URL(fileURLWithPath: "/bin/sh")
+        // The shell passes the raw bytes: Foundation's arguments are strings.
+        process.arguments = [
+            "-c", "exec \"$0\" check --quiet --format json --build-tree \"$1\" --candidate \"$2\" --module \"$3\" --output \"$(printf '%s/report-\\377\\376.json' \"$4\")\"",
+            Machine.CommandLine.executable, MiniKernel.tree.path, candidate.path, module.path, work.path,
+        ]
+        try process.run()
+        process.waitUntilExit()
+        #expect(process.terminationStatus == 0)
+        var status = stat()
+        let path = RawPath(bytes: name)
+        #expect(path.withCString { stat($0, &status) } == 0 && status.st_size > 100, "the report is at its exact name")
+
+        let unwritable = try Machine.CommandLine.run(
+            [
+                "check", "--build-tree", MiniKernel.tree.path, "--candidate", candidate.path, "--module", module.path, "--output",
+                "/nonexistent/report.json",
+            ], in: work)
+        #expect(unwritable.status == 2)
+        #expect(unwritable.stderr == "develtrace: cannot write /nonexistent/report.json: No such file or directory\n")
+    }
+
+    @Test("SIGTERM to a check tears every sandbox down and exits 143")
+    func terminated() throws {
+        let work = try Harness.workDirectory("check-cli-sigterm")
+        defer { try? FileManager.default.removeItem(at: work) }
+        let marker = "\(UInt32.random(in: 1000...9999)).\(UInt32.random(in: 100...999))"
+        let sample = work.appendingPathComponent("slow-dkms")
+        try FileManager.default.createDirectory(at: sample, withIntermediateDirectories: true)
+        try "PACKAGE_NAME=slow\nPACKAGE_VERSION=1\nMAKE[0]=\"sleep \(marker)\"\n".write(
+            to: sample.appendingPathComponent("dkms.conf"), atomically: true, encoding: .utf8)
+        let candidate = try MiniKernel.candidate("cli-sigterm", "")
+        defer { try? FileManager.default.removeItem(at: candidate) }
+        let process = Process()
+        process.executableURL = URL(fileURLWithPath: Machine.CommandLine.executable)
+        process.arguments = ["check", "--quiet", "--build-tree", MiniKernel.tree.path, "--candidate", candidate.path, "--module", sample.path]
+        process.standardError = FileHandle.nullDevice
+        try process.run()
+        Machine.Lifecycle.waitUntil { !Harness.processes(containing: "sleep \(marker)").isEmpty }
+        #expect(!Harness.processes(containing: "sleep \(marker)").isEmpty, "the build started")
+        kill(process.processIdentifier, SIGTERM)
+        process.waitUntilExit()
+        #expect(process.terminationStatus == 143)
+        Machine.Lifecycle.waitUntil { Harness.processes(containing: "sleep \(marker)").isEmpty }
+        #expect(Harness.processes(containing: "sleep \(marker)").isEmpty, "no process of the run is left")
+        #expect(Harness.develtraceMounts().isEmpty, "no mount is left")
+    }
+}

@@ -89,3 +89,12 @@ extension Machine {
         }
     }
 }
+
+extension Machine.CommandLine {
+    @Test("trace --help shows the help instead of running --help")
+    func help() throws {
+        let run = try Self.run(["trace", "--help"], in: Harness.packageRoot)
+        #expect(run.status == 0)
+        #expect(String(decoding: run.stdout, as: UTF8.self).hasPrefix("OVERVIEW: Run a command in the sandbox"))
+    }
+}

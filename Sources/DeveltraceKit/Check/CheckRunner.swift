@@ -125,6 +125,7 @@ public final class CheckRunner: @unchecked Sendable {
         let classifier = try staging.value()
         let candidate = classifier.candidate
         let layout = classifier.layout
+        if case .interrupted(let signal) = cancellation.reason { throw CheckInterrupted(signal: signal) }
         if cancellation.isCancelled { throw CheckInterrupted() }
 
         let ordered = results.compactMap { $0 }
@@ -421,7 +422,12 @@ final class SampleCheck: @unchecked Sendable {
 
 /// The check was stopped (SIGINT, SIGTERM) before it finished.
 public struct CheckInterrupted: Error, CustomStringConvertible {
+    /// The signal that stopped it (SIGTERM when unknown).
+    public var signal: Int32 = SIGTERM
+    public init(signal: Int32 = SIGTERM) { self.signal = signal }
     public var description: String { "interrupted; every sandbox was torn down" }
+    /// The shell's convention: 128 + the signal (130 for Ctrl-C, 143 for SIGTERM).
+    public var exitStatus: Int32 { 128 + signal }
 }
 
 import Synchronization

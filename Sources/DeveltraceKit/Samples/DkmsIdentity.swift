@@ -53,7 +53,7 @@ enum DkmsIdentity {
         if outcome.termination == .timedOut {
             throw InputError.brokenDkmsConf(sample.directory, "sourcing it took longer than the time limit")
         }
-        if case .interrupted = outcome.termination { throw CheckInterrupted() }
+        if case .interrupted(let signal) = outcome.termination { throw CheckInterrupted(signal: signal) }
         let lines = String(decoding: Self.contents(of: output), as: UTF8.self).split(separator: "\n", omittingEmptySubsequences: false)
         guard outcome.exitStatus == 0 else {
             let message = String(decoding: Self.contents(of: errors), as: UTF8.self).split(separator: "\n").first.map(String.init)

@@ -43,7 +43,13 @@ public struct Sample: Sendable, Hashable, Codable {
         if kind == .dkms, let packageName, let packageVersion {
             return RawPath("/var/lib/dkms/\(packageName)/\(packageVersion)/build")
         }
-        return RawPath("/develtrace-build/\(name)")
+        // develtrace's own name for it: kbuild cannot build in a directory
+        // whose path has a space or another character make treats specially.
+        let safe = String(name.unicodeScalars.map { scalar -> Character in
+            scalar.isASCII && (CharacterSet.alphanumerics.contains(scalar) || "._-+".unicodeScalars.contains(scalar))
+                ? Character(scalar) : "_"
+        })
+        return RawPath("/develtrace-build/\(safe)")
     }
 
     /// The samples of the built-in corpus (`Fixtures/modules/*`).

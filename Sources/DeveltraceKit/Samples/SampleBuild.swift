@@ -134,6 +134,13 @@ public final class CancellationHandle: @unchecked Sendable {
         return cancelled != nil
     }
 
+    /// Why it was cancelled, if it was.
+    public var reason: Termination? {
+        lock.lock()
+        defer { lock.unlock() }
+        return cancelled
+    }
+
     public func cancel(_ reason: Termination) {
         lock.lock()
         cancelled = reason
