@@ -151,3 +151,24 @@ extension Machine.CheckDebian {
         #expect(asRoot.findings.contains("relocated scripts/module.lds benign"))
     }
 }
+
+extension Machine.CheckDebian {
+    @Test("the same packages installed on the host, named as candidates, give the .debs' findings")
+    func installedPackages() throws {
+        try #require(DebianPair.prepared, "the Debian 6.1 pair is not prepared in \(DebianPair.cache)")
+        let names = DebianPair.debs.map { URL(fileURLWithPath: $0).lastPathComponent.components(separatedBy: "_")[0] }
+        try #require(names.count == 3)
+        let installed = try Harness.runProcess(["/usr/bin/dpkg-query", "-W"] + names)
+        try #require(installed == 0, "tools/prepare-debian-6.1 installs \(names) (as root)")
+        let fromDebs = try DebianPair.check(DebianPair.debs)
+        let fromInstalled = try DebianPair.check(names)
+        func summary(_ result: CheckResult) -> Set<String> {
+            Set(result.findings.map { "\($0.class.rawValue) \($0.path) \($0.severity.rawValue)" })
+        }
+        #expect(summary(fromInstalled) == summary(fromDebs))
+        #expect(fromInstalled.exitStatus == fromDebs.exitStatus)
+        #expect(fromInstalled.samples.map(\.candidate) == fromDebs.samples.map(\.candidate))
+        #expect(fromInstalled.inputs.layout == fromDebs.inputs.layout)
+        #expect(summary(fromDebs).contains("relocated scripts/module.lds benign"))
+    }
+}

@@ -75,14 +75,22 @@ public final class StagedCandidate: @unchecked Sendable {
                 let version = try HostCommand.run(["dpkg-query", "-W", "-f", "${Version}\t${source:Package}", name])
                 let parts = String(decoding: version.output, as: UTF8.self).split(separator: "\t").map(String.init)
                 packages.append(PackageInfo(name: name, version: parts.first ?? "?", source: parts.count > 1 ? parts[1] : nil, file: nil))
-                let files = String(decoding: list.output, as: UTF8.self).split(separator: "\n").map(String.init)
-                    .filter { path in
-                        var status = stat()
-                        return lstat(path, &status) == 0 && (status.st_mode & S_IFMT) != S_IFDIR
-                    }
+                let listed = String(decoding: list.output, as: UTF8.self).split(separator: "\n").map(String.init)
+                // Directories the package has children in are not files, even
+                // where the host made them symlinks (merged /usr: dpkg lists
+                // /lib, which is a symlink to usr/lib here).
+                let parents = Set(listed.map { ($0 as NSString).deletingLastPathComponent })
+                let files = listed.filter { path in
+                    var status = stat()
+                    return lstat(path, &status) == 0 && (status.st_mode & S_IFMT) != S_IFDIR && !parents.contains(path)
+                }
                 for chunk in stride(from: 0, to: files.count, by: 500) {
+                    // From / with relative names: coreutils 9.1's `cp -a --parents`
+                    // fails to copy a parent's attributes for absolute names
+                    // given from elsewhere.
                     let copy = try HostCommand.run(
-                        ["cp", "-a", "--parents"] + files[chunk..<min(chunk + 500, files.count)] + [stagingRoot.description])
+                        ["cp", "-a", "--parents", "--"] + files[chunk..<min(chunk + 500, files.count)].map { String($0.dropFirst()) }
+                            + [stagingRoot.description], directory: "/")
                     guard copy.status == 0 else { throw InputError.tool("cp", Self.firstLine(copy.error)) }
                 }
             }

@@ -9,10 +9,13 @@ enum HostCommand {
         var error: String
     }
 
-    static func run(_ arguments: [String], input: FileHandle? = nil, output: FileHandle? = nil) throws -> Result {
+    static func run(
+        _ arguments: [String], input: FileHandle? = nil, output: FileHandle? = nil, directory: String? = nil
+    ) throws -> Result {
         let process = Process()
         process.executableURL = URL(fileURLWithPath: "/usr/bin/env")
         process.arguments = arguments
+        if let directory { process.currentDirectoryURL = URL(fileURLWithPath: directory) }
         let out = Pipe()
         let err = Pipe()
         process.standardOutput = output ?? out
