@@ -138,3 +138,28 @@ extension Machine.CheckSynthetic {
         #expect(listed.exitStatus == 0, "unused files do not fail the gate")
     }
 }
+
+extension Machine.CheckSynthetic {
+    @Test("a candidate of another release than the reference tree: a warning, each built for its own, still checked")
+    func otherRelease() throws {
+        let candidate = try MiniKernel.candidate("other-release", "echo 9.9.9-other > include/config/kernel.release")
+        defer { try? FileManager.default.removeItem(at: candidate) }
+        let result = try MiniKernel.check(candidate)
+        #expect(result.warnings.contains { $0.contains("release 1.0.0-mini and the candidate 9.9.9-other") }, "\(result.warnings)")
+        #expect(result.samples.allSatisfy { $0.candidate == "succeeded" }, "\(result.samples.map { $0.log ?? "" })")
+        #expect(result.findings.filter { $0.class == .missing }.isEmpty)
+        #expect(result.exitStatus == 0)
+    }
+}
+
+@Suite struct ModuleComparisonTests {
+    @Test("vermagic can be left out of .modinfo, and only vermagic")
+    func withoutVermagic() {
+        let modinfo = Array("license=GPL\0vermagic=6.1.0-56-amd64 SMP preempt mod_unload modversions \0name=hello\0".utf8)
+        let stripped = ModuleComparison.withoutVermagic(modinfo)
+        #expect(String(decoding: stripped, as: UTF8.self) == "license=GPL\0name=hello\0")
+        let other = Array("license=GPL\0vermagic=6.1.192 SMP mod_unload modversions \0name=hello\0".utf8)
+        #expect(ModuleComparison.withoutVermagic(other) == stripped)
+        #expect(ModuleComparison.vermagic(other) == "6.1.192 SMP mod_unload modversions ")
+    }
+}

@@ -3,8 +3,8 @@ import Testing
 
 @testable import DeveltraceKit
 
-/// Devel-package defects distributions really shipped (DESIGN.md, "Devel-package
-/// defects that distros really shipped"), re-created in the real Debian 6.1
+/// Devel-package defects distributions really shipped (the README's table,
+/// each with the bug report it comes from), re-created in the real Debian 6.1
 /// packages: each must be pinpointed with the right class and severity, and
 /// nothing else may be reported (beyond Debian's own known differences).
 extension Machine {

@@ -166,7 +166,7 @@ public final class CheckRunner: @unchecked Sendable {
                 kbuildDir: layout.kbuildDir.description, layout: layout.kind,
                 roots: layout.roots.map { [$0.candidate.description, $0.tree.description] }, command: options.command,
                 compiler: Self.compilerVersion()),
-            warnings: candidate.warnings, samples: sampleResults, findings: findings, summary: FindingMerge.summary(findings),
+            warnings: candidate.warnings + Self.releaseWarning(tree: tree.release, candidate: layout.kernelRelease), samples: sampleResults, findings: findings, summary: FindingMerge.summary(findings),
             unusedFiles: unused.count, exitStatus: 0)
         if let shard = options.shard {
             result.shard = CheckResult.ShardPart(
@@ -180,6 +180,16 @@ public final class CheckRunner: @unchecked Sendable {
     static func compilerVersion() -> String? {
         guard let result = try? HostCommand.run(["gcc", "--version"]), result.status == 0 else { return nil }
         return String(decoding: result.output, as: UTF8.self).split(separator: "\n").first.map(String.init)
+    }
+
+    /// A reference tree of another release than the candidate's is checked
+    /// all the same (what the packaging misses rarely depends on it), but
+    /// the user should know, and vermagic is not compared.
+    static func releaseWarning(tree: String, candidate: String?) -> [String] {
+        guard let candidate, candidate != tree else { return [] }
+        return [
+            "the reference tree is release \(tree) and the candidate \(candidate): each is built for its own, and vermagic is left out of the module comparison"
+        ]
     }
 
     private static func makeScratch() throws(SandboxError) -> ScratchDirectory {
@@ -270,14 +280,16 @@ public final class CheckRunner: @unchecked Sendable {
         }
         // Makefiles that build against /lib/modules/$(KVER)/build (ddcci's)
         // find the candidate there, unless the package brings that link.
-        if !candidate.exists(RawPath("/usr/lib/modules/\(tree.release)")) && !candidate.exists(RawPath("/lib/modules/\(tree.release)")) {
+        // The candidate is built for its own release (DKMS's kernelver), which
+        // may not be the reference tree's.
+        let release = classifier.layout.kernelRelease ?? tree.release
+        if !candidate.exists(RawPath("/usr/lib/modules/\(release)")) && !candidate.exists(RawPath("/lib/modules/\(release)")) {
             sandbox.binds.append(
-                try modulesDirectory(
-                    release: tree.release, kbuildDir: classifier.layout.kbuildDir, scratch: check.scratch, label: "candidate"))
+                try modulesDirectory(release: release, kbuildDir: classifier.layout.kbuildDir, scratch: check.scratch, label: "candidate"))
         }
         progress("\(check.sample.name): candidate build, round \(round)")
         let build = try SampleBuild(
-            sample: check.sample, kernelRelease: tree.release, kbuildDir: classifier.layout.kbuildDir, sandbox: sandbox,
+            sample: check.sample, kernelRelease: release, kbuildDir: classifier.layout.kbuildDir, sandbox: sandbox,
             scratch: check.scratch, label: "candidate-\(round)", cpu: cpu, timeout: options.timeout
         ).run(cancel: cancellation)
         progress("\(check.sample.name): candidate round \(round) built")
@@ -302,7 +314,9 @@ public final class CheckRunner: @unchecked Sendable {
         if build.status.isSuccess {
             for (name, referenceModule) in reference.modules {
                 if let candidateModule = build.modules[name],
-                    let result = ModuleComparison.compare(reference: referenceModule, candidate: candidateModule)
+                    let result = ModuleComparison.compare(
+                        reference: referenceModule, candidate: candidateModule,
+                        ignoringVermagic: (layout.kernelRelease ?? tree.release) != tree.release)
                 {
                     comparison[name] = result
                 } else {

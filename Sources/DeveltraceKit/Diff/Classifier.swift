@@ -12,7 +12,7 @@ struct SampleObservation {
 }
 
 /// Turns the traces of the reference and candidate builds into findings
-/// (DESIGN.md, "Diff and classify").
+/// (ARCHITECTURE.md, "Findings").
 struct Classifier {
     let tree: BuildTree
     let candidate: StagedCandidate

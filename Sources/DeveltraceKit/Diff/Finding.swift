@@ -1,4 +1,4 @@
-/// The kinds of defect develtrace reports (DESIGN.md, "Diff and classify").
+/// The kinds of defect develtrace reports (ARCHITECTURE.md, "Findings").
 public enum FindingClass: String, Sendable, Codable, CaseIterable, Comparable {
     /// Needed (read by the reference build or probed by a candidate build),
     /// present in the full tree, absent from the candidate.

@@ -32,16 +32,23 @@ public struct ModuleComparison: Sendable, Hashable, Codable {
         return leftShape == rightShape
     }
 
-    public static func compare(reference: RawPath, candidate: RawPath) -> ModuleComparison? {
-        guard let left = sections(of: reference), let right = sections(of: candidate) else { return nil }
+    /// `ignoringVermagic`: the reference tree and the candidate are for
+    /// different kernel releases, so `vermagic=` differs by design and is
+    /// left out of `.modinfo`'s comparison (it is still reported).
+    public static func compare(reference: RawPath, candidate: RawPath, ignoringVermagic: Bool = false) -> ModuleComparison? {
+        guard var left = sections(of: reference), var right = sections(of: candidate) else { return nil }
+        let leftMagic = vermagic(left[".modinfo"])
+        let rightMagic = vermagic(right[".modinfo"])
+        if ignoringVermagic {
+            left[".modinfo"] = left[".modinfo"].map(withoutVermagic)
+            right[".modinfo"] = right[".modinfo"].map(withoutVermagic)
+        }
         let leftNames = Set(left.keys.filter { !ignored($0) })
         let rightNames = Set(right.keys.filter { !ignored($0) })
         var result = ModuleComparison(
             onlyInReference: leftNames.subtracting(rightNames).sorted(), onlyInCandidate: rightNames.subtracting(leftNames).sorted(),
             differing: leftNames.intersection(rightNames).filter { !sameContent($0, left[$0]!, right[$0]!) }.sorted(),
             vermagic: nil)
-        let leftMagic = vermagic(left[".modinfo"])
-        let rightMagic = vermagic(right[".modinfo"])
         if leftMagic != rightMagic { result.vermagic = [leftMagic ?? "", rightMagic ?? ""] }
         return result
     }
@@ -73,6 +80,11 @@ public struct ModuleComparison: Sendable, Hashable, Codable {
             section = elf_nextscn(elf, current)
         }
         return result
+    }
+
+    /// `.modinfo` without its `vermagic=` entry.
+    static func withoutVermagic(_ modinfo: [UInt8]) -> [UInt8] {
+        Array(modinfo.split(separator: 0, omittingEmptySubsequences: false).filter { !$0.starts(with: Array("vermagic=".utf8)) }.joined(separator: [0]))
     }
 
     static func vermagic(_ modinfo: [UInt8]?) -> String? {

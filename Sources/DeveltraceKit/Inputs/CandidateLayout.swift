@@ -20,6 +20,9 @@ public struct CandidateLayout: Sendable {
     public let roots: [Root]
     /// The layout recognised, for the report.
     public let kind: String
+    /// The kernel release the candidate is for (its
+    /// `include/config/kernel.release`), when it says.
+    public let kernelRelease: String?
 
     public init(candidate: StagedCandidate, kbuildDir override: String?, maps: [String]) throws(InputError) {
         let kbuild: RawPath
@@ -32,6 +35,9 @@ public struct CandidateLayout: Sendable {
         // Use the resolved location (usr/lib/modules/R/build is a symlink).
         let resolved = candidate.resolve(kbuild) ?? kbuild
         self.kbuildDir = resolved
+        kernelRelease = candidate.contentFile(resolved.appending(RawPath("include/config/kernel.release")))
+            .flatMap { try? String(contentsOfFile: $0.description, encoding: .utf8) }
+            .map { $0.trimmingCharacters(in: .whitespacesAndNewlines) }.flatMap { $0.isEmpty ? nil : $0 }
         var roots = [Root(candidate: resolved, tree: RawPath(bytes: []))]
         var kind = "single directory (Fedora, Arch, upstream)"
 

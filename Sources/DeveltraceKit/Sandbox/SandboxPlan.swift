@@ -73,8 +73,11 @@ enum SandboxIdentity: Sendable, Equatable {
     }
 }
 
-/// The sandbox for one run: the scratch layout, the set-up steps for the
-/// init, and, after the run, the writes the overlays caught.
+/// The sandbox for one run, as data: what to prepare in the scratch
+/// directory (`preparation`, carried out by `SandboxPreparer`, the only
+/// writer), the set-up steps for the init (`steps`), and the overlays whose
+/// upper layers `OverlayDiff` reads after the run. Making a plan reads the
+/// host only through a `HostView` and writes nothing.
 ///
 /// The root is assembled, not the host's: an empty skeleton (the host's
 /// top-level symlinks such as `/bin -> usr/bin`, and mount points), `/usr`
@@ -82,20 +85,19 @@ enum SandboxIdentity: Sendable, Equatable {
 /// and `/var/tmp`, `/sys` read-only, and what the configuration mounts. No
 /// host `/run`, `/home`, `/root` or `/var`: no host socket is reachable.
 struct SandboxPlan {
-    /// Where an overlay's upper layer shows up inside the sandbox.
-    private struct Layer {
-        var upper: RawPath
-        var lowers: [RawPath]
-        var target: RawPath
-    }
-
+    private(set) var preparation: [PreparationStep] = []
     private(set) var steps: [MountStep] = []
-    /// Where the sandbox's root is assembled before `pivot_root`.
-    private var root = RawPath("/")
-    private var layers: [Layer] = []
+    /// The overlays, the root's first.
+    private(set) var layers: [OverlayDiff.Layer] = []
     /// Mount points made in an upper layer before the run, not writes.
-    private var premade: Set<RawPath> = []
+    private(set) var premade: Set<RawPath> = []
     let identity: SandboxIdentity
+    /// Where the sandbox's root is assembled before `pivot_root`.
+    private let root: RawPath
+    private let host: any HostView
+    /// What the preparation will have made (the scratch directory is new).
+    private var planned: Set<RawPath> = []
+
     /// Directories of the host shown through overlays (writes are caught).
     static let baseDirectories = ["/usr", "/etc"].map(RawPath.init)
     /// Top-level names copied from the host: a symlink stays a symlink
@@ -103,6 +105,10 @@ struct SandboxPlan {
     static let topLevelNames = ["bin", "sbin", "lib", "lib32", "lib64", "libx32"]
     /// Device nodes bound from the host into the sandbox's own `/dev`.
     static let devices = ["null", "zero", "full", "random", "urandom", "tty"]
+    /// `/proc` entries made read-only.
+    static let readOnlyProc = ["sys", "sysrq-trigger", "irq", "bus"]
+    /// tmpfs mounts every sandbox has, on mount points of the skeleton.
+    private static let builtInTmpfs = ["/tmp", "/var/tmp"].map(RawPath.init)
 
     /// The namespaces: mount, PID, network, IPC, UTS (and, rootless, user).
     var cloneFlags: Int32 {
@@ -111,42 +117,41 @@ struct SandboxPlan {
     }
 
     init(
-        configuration: SandboxConfiguration, scratch: RawPath, hostMounts: [RawPath], identity: SandboxIdentity
+        configuration: SandboxConfiguration, scratch: RawPath, identity: SandboxIdentity, host: any HostView = LiveHostView()
     ) throws(SandboxError) {
         self.identity = identity
+        self.host = host
         let slash = RawPath("/")
         let root = scratch.appending(RawPath("root"))
         self.root = root
         let skeleton = scratch.appending(RawPath("root-lower"))
         let rootUpper = scratch.appending(RawPath("root-upper"))
         let rootWork = scratch.appending(RawPath("root-work"))
-        for directory in [root, skeleton, rootUpper, rootWork] { try Self.makeDirectory(directory) }
-        try prepareUpper(rootUpper)
-        layers.append(Layer(upper: rootUpper, lowers: [skeleton], target: slash))
+        for directory in [root, skeleton, rootUpper, rootWork] { makeDirectory(directory) }
+        ownUpper(rootUpper)
+        layers.append(OverlayDiff.Layer(upper: rootUpper, lowers: [skeleton], target: slash))
 
         func inside(_ path: RawPath) -> RawPath { root.appending(RawPath(bytes: Array(path.bytes.dropFirst()))) }
 
         // The skeleton: mount points and the host's top-level symlinks.
         var bases = Self.baseDirectories
         for name in Self.topLevelNames {
-            let host = RawPath("/" + name)
-            var status = stat()
-            guard host.withCString({ lstat($0, &status) }) == 0 else { continue }
-            if (status.st_mode & S_IFMT) == S_IFLNK, let target = FileSystem.readLink(host) {
-                let link = skeleton.appending(RawPath(name))
-                if link.withCString({ l in target.withCString { t in symlink(t, l) } }) != 0 && errno != EEXIST {
-                    throw .preparation(link, Errno(rawValue: errno))
-                }
-            } else if (status.st_mode & S_IFMT) == S_IFDIR {
-                bases.append(host)
+            let path = RawPath("/" + name)
+            switch host.kind(of: path) {
+            case .symlink:
+                if let target = host.linkTarget(of: path) { makeSymlink(skeleton.appending(RawPath(name)), target: target) }
+            case .directory:
+                bases.append(path)
+            default:
+                break
             }
         }
         for name in ["proc", "sys", "dev", "tmp", "usr", "etc", "var", "var/tmp", "run"] {
-            try Self.makeDirectory(skeleton.appending(RawPath(name)))
+            makeDirectory(skeleton.appending(RawPath(name)))
         }
 
         let special = ["/proc", "/sys", "/dev", "/tmp"].map(RawPath.init)
-        let submounts = hostMounts.filter { mount in
+        let submounts = host.mountPoints.filter { mount in
             bases.contains { mount != $0 && mount.isSame(or: $0) } && !special.contains { mount.isSame(or: $0) }
                 && !mount.isSame(or: scratch) && !scratch.isSame(or: mount)
         }
@@ -161,15 +166,15 @@ struct SandboxPlan {
         for (index, base) in bases.enumerated() {
             let upper = scratch.appending(RawPath("base-\(index)-upper"))
             let work = scratch.appending(RawPath("base-\(index)-work"))
-            try Self.makeDirectory(upper)
-            try Self.makeDirectory(work)
+            makeDirectory(upper)
+            makeDirectory(work)
             try Self.checkLayerPath(base)
             try Self.checkLayerPath(upper)
             steps.append(
                 MountStep(
                     kind: .mount, source: RawPath("overlay"), target: inside(base), fileSystem: "overlay",
                     data: overlayOptions(lowers: [base], upper: upper, work: work)))
-            layers.append(Layer(upper: upper, lowers: [base], target: base))
+            layers.append(OverlayDiff.Layer(upper: upper, lowers: [base], target: base))
         }
         for mount in submounts.sorted(by: { $0.bytes.count < $1.bytes.count }) {
             steps.append(MountStep(kind: .mount, source: mount, target: inside(mount), flags: UInt(MS_BIND | MS_REC)))
@@ -209,16 +214,14 @@ struct SandboxPlan {
             MountStep(
                 kind: .mount, source: RawPath("proc"), target: inside(RawPath("/proc")), fileSystem: "proc",
                 flags: UInt(MS_NOSUID | MS_NODEV | MS_NOEXEC)))
-        for name in ["sys", "sysrq-trigger", "irq", "bus"] {
-            var status = stat()
-            guard "/proc/\(name)".withCString({ lstat($0, &status) }) == 0 else { continue }
+        for name in Self.readOnlyProc where host.kind(of: RawPath("/proc/\(name)")) != nil {
             let path = inside(RawPath("/proc/\(name)"))
             steps.append(MountStep(kind: .mount, source: path, target: path, flags: UInt(MS_BIND | MS_REC)))
             steps.append(MountStep(kind: .readOnlyTree, target: path))
         }
 
         // Writable scratch file systems, /tmp first.
-        let tmpfsTargets = [RawPath("/tmp"), RawPath("/var/tmp")] + configuration.tmpfs
+        let tmpfsTargets = Self.builtInTmpfs + configuration.tmpfs
         for target in tmpfsTargets {
             try Self.checkAbsolute(target)
             var placed = target
@@ -234,12 +237,12 @@ struct SandboxPlan {
         var mounted = tmpfsTargets
         for (index, overlay) in configuration.overlays.enumerated() {
             try Self.checkAbsolute(overlay.target)
-            for lower in overlay.lowers { try Self.checkSource(lower) }
+            for lower in overlay.lowers { try checkSource(lower) }
             let upper = scratch.appending(RawPath("overlay-\(index)-upper"))
             let work = scratch.appending(RawPath("overlay-\(index)-work"))
-            try Self.makeDirectory(upper)
-            try Self.makeDirectory(work)
-            try prepareUpper(upper)
+            makeDirectory(upper)
+            makeDirectory(work)
+            ownUpper(upper)
             for path in overlay.lowers + [upper] { try Self.checkLayerPath(path) }
             let target = try makeMountPoint(overlay.target, directory: true, submounts: submounts, mounted: mounted, tmpfs: tmpfsTargets)
             var lowers = overlay.lowers
@@ -250,7 +253,7 @@ struct SandboxPlan {
                 lowers = []
                 for (layerIndex, lower) in overlay.lowers.enumerated() {
                     let mapped = scratch.appending(RawPath("overlay-\(index)-lower-\(layerIndex)"))
-                    try Self.makeDirectory(mapped)
+                    makeDirectory(mapped)
                     // First of all, before the sandbox's own mounts appear
                     // below a lower that holds the scratch directory.
                     steps.insert(MountStep(kind: .idmappedBind, source: lower, target: mapped, flags: 1), at: 1)
@@ -261,13 +264,13 @@ struct SandboxPlan {
                 MountStep(
                     kind: .mount, source: RawPath("overlay"), target: inside(target), fileSystem: "overlay",
                     data: overlayOptions(lowers: lowers, upper: upper, work: work)))
-            layers.append(Layer(upper: upper, lowers: overlay.lowers, target: overlay.target))
+            layers.append(OverlayDiff.Layer(upper: upper, lowers: overlay.lowers, target: overlay.target))
             mounted.append(overlay.target)
         }
 
         for bind in configuration.binds {
             try Self.checkAbsolute(bind.target)
-            let isDirectory = try Self.checkSource(bind.source)
+            let isDirectory = try checkSource(bind.source)
             let target = try makeMountPoint(bind.target, directory: isDirectory, submounts: submounts, mounted: mounted, tmpfs: tmpfsTargets)
             if !bind.readOnly, case .rootMapped = identity {
                 steps.append(MountStep(kind: .idmappedBind, source: bind.source, target: inside(target)))
@@ -291,8 +294,20 @@ struct SandboxPlan {
         steps.append(MountStep(kind: .pivotRoot, target: root))
     }
 
-    /// tmpfs mounts every sandbox has, on mount points of the skeleton.
-    private static let builtInTmpfs = ["/tmp", "/var/tmp"].map(RawPath.init)
+    /// What the command changed, from the overlays' upper layers.
+    func capturedWrites() -> [CapturedWrite] {
+        OverlayDiff.capturedWrites(layers: layers, premade: premade)
+    }
+
+    /// The plan as text, one step a line: the preparation, then the init's
+    /// steps (golden-tested).
+    var text: String {
+        var lines = preparation.map { "prepare: \($0)" }
+        for step in steps {
+            lines.append("init: \(step.summary)" + (step.data.map { " [\($0)]" } ?? "") + (step.kind == .mount && step.flags != 0 ? " flags=0x\(String(step.flags, radix: 16))" : ""))
+        }
+        return lines.joined(separator: "\n") + "\n"
+    }
 
     /// `lowerdir=…,upperdir=…,workdir=…`; rootless overlays keep their
     /// metadata in `user.` extended attributes (`trusted.` needs host root).
@@ -302,22 +317,35 @@ struct SandboxPlan {
         return options
     }
 
+    // MARK: Planning the scratch layers
+
+    private mutating func makeDirectory(_ path: RawPath) {
+        guard planned.insert(path).inserted else { return }
+        preparation.append(.directory(path))
+    }
+
+    private mutating func makeDirectories(_ path: RawPath, below base: RawPath) {
+        var current = base
+        for component in path.bytes.split(separator: 47) {
+            current = current.appending(RawPath(bytes: Array(component)))
+            if !planned.contains(current) && host.kind(of: current) == nil { makeDirectory(current) }
+        }
+    }
+
+    private mutating func makeSymlink(_ path: RawPath, target: RawPath) {
+        guard planned.insert(path).inserted else { return }
+        preparation.append(.symlink(path, target: target))
+    }
+
     /// An upper layer's top directory is the merged directory's: owned by
     /// the sandbox's root, so a build can create files in it.
-    private func prepareUpper(_ upper: RawPath) throws(SandboxError) {
+    private mutating func ownUpper(_ upper: RawPath) {
         guard case .rootMapped(let id) = identity else { return }
-        if upper.withCString({ chown($0, id, id) }) != 0 { throw .preparation(upper, Errno(rawValue: errno)) }
+        preparation.append(.chown(upper, uid: id, gid: id))
     }
 
-    // MARK: Preparing the scratch layers
-
-    private static func makeDirectory(_ path: RawPath) throws(SandboxError) {
-        do throws(Errno) { try FileSystem.makeDirectory(path) } catch { throw .preparation(path, error) }
-    }
-
-    private static func makeDirectories(_ path: RawPath, below base: RawPath) throws(SandboxError) {
-        let target = path.isEmpty ? base : base.appending(path)
-        do throws(Errno) { try FileSystem.makeDirectories(target) } catch { throw .preparation(target, error) }
+    private func exists(_ path: RawPath) -> Bool {
+        planned.contains(path) || host.kind(of: path) != nil
     }
 
     private static func checkAbsolute(_ path: RawPath) throws(SandboxError) {
@@ -326,10 +354,9 @@ struct SandboxPlan {
 
     /// The source must exist; returns whether it is a directory.
     @discardableResult
-    private static func checkSource(_ path: RawPath) throws(SandboxError) -> Bool {
-        var status = stat()
-        guard path.withCString({ stat($0, &status) }) == 0 else { throw .sourceMissing(path, Errno(rawValue: errno)) }
-        return (status.st_mode & S_IFMT) == S_IFDIR
+    private func checkSource(_ path: RawPath) throws(SandboxError) -> Bool {
+        guard let kind = host.followedKind(of: path) else { throw .sourceMissing(path, .noSuchFileOrDirectory) }
+        return kind == .directory
     }
 
     private static func checkLayerPath(_ path: RawPath) throws(SandboxError) {
@@ -339,27 +366,14 @@ struct SandboxPlan {
     }
 
     /// `path` with its deepest existing ancestor replaced by the host's real
-    /// path: a mount point made in the upper layer must never shadow a
-    /// symlink of the host (`/lib` → `usr/lib` on merged-/usr systems).
+    /// path (see `HostView.resolvingExistingPrefix`).
     static func resolvingExistingPrefix(_ path: RawPath) -> RawPath {
-        var existing = path
-        var rest: [RawPath] = []
-        while existing.bytes.count > 1 {
-            var status = stat()
-            if existing.withCString({ lstat($0, &status) }) == 0 { break }
-            rest.insert(existing.lastComponent, at: 0)
-            existing = existing.parent
-        }
-        guard let real = existing.withCString({ realpath($0, nil) }) else { return path }
-        defer { free(real) }
-        var result = RawPath(bytes: Array(UnsafeBufferPointer(start: real, count: strlen(real))).map { UInt8(bitPattern: $0) })
-        for component in rest { result = result.appending(component) }
-        return result
+        LiveHostView().resolvingExistingPrefix(path)
     }
 
     /// The layer whose upper directory holds `path` inside the sandbox: the
     /// deepest overlay (configured or base) above it, else the skeleton's.
-    private func layer(holding path: RawPath) -> Layer {
+    private func layer(holding path: RawPath) -> OverlayDiff.Layer {
         layers.filter { path.isSame(or: $0.target) }.max { $0.target.bytes.count < $1.target.bytes.count } ?? layers[0]
     }
 
@@ -370,7 +384,7 @@ struct SandboxPlan {
     private mutating func makeMountPoint(
         _ requested: RawPath, directory: Bool, submounts: [RawPath], mounted: [RawPath], tmpfs: [RawPath]
     ) throws(SandboxError) -> RawPath {
-        let target = mounted.contains(where: { requested.isSame(or: $0) }) ? requested : Self.resolvingExistingPrefix(requested)
+        let target = mounted.contains(where: { requested.isSame(or: $0) }) ? requested : host.resolvingExistingPrefix(requested)
         let holder = layer(holding: target)
         // A bind or tmpfs closer than any overlay above the target.
         if let outer = mounted.last(where: { target != $0 && target.isSame(or: $0) }),
@@ -389,27 +403,23 @@ struct SandboxPlan {
                 return target
             }
             // Inside a bind it must exist on the host.
-            var status = stat()
-            if target.withCString({ lstat($0, &status) }) != 0 { throw .nested(path: target, under: outer) }
+            if host.kind(of: target) == nil { throw .nested(path: target, under: outer) }
             return target
         }
         // What the holding overlay's lower layers have exists inside.
         if target == holder.target { return target }
         let relative = RawPath(bytes: Array(target.bytes.dropFirst(holder.target.bytes.count == 1 ? 1 : holder.target.bytes.count + 1)))
-        var status = stat()
-        if holder.lowers.contains(where: { $0.appending(relative).withCString({ lstat($0, &status) }) == 0 }) { return target }
+        if holder.lowers.contains(where: { exists($0.appending(relative)) }) { return target }
         if let mount = submounts.first(where: { target.isSame(or: $0) }) {
             throw .insideHostMount(path: target, mount: mount)
         }
-        try Self.makeDirectories(relative.parent, below: holder.upper)
+        makeDirectories(relative.parent, below: holder.upper)
         markPremade(target)
         let inUpper = holder.upper.appending(relative)
         if directory {
-            try Self.makeDirectory(inUpper)
-        } else {
-            let fd = inUpper.withCString { open($0, O_CREAT | O_WRONLY | O_CLOEXEC, 0o644) }
-            if fd < 0 { throw .preparation(inUpper, Errno(rawValue: errno)) }
-            close(fd)
+            makeDirectory(inUpper)
+        } else if planned.insert(inUpper).inserted {
+            preparation.append(.emptyFile(inUpper))
         }
         return target
     }
@@ -424,44 +434,16 @@ struct SandboxPlan {
         }
     }
 
-    /// An overlay whiteout (character device 0:0) in the upper layer of the
-    /// overlay that holds `hidden`.
+    /// An overlay whiteout in the upper layer of the overlay that holds
+    /// `hidden`.
     private mutating func makeWhiteout(_ hidden: RawPath) throws(SandboxError) {
         let holder = layer(holding: hidden)
         guard hidden != holder.target else { throw .nested(path: hidden, under: holder.target) }
         let relative = RawPath(bytes: Array(hidden.bytes.dropFirst(holder.target.bytes.count == 1 ? 1 : holder.target.bytes.count + 1)))
-        try Self.makeDirectories(relative.parent, below: holder.upper)
+        makeDirectories(relative.parent, below: holder.upper)
         markPremade(hidden)
         let inUpper = holder.upper.appending(relative)
-        if inUpper.withCString({ mknod($0, S_IFCHR | 0o000, 0) }) != 0 && errno != EEXIST {
-            throw .preparation(inUpper, Errno(rawValue: errno))
-        }
-    }
-
-    // MARK: After the run
-
-    /// What the command changed, from the overlays' upper layers.
-    func capturedWrites() -> [CapturedWrite] {
-        var writes: [CapturedWrite] = []
-        for layer in layers {
-            try? DirectoryWalk.walk(layer.upper) { entry in
-                let inside = layer.target.appending(entry.relativePath)
-                if premade.contains(inside) { return true }
-                let existed = layer.lowers.contains { lower in
-                    var status = stat()
-                    return lower.appending(entry.relativePath).withCString { lstat($0, &status) } == 0
-                }
-                if entry.isWhiteout {
-                    writes.append(CapturedWrite(path: inside, kind: .deleted, isDirectory: false))
-                } else if entry.isDirectory {
-                    if !existed { writes.append(CapturedWrite(path: inside, kind: .created, isDirectory: true)) }
-                } else {
-                    writes.append(CapturedWrite(path: inside, kind: existed ? .modified : .created, isDirectory: false))
-                }
-                return true
-            }
-        }
-        return writes.sorted()
+        if planned.insert(inUpper).inserted { preparation.append(.whiteout(inUpper)) }
     }
 
     /// The host's mount points, from `/proc/self/mountinfo`.

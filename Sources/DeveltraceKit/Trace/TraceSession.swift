@@ -87,9 +87,9 @@ public final class TraceSession: Sendable {
                 // A program from elsewhere (`trace -- ~/bin/tool`), read-only.
                 configuration.binds.append(.init(source: program, target: program))
             }
-            plan = try SandboxPlan(
-                configuration: configuration, scratch: made.path, hostMounts: SandboxPlan.hostMountPoints(),
-                identity: SandboxIdentity.current)
+            let planned = try SandboxPlan(configuration: configuration, scratch: made.path, identity: SandboxIdentity.current)
+            try SandboxPreparer.prepare(planned.preparation)
+            plan = planned
             scratch = consume made
         }
         let proc: FileDescriptor

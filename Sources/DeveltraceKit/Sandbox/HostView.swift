@@ -1,0 +1,74 @@
+#if canImport(Glibc)
+import Glibc
+#endif
+
+/// What the sandbox plan needs to know about the host, and nothing else:
+/// the plan is a pure function of these answers, so it can be tested with a
+/// made-up host (`Tests/…/SandboxPlanTests.swift`) without root or mounts.
+protocol HostView {
+    /// What `path` is, not following a final symlink (`lstat`); nil if absent.
+    func kind(of path: RawPath) -> HostFileKind?
+    /// What `path` leads to, following symlinks (`stat`); nil if absent.
+    func followedKind(of path: RawPath) -> HostFileKind?
+    /// A symlink's target (`readlink`).
+    func linkTarget(of path: RawPath) -> RawPath?
+    /// `realpath(3)`.
+    func realPath(of path: RawPath) -> RawPath?
+    /// The host's mount points (`/proc/self/mountinfo`).
+    var mountPoints: [RawPath] { get }
+}
+
+enum HostFileKind: Sendable, Equatable {
+    case directory, symlink, other
+}
+
+extension HostView {
+    /// `path` with its deepest existing ancestor replaced by the host's real
+    /// path: a mount point made in an upper layer must never shadow a
+    /// symlink of the host (`/lib` → `usr/lib` on merged-/usr systems).
+    func resolvingExistingPrefix(_ path: RawPath) -> RawPath {
+        var existing = path
+        var rest: [RawPath] = []
+        while existing.bytes.count > 1 {
+            if kind(of: existing) != nil { break }
+            rest.insert(existing.lastComponent, at: 0)
+            existing = existing.parent
+        }
+        guard var result = realPath(of: existing) else { return path }
+        for component in rest { result = result.appending(component) }
+        return result
+    }
+}
+
+/// The real host, through system calls.
+struct LiveHostView: HostView {
+    func kind(of path: RawPath) -> HostFileKind? {
+        var status = stat()
+        guard path.withCString({ lstat($0, &status) }) == 0 else { return nil }
+        return Self.kind(status)
+    }
+
+    func followedKind(of path: RawPath) -> HostFileKind? {
+        var status = stat()
+        guard path.withCString({ stat($0, &status) }) == 0 else { return nil }
+        return Self.kind(status)
+    }
+
+    private static func kind(_ status: stat) -> HostFileKind {
+        switch status.st_mode & S_IFMT {
+        case S_IFDIR: return .directory
+        case S_IFLNK: return .symlink
+        default: return .other
+        }
+    }
+
+    func linkTarget(of path: RawPath) -> RawPath? { FileSystem.readLink(path) }
+
+    func realPath(of path: RawPath) -> RawPath? {
+        guard let real = path.withCString({ realpath($0, nil) }) else { return nil }
+        defer { free(real) }
+        return RawPath(bytes: Array(UnsafeBufferPointer(start: real, count: strlen(real))).map { UInt8(bitPattern: $0) })
+    }
+
+    var mountPoints: [RawPath] { SandboxPlan.hostMountPoints() }
+}
