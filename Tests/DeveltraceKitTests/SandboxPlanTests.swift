@@ -96,4 +96,11 @@ struct FakeHost: HostView {
             try SandboxPlan(configuration: hiddenBind, scratch: RawPath("/scratch"), identity: .rootless(uid: 1, gid: 1), host: FakeHost())
         }
     }
+
+    @Test("root maps the sandbox to its own id only where its user namespace holds that id")
+    func identity() {
+        #expect(SandboxIdentity.mapCovers("         0          0 4294967295\n", 1_000_000_000))
+        #expect(!SandboxIdentity.mapCovers("         0       1000          1\n", 1_000_000_000))
+        #expect(SandboxIdentity.mapCovers("0 100000 65536\n65536 5000000 1000000001\n", 1_000_000_000))
+    }
 }

@@ -63,13 +63,28 @@ enum SandboxIdentity: Sendable, Equatable {
     /// far from the ranges `useradd` hands out in `/etc/subuid`.
     static let defaultMappedID: UInt32 = 1_000_000_000
 
-    /// The identity for this process.
+    /// The identity for this process: root's own id for the sandbox where
+    /// this user namespace can map it (root of the host, or of a container
+    /// whose map holds it), the rootless way otherwise.
     static var current: SandboxIdentity {
         if geteuid() == 0 {
             let configured = getenv("DEVELTRACE_SANDBOX_ID").flatMap { UInt32(String(cString: $0)) }
-            return .rootMapped(hostID: configured.flatMap { $0 > 0 ? $0 : nil } ?? defaultMappedID)
+            let id = configured.flatMap { $0 > 0 ? $0 : nil } ?? defaultMappedID
+            if let map = try? FileReading.bytes(of: RawPath("/proc/self/uid_map")),
+                mapCovers(String(decoding: map, as: UTF8.self), id)
+            {
+                return .rootMapped(hostID: id)
+            }
         }
         return .rootless(uid: geteuid(), gid: getegid())
+    }
+
+    /// True if a `uid_map`'s text maps `id` of this namespace.
+    static func mapCovers(_ map: String, _ id: UInt32) -> Bool {
+        map.split(separator: "\n").contains { line in
+            let fields = line.split(separator: " ", omittingEmptySubsequences: true).compactMap { UInt64($0) }
+            return fields.count == 3 && UInt64(id) >= fields[0] && UInt64(id) < fields[0] + fields[2]
+        }
     }
 }
 
