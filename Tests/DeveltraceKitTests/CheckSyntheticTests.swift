@@ -8,6 +8,8 @@ import Testing
 enum MiniKernel {
     static let tree: URL = {
         let url = Harness.packageRoot.appendingPathComponent(".build/test-work/minikernel-full")
+        // On a fresh clone nothing has made .build/test-work yet.
+        try? FileManager.default.createDirectory(at: url.deletingLastPathComponent(), withIntermediateDirectories: true)
         try? FileManager.default.removeItem(at: url)
         _ = try? Harness.runProcess(["/bin/cp", "-a", Harness.fixtures.appendingPathComponent("minikernel").path, url.path])
         _ = try? Harness.runProcess(["/usr/bin/make", "-s", "-C", url.path, "prepare"])
