@@ -78,6 +78,16 @@ struct FakeHost: HostView {
         #expect(plan.premade.contains(RawPath("/usr/src/linux-headers-6.1.0-56-amd64")))
     }
 
+    @Test("a path hidden under an overlay inside /tmp is hidden in that overlay")
+    func hiddenUnderTmp() throws {
+        var configuration = SandboxConfiguration()
+        configuration.overlays = [.init(lower: RawPath("/srv/module"), target: RawPath("/tmp/work"))]
+        configuration.hidden = [RawPath("/tmp/work/secret")]
+        let plan = try SandboxPlan(
+            configuration: configuration, scratch: RawPath("/scratch"), identity: .rootless(uid: 1, gid: 1), host: FakeHost())
+        #expect(plan.preparation.contains(.whiteout(RawPath("/scratch/overlay-0-upper/secret"))))
+    }
+
     @Test("bad sandbox paths are refused before anything is prepared")
     func refusals() {
         var relative = Self.configuration

@@ -298,7 +298,13 @@ struct SandboxPlan {
 
         for hidden in configuration.hidden {
             try Self.checkAbsolute(hidden)
-            if let mount = (submounts + configuration.binds.map(\.target) + tmpfsTargets).first(where: { hidden.isSame(or: $0) }) {
+            // Hidden by a whiteout in the deepest overlay above it, unless a
+            // bind or tmpfs lies between (it would show through that).
+            let holder = layer(holding: hidden)
+            let mounts = submounts + configuration.binds.map(\.target) + tmpfsTargets
+            if let mount = mounts.filter({ hidden.isSame(or: $0) }).max(by: { $0.bytes.count < $1.bytes.count }),
+                mount.isSame(or: holder.target)
+            {
                 throw .nested(path: hidden, under: mount)
             }
             try makeWhiteout(hidden)
