@@ -101,6 +101,9 @@ struct CheckCommand: ParsableCommand {
             corpus: Self.corpusDirectory(), maps: maps, jobs: jobs, maxRounds: maxRounds,
             timeout: .milliseconds(Int(timeout * 1000)), command: Self.reproducibleCommand(CommandLine.arguments))
         options.listUnused = listUnused
+        // --module as given, byte for byte.
+        let rawModules = RawArguments.values(of: ["--module"])
+        if rawModules.count == modules.count { options.modulePaths = rawModules }
         options.gate = gate.gate ?? .standard
         options.baseline = gate.loadBaseline()
         options.shard = shard.flatMap(Shard.init)

@@ -183,12 +183,16 @@ extension Machine.CheckCommandLine {
 }
 
 extension Machine.CheckCommandLine {
-    @Test("a module directory with a space builds; a non-UTF-8 --output is written byte for byte; an unwritable one fails first")
+    @Test(
+        "a module directory with a space and a non-UTF-8 byte builds; a non-UTF-8 --output is written byte for byte; an unwritable one fails first"
+    )
     func awkwardPaths() throws {
         let work = try Harness.workDirectory("check-cli-awkward")
         defer { try? FileManager.default.removeItem(at: work) }
         let module = work.appendingPathComponent("my module")
         try FileManager.default.copyItem(atPath: MiniKernel.module, toPath: module.path)
+        // The same module again, under a name that is not UTF-8.
+        #expect(try Harness.runProcess(["/bin/sh", "-c", "cp -r \"$0\" \"$(printf '%s\\377' \"$0\")\"", module.path]) == 0)
         let candidate = try MiniKernel.candidate("cli-awkward", "")
         defer { try? FileManager.default.removeItem(at: candidate) }
         let name = Array(work.path.utf8) + Array("/report-".utf8) + [0xFF, 0xFE] + Array(".json".utf8)
@@ -196,7 +200,8 @@ extension Machine.CheckCommandLine {
         process.executableURL = URL(fileURLWithPath: "/bin/sh")
         // The shell passes the raw bytes: Foundation's arguments are strings.
         process.arguments = [
-            "-c", "exec \"$0\" check --quiet --format json --build-tree \"$1\" --candidate \"$2\" --module \"$3\" --output \"$(printf '%s/report-\\377\\376.json' \"$4\")\"",
+            "-c",
+            "exec \"$0\" check --quiet --format json --build-tree \"$1\" --candidate \"$2\" --module \"$3\" --module \"$(printf '%s\\377' \"$3\")\" --output \"$(printf '%s/report-\\377\\376.json' \"$4\")\"",
             Machine.CommandLine.executable, MiniKernel.tree.path, candidate.path, module.path, work.path,
         ]
         try process.run()
@@ -205,6 +210,10 @@ extension Machine.CheckCommandLine {
         var status = stat()
         let path = RawPath(bytes: name)
         #expect(path.withCString { stat($0, &status) } == 0 && status.st_size > 100, "the report is at its exact name")
+        let report = try #require(FileReading.bytes(of: path) as [UInt8]?)
+        let object = try #require(try JSONSerialization.jsonObject(with: Data(report)) as? [String: Any])
+        let samples = object["samples"] as? [[String: Any]] ?? []
+        #expect(samples.count == 2 && samples.allSatisfy { $0["candidate"] as? String == "succeeded" }, "\(samples)")
 
         let unwritable = try Machine.CommandLine.run(
             [

@@ -86,6 +86,12 @@ struct FakeHost: HostView {
         let plan = try SandboxPlan(
             configuration: configuration, scratch: RawPath("/scratch"), identity: .rootless(uid: 1, gid: 1), host: FakeHost())
         #expect(plan.preparation.contains(.whiteout(RawPath("/scratch/overlay-0-upper/secret"))))
+
+        // A tree under the host's /tmp is absent inside already (the private /tmp).
+        let underTmp = try SandboxPlan(
+            configuration: SandboxConfiguration(hidden: [RawPath("/tmp/clone/.build/tree")]), scratch: RawPath("/scratch"),
+            identity: .rootless(uid: 1, gid: 1), host: FakeHost())
+        #expect(!underTmp.preparation.contains { if case .whiteout = $0 { true } else { false } })
     }
 
     @Test("bad sandbox paths are refused before anything is prepared")

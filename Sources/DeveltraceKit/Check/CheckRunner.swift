@@ -8,6 +8,8 @@ public struct CheckOptions: Sendable {
     public var kbuildDir: String?
     /// Sample directories; empty: the built-in corpus.
     public var modules: [String]
+    /// `modules` byte for byte (the command line's bytes need not be UTF-8).
+    public var modulePaths: [RawPath]
     public var corpus: String
     public var maps: [String]
     public var jobs: Int
@@ -33,6 +35,7 @@ public struct CheckOptions: Sendable {
         self.candidates = candidates
         self.kbuildDir = kbuildDir
         self.modules = modules
+        self.modulePaths = modules.map(RawPath.init)
         self.corpus = corpus
         self.maps = maps
         self.jobs = jobs
@@ -79,7 +82,7 @@ public final class CheckRunner: @unchecked Sendable {
         if options.modules.isEmpty {
             allSamples = try Sample.corpus(at: options.corpus)
         } else {
-            allSamples = try options.modules.map { directory throws(InputError) in try Sample(directory: directory) }
+            allSamples = try options.modulePaths.map { path throws(InputError) in try Sample(path: path) }
         }
         // One order for every run and every shard: by name.
         allSamples.sort { ($0.name, $0.directory) < ($1.name, $1.directory) }

@@ -37,7 +37,7 @@ enum DkmsIdentity {
         guard output >= 0, errors >= 0 else {
             throw InputError.brokenDkmsConf(sample.directory, "cannot evaluate it: \(Errno(rawValue: errno))")
         }
-        let sandbox = SandboxConfiguration(binds: [.init(source: RawPath(sample.directory), target: sourceInSandbox)])
+        let sandbox = SandboxConfiguration(binds: [.init(source: sample.path, target: sourceInSandbox)])
         // fd 3 carries the answer, so what dkms.conf prints cannot pose as it.
         let arguments = [
             "/bin/bash", "-c", "exec 3>&1 1>/dev/null; \(script)", "develtrace-dkms", sourceInSandbox.description, kernelRelease,

@@ -8,7 +8,10 @@ public struct Sample: Sendable, Hashable, Codable {
     }
 
     public var name: String
+    /// The directory, for people (bytes that are not UTF-8 show as U+FFFD).
     public var directory: String
+    /// The directory, byte for byte.
+    public var pathBytes: [UInt8]
     public var kind: Kind
     /// `PACKAGE_NAME` and `PACKAGE_VERSION` of a DKMS sample: DKMS builds in
     /// `$dkms_tree/NAME/VERSION/build` and `MAKE[0]` may say so. Nil until
@@ -16,14 +19,21 @@ public struct Sample: Sendable, Hashable, Codable {
     public var packageName: String?
     public var packageVersion: String?
 
+    /// The directory, byte for byte.
+    var path: RawPath { RawPath(bytes: pathBytes) }
+
     /// Checks `directory` is a module source directory.
     public init(directory: String) throws(InputError) {
-        let url = URL(fileURLWithPath: directory).standardizedFileURL
-        var isDirectory: ObjCBool = false
-        guard FileManager.default.fileExists(atPath: url.path, isDirectory: &isDirectory), isDirectory.boolValue else {
-            throw .notFound(directory)
-        }
-        let has = { (name: String) in FileManager.default.fileExists(atPath: url.appendingPathComponent(name).path) }
+        try self.init(path: RawPath(directory))
+    }
+
+    /// Checks `given` (relative to the working directory, any bytes) is a
+    /// module source directory.
+    public init(path given: RawPath) throws(InputError) {
+        let absolute = (given.isAbsolute ? given : RawPath(FileManager.default.currentDirectoryPath).appending(given)).normalized()
+        let host = LiveHostView()
+        guard host.followedKind(of: absolute) == .directory else { throw .notFound(given.description) }
+        let has = { (name: String) in host.followedKind(of: absolute.appending(RawPath(name))) != nil }
         if has("dkms.conf") {
             // Its name and version come from sourcing dkms.conf, which only
             // ever happens in a sandbox (`DkmsIdentity`).
@@ -31,10 +41,11 @@ public struct Sample: Sendable, Hashable, Codable {
         } else if has("Makefile") || has("Kbuild") {
             kind = .kbuild
         } else {
-            throw .moduleWithoutMakefile(directory)
+            throw .moduleWithoutMakefile(given.description)
         }
-        self.directory = url.path
-        self.name = url.lastPathComponent
+        self.directory = absolute.description
+        self.pathBytes = absolute.bytes
+        self.name = absolute.lastComponent.description
     }
 
     /// Where the sample is built inside the sandbox (DKMS's build directory

@@ -1,4 +1,5 @@
 import Foundation
+import SystemPackage
 
 /// How one traced build of one sample went.
 public struct SampleBuildResult: Sendable {
@@ -36,7 +37,16 @@ struct SampleBuild {
 
     func run(cancel: CancellationHandle) throws -> SampleBuildResult {
         let copy = scratch.appending(RawPath("\(label)-\(sample.name)"))
-        let copied = try HostCommand.run(["cp", "-a", "--", sample.directory, copy.description])
+        // cp takes the directory through a symlink of develtrace's naming:
+        // its own name may be any bytes, which a command line of strings
+        // would not carry.
+        let source = scratch.appending(RawPath("\(label)-\(sample.name.hashValue & 0xffff)-source"))
+        _ = source.withCString { unlink($0) }
+        guard source.withCString({ s in sample.path.withCString { symlink($0, s) } }) == 0 else {
+            throw InputError.tool("ln", "\(source): \(Errno(rawValue: errno))")
+        }
+        defer { _ = source.withCString { unlink($0) } }
+        let copied = try HostCommand.run(["cp", "-a", "--", source.description + "/.", copy.description])
         guard copied.status == 0 else { throw InputError.tool("cp", StagedCandidate.firstLine(copied.error)) }
         let driver = scratch.appending(RawPath("driver.sh"))
         if !FileManager.default.fileExists(atPath: driver.description) {
@@ -48,7 +58,7 @@ struct SampleBuild {
         if let name = sample.packageName, let version = sample.packageVersion {
             // DKMS's source tree, for dkms.conf files that refer to it.
             configuration.binds.append(
-                .init(source: RawPath(sample.directory), target: RawPath("/usr/src/\(name)-\(version)"), readOnly: true))
+                .init(source: sample.path, target: RawPath("/usr/src/\(name)-\(version)"), readOnly: true))
         }
         configuration.binds.append(.init(source: driver, target: RawPath("/develtrace-driver.sh"), readOnly: true))
 

@@ -305,6 +305,8 @@ struct SandboxPlan {
             if let mount = mounts.filter({ hidden.isSame(or: $0) }).max(by: { $0.bytes.count < $1.bytes.count }),
                 mount.isSame(or: holder.target)
             {
+                // A fresh tmpfs holds nothing of the host: absent already.
+                if tmpfsTargets.contains(mount) { continue }
                 throw .nested(path: hidden, under: mount)
             }
             try makeWhiteout(hidden)
