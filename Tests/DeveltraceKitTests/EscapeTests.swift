@@ -285,3 +285,31 @@ extension Machine.Escape {
         }
     }
 }
+
+extension Machine.Escape {
+    @Test("without user namespaces: exit 2 naming the setting, before anything runs", .enabled(if: geteuid() == 0))
+    func noUserNamespaces() throws {
+        let place = try Self.place(.rootless)
+        defer { try? FileManager.default.removeItem(at: place.base) }
+        // An ordinary user in a user namespace of its own whose limit of
+        // nested namespaces is 0 (the host's setting stays as it is).
+        let id = Self.rootlessID
+        let script = "echo 0 > /proc/sys/user/max_user_namespaces && exec \"$0\" trace --output /dev/null -- /bin/sh -c 'touch M'"
+        let process = Process()
+        process.executableURL = URL(fileURLWithPath: "/usr/bin/setpriv")
+        process.arguments = [
+            "--reuid=\(id)", "--regid=\(id)", "--clear-groups", "/usr/bin/unshare", "--user", "--map-root-user", "/bin/sh", "-c", script,
+            Self.binary,
+        ]
+        process.currentDirectoryURL = place.work
+        let err = Pipe()
+        process.standardError = err
+        try process.run()
+        let stderr = String(decoding: err.fileHandleForReading.readDataToEndOfFile(), as: UTF8.self)
+        process.waitUntilExit()
+        #expect(process.terminationStatus == 2, "\(stderr)")
+        #expect(stderr.contains("user.max_user_namespaces"), "\(stderr)")
+        #expect(stderr.split(separator: "\n").count == 1)
+        #expect(!FileManager.default.fileExists(atPath: place.work.appendingPathComponent("M").path), "nothing ran")
+    }
+}
