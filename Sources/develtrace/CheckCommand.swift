@@ -107,7 +107,14 @@ struct CheckCommand: ParsableCommand {
         options.gate = gate.gate ?? .standard
         options.baseline = gate.loadBaseline()
         options.shard = shard.flatMap(Shard.init)
+        // A report file this run creates goes again if the run ends without a report.
+        var status = stat()
+        let createdOutput = report.outputPath.map { path in path.withCString { stat($0, &status) } != 0 } ?? false
         let sink = report.openOutput()
+        func fail(_ message: String, status: Int32) -> Never {
+            if createdOutput, let path = report.outputPath { _ = path.withCString { unlink($0) } }
+            Diagnostics.fail(message, status: status)
+        }
         let runner = CheckRunner(options: options) { message in
             if showProgress { Diagnostics.print("develtrace: \(message)") }
         }
@@ -117,13 +124,13 @@ struct CheckCommand: ParsableCommand {
         do {
             result = try runner.run()
         } catch let error as InputError {
-            Diagnostics.fail("develtrace: \(error)", status: ExitCode32.badInput)
+            fail("develtrace: \(error)", status: ExitCode32.badInput)
         } catch let error as SandboxError {
-            Diagnostics.fail("develtrace: \(error)", status: ExitCode32.badInput)
+            fail("develtrace: \(error)", status: ExitCode32.badInput)
         } catch let interrupted as CheckInterrupted {
-            Diagnostics.fail("develtrace: \(interrupted)", status: interrupted.exitStatus)
+            fail("develtrace: \(interrupted)", status: interrupted.exitStatus)
         } catch {
-            Diagnostics.fail("develtrace: internal error: \(error)", status: ExitCode32.internalError)
+            fail("develtrace: internal error: \(error)", status: ExitCode32.internalError)
         }
         report.write(result, to: sink)
         Diagnostics.exit(result.exitStatus)

@@ -47,10 +47,12 @@ extension Machine {
             ]
             let index = arguments.firstIndex(of: option)!
             arguments[index + 1] = value
-            let run = try CommandLine.run(arguments, in: work)
+            let report = work.appendingPathComponent("report-\(UUID().uuidString.prefix(8)).json")
+            let run = try CommandLine.run(arguments + ["--output", report.path], in: work)
             #expect(run.status == 2, "\(run.stderr)")
             #expect(run.stderr.contains(message), "\(run.stderr)")
             #expect(run.stderr.split(separator: "\n").count == 1, "one line: \(run.stderr)")
+            #expect(!FileManager.default.fileExists(atPath: report.path), "no empty report is left")
         }
 
         @Test("a sample that does not build against the full tree exits 3, blamed on the sample")
