@@ -20,8 +20,10 @@ public struct CandidateLayout: Sendable {
     public let roots: [Root]
     /// The layout recognised, for the report.
     public let kind: String
-    /// The kernel release the candidate is for (its
-    /// `include/config/kernel.release`), when it says.
+    /// The kernel release the candidate is for, when it says: the
+    /// `UTS_RELEASE` of `include/generated/utsrelease.h` (what `uname -r`
+    /// and vermagic say; Debian's `include/config/kernel.release` holds the
+    /// upstream version instead), else `include/config/kernel.release`.
     public let kernelRelease: String?
 
     public init(candidate: StagedCandidate, kbuildDir override: String?, maps: [String]) throws(InputError) {
@@ -35,9 +37,7 @@ public struct CandidateLayout: Sendable {
         // Use the resolved location (usr/lib/modules/R/build is a symlink).
         let resolved = candidate.resolve(kbuild) ?? kbuild
         self.kbuildDir = resolved
-        kernelRelease = candidate.contentFile(resolved.appending(RawPath("include/config/kernel.release")))
-            .flatMap { try? String(contentsOfFile: $0.description, encoding: .utf8) }
-            .map { $0.trimmingCharacters(in: .whitespacesAndNewlines) }.flatMap { $0.isEmpty ? nil : $0 }
+        kernelRelease = Self.release(candidate, kbuildDir: resolved)
         var roots = [Root(candidate: resolved, tree: RawPath(bytes: []))]
         var kind = "single directory (Fedora, Arch, upstream)"
 
@@ -153,5 +153,21 @@ public struct CandidateLayout: Sendable {
             )
         }
         return first
+    }
+
+    static func release(_ candidate: StagedCandidate, kbuildDir: RawPath) -> String? {
+        func text(_ relative: String) -> String? {
+            candidate.contentFile(kbuildDir.appending(RawPath(relative))).flatMap {
+                try? String(contentsOfFile: $0.description, encoding: .utf8)
+            }
+        }
+        if let header = text("include/generated/utsrelease.h"),
+            let line = header.split(separator: "\n").first(where: { $0.hasPrefix("#define UTS_RELEASE ") }),
+            let open = line.firstIndex(of: "\""), let close = line.lastIndex(of: "\""), open < close
+        {
+            return String(line[line.index(after: open)..<close])
+        }
+        let release = text("include/config/kernel.release")?.trimmingCharacters(in: .whitespacesAndNewlines)
+        return release?.isEmpty == false ? release : nil
     }
 }
