@@ -15,19 +15,8 @@ extension Machine {
         }
 
         static func run(_ arguments: [String], in directory: URL) throws -> Run {
-            let process = Process()
-            process.executableURL = URL(fileURLWithPath: executable)
-            process.arguments = arguments
-            process.currentDirectoryURL = directory
-            let out = Pipe()
-            let err = Pipe()
-            process.standardOutput = out
-            process.standardError = err
-            try process.run()
-            let stdout = out.fileHandleForReading.readDataToEndOfFile()
-            let stderr = err.fileHandleForReading.readDataToEndOfFile()
-            process.waitUntilExit()
-            return Run(status: process.terminationStatus, stdout: stdout, stderr: String(decoding: stderr, as: UTF8.self))
+            let run = try Harness.capture([executable] + arguments, in: directory)
+            return Run(status: run.status, stdout: run.stdout, stderr: run.stderr)
         }
 
         @Test("jsonl carries a non-UTF-8 path exactly (pathBase64)")

@@ -76,28 +76,16 @@ extension Machine {
             if mode == .rootless && geteuid() == 0 {
                 arguments = ["/usr/bin/setpriv", "--reuid=\(rootlessID)", "--regid=\(rootlessID)", "--clear-groups"] + arguments
             }
-            let process = Process()
-            process.executableURL = URL(fileURLWithPath: arguments[0])
-            process.arguments = Array(arguments.dropFirst())
-            process.currentDirectoryURL = place.work
-            process.environment = ["PATH": "/usr/sbin:/usr/bin:/sbin:/bin", "LANG": "C.UTF-8"].merging(environment) { $1 }
-            let out = Pipe()
-            let err = Pipe()
-            process.standardOutput = out
-            process.standardError = err
-            try process.run()
-            let stdout = out.fileHandleForReading.readDataToEndOfFile()
-            let stderr = err.fileHandleForReading.readDataToEndOfFile()
-            process.waitUntilExit()
+            let run = try Harness.capture(
+                arguments, in: place.work,
+                environment: ["PATH": "/usr/sbin:/usr/bin:/sbin:/bin", "LANG": "C.UTF-8"].merging(environment) { $1 })
             var accesses: [String] = []
             for line in (try? Data(contentsOf: URL(fileURLWithPath: traceFile)))?.split(separator: 10) ?? [] {
                 guard let object = try? JSONSerialization.jsonObject(with: line) as? [String: Any], object["kind"] as? String == "access"
                 else { continue }
                 accesses.append("\(object["syscall"] ?? "") \(object["path"] ?? "") \(object["result"] ?? "")")
             }
-            return Run(
-                status: process.terminationStatus, output: String(decoding: stdout, as: UTF8.self),
-                error: String(decoding: stderr, as: UTF8.self), accesses: accesses)
+            return Run(status: run.status, output: String(decoding: run.stdout, as: UTF8.self), error: run.stderr, accesses: accesses)
         }
 
         static func expectUntouched(_ place: Place, _ run: Run, sourceLocation: SourceLocation = #_sourceLocation) {

@@ -143,9 +143,7 @@ final class Launch {
             do throws(SandboxError) {
                 try Self.writeMaps(pid: pid, uid: "0 \(uid) 1\n", gid: "0 \(gid) 1\n", denySetgroups: true)
             } catch {
-                kill(pid, SIGKILL)
-                var ignored: Int32 = 0
-                waitpid(pid, &ignored, 0)
+                Self.abandon(pid, kill: true)
                 throw error
             }
             var go: UInt8 = 1
@@ -159,30 +157,32 @@ final class Launch {
                 do throws(SandboxError) {
                     try Self.writeMaps(pid: pid, uid: "0 \(id) 1\n", gid: "0 \(id) 1\n", denySetgroups: false)
                 } catch {
-                    kill(pid, SIGKILL)
-                    var ignored: Int32 = 0
-                    waitpid(pid, &ignored, 0)
+                    Self.abandon(pid, kill: true)
                     throw error
                 }
             }
             return pid
         case .some(let status) where status.stage == Int32(DT_STAGE_OP.rawValue):
-            var ignored: Int32 = 0
-            waitpid(pid, &ignored, 0)
+            Self.abandon(pid, kill: false)
             let step = Int(status.index) < steps.count ? steps[Int(status.index)].summary : "step \(status.index)"
             if case .rootless = identity, status.error == EPERM || status.error == EACCES {
                 throw SandboxError.userNamespaces(.mount(step: step, Errno(rawValue: status.error)))
             }
             throw SandboxError.mountFailed(step: step, Errno(rawValue: status.error))
         case .some(let status) where status.stage == Int32(DT_STAGE_USERNS.rawValue):
-            var ignored: Int32 = 0
-            waitpid(pid, &ignored, 0)
+            Self.abandon(pid, kill: false)
             throw SandboxError.userNamespaces(.nested(Errno(rawValue: status.error)))
         default:
-            var ignored: Int32 = 0
-            waitpid(pid, &ignored, 0)
+            Self.abandon(pid, kill: false)
             throw SandboxError.launch("the sandbox's init died during set-up", Errno(rawValue: EIO))
         }
+    }
+
+    /// Reaps the init after a failed set-up (killing it first if it still waits).
+    private static func abandon(_ pid: pid_t, kill killFirst: Bool) {
+        if killFirst { kill(pid, SIGKILL) }
+        var ignored: Int32 = 0
+        waitpid(pid, &ignored, 0)
     }
 
     /// Writes `/proc/PID/{setgroups,uid_map,gid_map}`.

@@ -46,6 +46,26 @@ enum Harness {
         return process.terminationStatus
     }
 
+    /// Runs a plain process and returns its status and what it printed.
+    static func capture(
+        _ arguments: [String], in directory: URL, environment: [String: String]? = nil
+    ) throws -> (status: Int32, stdout: Data, stderr: String) {
+        let process = Process()
+        process.executableURL = URL(fileURLWithPath: arguments[0])
+        process.arguments = Array(arguments.dropFirst())
+        process.currentDirectoryURL = directory
+        if let environment { process.environment = environment }
+        let out = Pipe()
+        let err = Pipe()
+        process.standardOutput = out
+        process.standardError = err
+        try process.run()
+        let stdout = out.fileHandleForReading.readDataToEndOfFile()
+        let stderr = err.fileHandleForReading.readDataToEndOfFile()
+        process.waitUntilExit()
+        return (process.terminationStatus, stdout, String(decoding: stderr, as: UTF8.self))
+    }
+
     static func environment() -> [RawPath] {
         ProcessInfo.processInfo.environment.map { RawPath("\($0.key)=\($0.value)") }.sorted()
     }
@@ -126,11 +146,16 @@ enum Harness {
         }
     }
 
-    /// Scratch directories develtrace left in $TMPDIR.
+    /// Scratch directories develtrace left in $TMPDIR: this user's only (another
+    /// user's runs at the same time have theirs there too).
     static func scratchDirectories() -> Set<String> {
         let base = ProcessInfo.processInfo.environment["TMPDIR"] ?? "/tmp"
         let entries = (try? FileManager.default.contentsOfDirectory(atPath: base)) ?? []
-        return Set(entries.filter { $0.hasPrefix("develtrace.") })
+        return Set(
+            entries.filter { entry in
+                var status = stat()
+                return entry.hasPrefix("develtrace.") && lstat(base + "/" + entry, &status) == 0 && status.st_uid == geteuid()
+            })
     }
 
     /// Mount lines of this (the host's) namespace that mention develtrace.
