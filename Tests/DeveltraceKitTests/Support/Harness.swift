@@ -36,11 +36,12 @@ enum Harness {
 
     /// Runs a plain process and returns its exit status.
     @discardableResult
-    static func runProcess(_ arguments: [String], in directory: URL? = nil) throws -> Int32 {
+    static func runProcess(_ arguments: [String], in directory: URL? = nil, environment: [String: String]? = nil) throws -> Int32 {
         let process = Process()
         process.executableURL = URL(fileURLWithPath: arguments[0])
         process.arguments = Array(arguments.dropFirst())
         if let directory { process.currentDirectoryURL = directory }
+        if let environment { process.environment = environment }
         try process.run()
         process.waitUntilExit()
         return process.terminationStatus
@@ -66,8 +67,20 @@ enum Harness {
         return (process.terminationStatus, stdout, String(decoding: stderr, as: UTF8.self))
     }
 
+    /// The environment traced commands get: this process's, with `PATH`
+    /// cut to the directories every sandbox shows, so a command searches
+    /// the same places sandboxed or not (a `PATH` through the invoking
+    /// user's home is absent inside, and may be unreadable outside).
+    static let commandEnvironment: [String: String] = {
+        var environment = ProcessInfo.processInfo.environment
+        let shown = ["/usr/", "/bin", "/sbin"]
+        environment["PATH"] = (environment["PATH"] ?? "/usr/bin:/bin").split(separator: ":")
+            .filter { entry in shown.contains { entry.hasPrefix($0) } }.joined(separator: ":")
+        return environment
+    }()
+
     static func environment() -> [RawPath] {
-        ProcessInfo.processInfo.environment.map { RawPath("\($0.key)=\($0.value)") }.sorted()
+        commandEnvironment.map { RawPath("\($0.key)=\($0.value)") }.sorted()
     }
 
     /// Traces `arguments` (resolved like a shell would) in `directory`.
@@ -108,7 +121,7 @@ enum Harness {
         defer { try? FileManager.default.removeItem(at: log) }
         let status = try runProcess(
             ["/usr/bin/strace", "-f", "-xx", "-y", "-qq", "-e", "trace=%file,%process", "-o", log.path] + arguments,
-            in: directory)
+            in: directory, environment: commandEnvironment)
         _ = status
         let text = try [UInt8](Data(contentsOf: log))
         return StraceLog(text: text, initialDirectory: RawPath(directory.path))
