@@ -265,6 +265,8 @@ static _Noreturn void run_init(const dt_spawn_plan *plan) {
         if (syscall(SYS_setgroups, 0, NULL) < 0) fail(plan, DT_STAGE_USERNS, 4, errno, 125);
         if (syscall(SYS_setresgid, 0, 0, 0) < 0) fail(plan, DT_STAGE_USERNS, 5, errno, 125);
         if (syscall(SYS_setresuid, 0, 0, 0) < 0) fail(plan, DT_STAGE_USERNS, 6, errno, 125);
+        // A change of credentials clears the parent-death signal: again.
+        (void)prctl(PR_SET_PDEATHSIG, SIGKILL, 0, 0, 0);
     }
 
     pid_t command = (pid_t)syscall(SYS_clone, SIGCHLD, 0, 0, 0, 0);

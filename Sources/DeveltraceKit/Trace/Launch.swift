@@ -227,6 +227,8 @@ final class Launch {
                 return "cannot close inherited descriptors: \(error.description)"
             case Int32(DT_STAGE_CAPABILITIES.rawValue):
                 return "cannot drop capabilities: \(error.description)"
+            case Int32(DT_STAGE_USERNS.rawValue):
+                return "the sandbox could not take its identity (step \(status.index)): \(error.description)"
             case Int32(DT_STAGE_LIMIT.rawValue):
                 return "cannot set the process limit: \(error.description)"
             case Int32(DT_STAGE_FILTER.rawValue):
