@@ -94,9 +94,9 @@ static int idmapped_bind(const char *source, const char *target, int userns_fd, 
 // entries are ignored): nothing of develtrace's (its /proc, its pipes, its
 // files) reaches the sandbox.
 static int close_other_fds(const int *keep, int count) {
-    int sorted[8];
+    int sorted[32];
     int n = 0;
-    for (int i = 0; i < count && n < 8; i++) {
+    for (int i = 0; i < count && n < 32; i++) {
         if (keep[i] < 3) continue;
         int j = n++;
         while (j > 0 && sorted[j - 1] > keep[i]) {
@@ -146,7 +146,7 @@ static void wait_for_go(const dt_spawn_plan *plan) {
     if (n != 1) _exit(125);
 }
 
-static int run_op(const dt_op *op, int userns_fd) {
+static int run_op(const dt_op *op) {
     switch (op->kind) {
     case DT_OP_MOUNT:
         return mount(op->source, op->target, op->fstype, op->flags, op->data);
@@ -180,7 +180,7 @@ static int run_op(const dt_op *op, int userns_fd) {
         return 0;
     }
     case DT_OP_IDMAPPED_BIND:
-        return idmapped_bind(op->source, op->target, userns_fd, op->flags != 0);
+        return idmapped_bind(op->source, op->target, op->userns_fd, op->flags != 0);
     default:
         errno = EINVAL;
         return -1;
@@ -233,14 +233,16 @@ static _Noreturn void run_init(const dt_spawn_plan *plan) {
     // tears the sandbox down, instead of racing it; and no controlling
     // terminal to push input into (TIOCSTI).
     (void)setsid();
-    int keep[6] = {plan->stdio[0], plan->stdio[1], plan->stdio[2], plan->status_fd, plan->go_fd, plan->idmap_userns_fd};
-    if (close_other_fds(keep, 6) < 0) fail(plan, DT_STAGE_FDS, 0, errno, 125);
+    int keep[21] = {plan->stdio[0], plan->stdio[1], plan->stdio[2], plan->status_fd, plan->go_fd};
+    int kept = 5;
+    for (int i = 0; i < plan->idmap_count && i < 16; i++) keep[kept++] = plan->idmap_fds[i];
+    if (close_other_fds(keep, kept) < 0) fail(plan, DT_STAGE_FDS, 0, errno, 125);
     // Rootless: the parent writes this namespace's maps first.
     if (plan->identity == DT_IDENTITY_ROOTLESS) wait_for_go(plan);
     for (int i = 0; i < plan->op_count; i++) {
-        if (run_op(&plan->ops[i], plan->idmap_userns_fd) < 0) fail(plan, DT_STAGE_OP, i, errno, 125);
+        if (run_op(&plan->ops[i]) < 0) fail(plan, DT_STAGE_OP, i, errno, 125);
     }
-    if (plan->idmap_userns_fd >= 0) close(plan->idmap_userns_fd);
+    for (int i = 0; i < plan->idmap_count; i++) close(plan->idmap_fds[i]);
     if (plan->identity != DT_IDENTITY_HOST) {
         // The mounts are made; everything from here on runs in a user
         // namespace of its own, which owns none of the sandbox's other

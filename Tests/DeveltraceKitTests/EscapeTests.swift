@@ -301,3 +301,22 @@ extension Machine.Escape {
         #expect(!FileManager.default.fileExists(atPath: place.work.appendingPathComponent("M").path), "nothing ran")
     }
 }
+
+extension Machine.Escape {
+    @Test("as root, a user's directory is writable inside as the user's would be: through an overlay or a writable bind", .enabled(if: geteuid() == 0))
+    func userOwnedInputsAsRoot() throws {
+        let place = try Self.place(.rootless)  // owned by the ordinary user
+        defer { try? FileManager.default.removeItem(at: place.base) }
+        let tree = place.tree.path
+        let script = "echo more >> /srv/overlay/file && touch /srv/overlay/new && echo more >> /srv/bind/file && touch /srv/bind/new"
+        let run = try Self.trace(
+            .root, place, options: ["--overlay", "\(tree):/srv/overlay", "--bind-rw", "\(place.host.path):/srv/bind"],
+            ["/bin/sh", "-c", "echo original > /srv/bind/file && \(script)"])
+        #expect(run.status == 0, "\(run.error)")
+        // The overlay kept the tree as it was; the writable bind wrote through, as the user.
+        #expect(try String(contentsOfFile: tree + "/file", encoding: .utf8) == "original\n")
+        #expect(try String(contentsOfFile: place.host.path + "/file", encoding: .utf8) == "original\nmore\n")
+        let attributes = try FileManager.default.attributesOfItem(atPath: place.host.path + "/new")
+        #expect((attributes[.ownerAccountID] as? NSNumber)?.uint32Value == Self.rootlessID, "written as the directory's owner")
+    }
+}

@@ -26,6 +26,11 @@ struct FakeHost: HostView {
 
     func linkTarget(of path: RawPath) -> RawPath? { links[path.description].map(RawPath.init) }
 
+    /// /srv/module belongs to a user, everything else to root.
+    func owner(of path: RawPath) -> HostOwner? {
+        followedKind(of: path) == nil ? nil : path.description.hasPrefix("/srv/module") ? HostOwner(uid: 1000, gid: 1000) : HostOwner(uid: 0, gid: 0)
+    }
+
     func realPath(of path: RawPath) -> RawPath? {
         var text = path.description
         for (link, target) in links where text == link || text.hasPrefix(link + "/") {

@@ -92,7 +92,7 @@ enum dt_op_kind {
     DT_OP_LOOPBACK_UP = 6,    // bring up "lo" in the new network namespace
     DT_OP_SYMLINK = 7,        // symlink(source, target); EEXIST is fine
     DT_OP_MKFILE = 8,         // an empty file at target (a mount point); EEXIST is fine
-    DT_OP_IDMAPPED_BIND = 9,  // bind source at target through plan->idmap_userns_fd's mapping (read-only if flags)
+    DT_OP_IDMAPPED_BIND = 9,  // bind source at target through userns_fd's mapping (read-only if flags)
 };
 
 /// Who the sandbox's processes are.
@@ -112,13 +112,15 @@ typedef struct dt_op {
     const char *fstype;
     unsigned long flags;
     const char *data;
+    int userns_fd;            // DT_OP_IDMAPPED_BIND: the user namespace whose map the bind shows
 } dt_op;
 
 /// Everything the children need, prepared before fork.
 typedef struct dt_spawn_plan {
     int clone_flags;              // CLONE_NEW* flags for the sandbox; 0: no sandbox
     int identity;                 // enum dt_identity
-    int idmap_userns_fd;          // for DT_OP_IDMAPPED_BIND; -1: none (closed after the ops)
+    const int *idmap_fds;         // every ops[].userns_fd, kept open until the ops are done
+    int idmap_count;              // at most 16
     long max_processes;           // RLIMIT_NPROC of the command; 0: unchanged
     const dt_op *ops;             // carried out in order by the sandbox's init
     int op_count;

@@ -14,6 +14,8 @@ protocol HostView {
     func linkTarget(of path: RawPath) -> RawPath?
     /// `realpath(3)`.
     func realPath(of path: RawPath) -> RawPath?
+    /// Who owns what `path` leads to (`stat`).
+    func owner(of path: RawPath) -> HostOwner?
     /// The host's mount points (`/proc/self/mountinfo`).
     var mountPoints: [RawPath] { get }
 }
@@ -63,6 +65,12 @@ struct LiveHostView: HostView {
     }
 
     func linkTarget(of path: RawPath) -> RawPath? { FileSystem.readLink(path) }
+
+    func owner(of path: RawPath) -> HostOwner? {
+        var status = stat()
+        guard path.withCString({ stat($0, &status) }) == 0 else { return nil }
+        return HostOwner(uid: status.st_uid, gid: status.st_gid)
+    }
 
     func realPath(of path: RawPath) -> RawPath? {
         guard let real = path.withCString({ realpath($0, nil) }) else { return nil }

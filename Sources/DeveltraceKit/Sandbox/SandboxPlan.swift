@@ -17,6 +17,8 @@ struct MountStep: Sendable {
     var fileSystem: String? = nil
     var flags: UInt = 0
     var data: String? = nil
+    /// `.idmappedBind`: whose files show as the sandbox root's.
+    var idmapOwner: HostOwner? = nil
 
     /// For error messages and golden tests: what this step does.
     var summary: String {
@@ -34,7 +36,8 @@ struct MountStep: Sendable {
         case .loopbackUp: return "bringing up the loopback interface"
         case .symlink: return "symlink \(target) -> \(source)"
         case .makeFile: return "mount point file \(target)"
-        case .idmappedBind: return "idmapped bind \(source) on \(target)"
+        case .idmappedBind:
+            return "idmapped bind \(source) on \(target)" + (idmapOwner.map { " (owner \($0.uid):\($0.gid))" } ?? "")
         }
     }
 }
@@ -271,7 +274,8 @@ struct SandboxPlan {
                     makeDirectory(mapped)
                     // First of all, before the sandbox's own mounts appear
                     // below a lower that holds the scratch directory.
-                    steps.insert(MountStep(kind: .idmappedBind, source: lower, target: mapped, flags: 1), at: 1)
+                    steps.insert(
+                        MountStep(kind: .idmappedBind, source: lower, target: mapped, flags: 1, idmapOwner: host.owner(of: lower)), at: 1)
                     lowers.append(mapped)
                 }
             }
@@ -288,7 +292,8 @@ struct SandboxPlan {
             let isDirectory = try checkSource(bind.source)
             let target = try makeMountPoint(bind.target, directory: isDirectory, submounts: submounts, mounted: mounted, tmpfs: tmpfsTargets)
             if !bind.readOnly, case .rootMapped = identity {
-                steps.append(MountStep(kind: .idmappedBind, source: bind.source, target: inside(target)))
+                steps.append(
+                    MountStep(kind: .idmappedBind, source: bind.source, target: inside(target), idmapOwner: host.owner(of: bind.source)))
             } else {
                 steps.append(MountStep(kind: .mount, source: bind.source, target: inside(target), flags: UInt(MS_BIND | MS_REC)))
             }

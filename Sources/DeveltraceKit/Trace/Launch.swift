@@ -22,6 +22,8 @@ final class Launch {
     private var goWrite: Int32 = -1
     private let programName: RawPath
     private let identity: SandboxIdentity?
+    /// The user namespaces of the idmapped binds, one per host owner.
+    private var idmapFDs: [Int32] = []
 
     init(request: TraceRequest, plan sandbox: SandboxPlan?, filter: SeccompFilter) throws {
         self.filter = filter.program
@@ -46,9 +48,20 @@ final class Launch {
             }
         }
         for (i, step) in steps.enumerated() {
+            var usernsFD: Int32 = -1
+            if step.kind == .idmappedBind, case .rootMapped(let id) = sandbox?.identity {
+                // Files of the source's owner show as the sandbox root's.
+                let owner = step.idmapOwner ?? HostOwner(uid: 0, gid: 0)
+                usernsFD = try IDMapNamespace.descriptor(owner: owner, sandboxID: id)
+                if !idmapFDs.contains(usernsFD) { idmapFDs.append(usernsFD) }
+            }
             ops[i] = dt_op(
                 kind: step.kind.rawValue, source: copy(step.source), target: copy(step.target),
-                fstype: copy(step.fileSystem.map(RawPath.init)), flags: step.flags, data: copy(step.data.map(RawPath.init)))
+                fstype: copy(step.fileSystem.map(RawPath.init)), flags: step.flags, data: copy(step.data.map(RawPath.init)),
+                userns_fd: usernsFD)
+        }
+        guard idmapFDs.count <= 16 else {
+            throw SandboxError.launch("more than 16 owners of idmapped layers", Errno(rawValue: E2BIG))
         }
         for (i, argument) in request.arguments.enumerated() { argv[i] = copy(argument) }
         argv[request.arguments.count] = nil
@@ -58,14 +71,11 @@ final class Launch {
         let program = Self.resolve(request.program, environment: request.environment)
         plan.clone_flags = sandbox?.cloneFlags ?? 0
         plan.identity = Int32(DT_IDENTITY_HOST.rawValue)
-        plan.idmap_userns_fd = -1
+        plan.idmap_count = Int32(idmapFDs.count)
         plan.max_processes = sandbox == nil ? 0 : request.maxProcesses
         switch sandbox?.identity {
-        case .rootMapped(let id):
+        case .rootMapped:
             plan.identity = Int32(DT_IDENTITY_ROOT_MAPPED.rawValue)
-            if sandbox?.steps.contains(where: { $0.kind == .idmappedBind }) == true {
-                plan.idmap_userns_fd = try IDMapNamespace.descriptor(for: id)
-            }
         case .rootless:
             plan.identity = Int32(DT_IDENTITY_ROOTLESS.rawValue)
         case nil:
@@ -124,12 +134,16 @@ final class Launch {
         plan.status_fd = statusPipe[1]
         plan.go_fd = goPipe[0]
 
+        let idmapFDs = self.idmapFDs
         let pid: pid_t = filter.withUnsafeBytes { program in
-            plan.filter = UnsafeRawPointer(program.baseAddress)
-            plan.ops = UnsafePointer(ops.baseAddress)
-            plan.argv = UnsafePointer(argv.baseAddress)
-            plan.envp = UnsafePointer(envp.baseAddress)
-            return withUnsafePointer(to: &plan) { dt_spawn($0) }
+            idmapFDs.withUnsafeBufferPointer { fds in
+                plan.filter = UnsafeRawPointer(program.baseAddress)
+                plan.ops = UnsafePointer(ops.baseAddress)
+                plan.argv = UnsafePointer(argv.baseAddress)
+                plan.envp = UnsafePointer(envp.baseAddress)
+                plan.idmap_fds = fds.baseAddress
+                return withUnsafePointer(to: &plan) { dt_spawn($0) }
+            }
         }
         let spawnError = errno
         close(statusPipe[1])
