@@ -82,8 +82,7 @@ public final class TraceSession: Sendable {
                 configuration.overlays.append(.init(lower: cwd, target: cwd))
             }
             let program = Launch.resolve(request.program, environment: request.environment)
-            var status = stat()
-            if program.isAbsolute, !configuration.shows(program), program.withCString({ stat($0, &status) }) == 0 {
+            if program.isAbsolute, !configuration.shows(program), LiveHostView().followedKind(of: program) != nil {
                 // A program from elsewhere (`trace -- ~/bin/tool`), read-only.
                 configuration.binds.append(.init(source: program, target: program))
             }
