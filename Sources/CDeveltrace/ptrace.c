@@ -95,6 +95,14 @@ int dt_open_in_root(int dirfd, const char *path, int flags) {
     return (int)syscall(SYS_openat2, dirfd, path, &how, sizeof how);
 }
 
+int dt_open_beneath(int dirfd, const char *path, int flags) {
+    struct open_how how;
+    memset(&how, 0, sizeof how);
+    how.flags = (uint64_t)(flags | O_CLOEXEC);
+    how.resolve = RESOLVE_BENEATH | RESOLVE_NO_MAGICLINKS;
+    return (int)syscall(SYS_openat2, dirfd, path, &how, sizeof how);
+}
+
 int dt_thread_fs_identity(uid_t uid, gid_t gid, int clear_groups) {
     // Raw system calls: glibc's wrappers would change every thread.
     if (clear_groups && syscall(SYS_setgroups, 0, NULL) < 0) return -1;

@@ -86,22 +86,41 @@ extension Machine {
         func shellRelativePaths() throws {
             let work = try Harness.workDirectory("shell")
             defer { try? FileManager.default.removeItem(at: work) }
-            try FileManager.default.createDirectory(at: work.appendingPathComponent("a/b"), withIntermediateDirectories: true)
-            try "x\n".write(to: work.appendingPathComponent("a/file"), atomically: true, encoding: .utf8)
+            func create() throws {
+                try? FileManager.default.removeItem(at: work.appendingPathComponent("a"))
+                try FileManager.default.createDirectory(at: work.appendingPathComponent("a/b"), withIntermediateDirectories: true)
+                try "x\n".write(to: work.appendingPathComponent("a/file"), atomically: true, encoding: .utf8)
+                // Relative paths that leave the working directory, through
+                // `..` or a symlink: the tracer looks them up from the root.
+                try FileManager.default.createSymbolicLink(
+                    atPath: work.appendingPathComponent("a/b/absolute").path, withDestinationPath: work.path + "/a/file")
+                try FileManager.default.createSymbolicLink(
+                    atPath: work.appendingPathComponent("a/b/up").path, withDestinationPath: "../file")
+                try FileManager.default.createSymbolicLink(
+                    atPath: work.appendingPathComponent("a/b/dangling").path, withDestinationPath: "/nonexistent/file")
+            }
+            try create()
             let script = """
                 cd a/b
                 cat ../file > /dev/null
                 test -e ../../a/missing || true
+                cat absolute up > /dev/null
+                test -e dangling || test -e ./b/../../b/../b/../gone || true
+                stat -c %s ./../b/../file absolute/x > /dev/null 2>&1
                 cd ..
                 ls ./b ./nope > /dev/null 2>&1
                 (cd b && cat ../file ./gone 2>/dev/null)
                 [ -d ../a ] && readlink -f ./file > /dev/null
+                mkdir d && cd d && rmdir ../d && mkdir ../d
+                cat x 2>/dev/null; stat . ../d > /dev/null
+                (cd ../d && touch y && cat y ./../d/y > /dev/null)
                 exit 0
                 """
             let command = ["/bin/sh", "-c", script]
             let outcome = try Harness.trace(command, in: work)
             #expect(outcome.exitStatus == 0)
             #expect(outcome.accesses.contains { $0.path.description == work.path + "/a/b/gone" && $0.result.description == "ENOENT" })
+            try create()
             let log = try Harness.strace(command, in: work)
             Harness.expectSameAccesses(outcome, log)
         }

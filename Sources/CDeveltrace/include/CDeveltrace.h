@@ -63,6 +63,11 @@ int dt_faccessat2(int dirfd, const char *path, int mode, int flags);
 /// `path` looked up as if `dirfd` were the root. Returns the fd, or -1 with errno.
 int dt_open_in_root(int dirfd, const char *path, int flags);
 
+/// `openat2(dirfd, path, flags | O_CLOEXEC, RESOLVE_BENEATH | RESOLVE_NO_MAGICLINKS)`:
+/// `path` looked up only below `dirfd` (EXDEV for `..` above it or an absolute
+/// symlink). Returns the fd, or -1 with errno.
+int dt_open_beneath(int dirfd, const char *path, int flags);
+
 /// The calling thread's file-system identity (setfsuid/setfsgid and its
 /// supplementary groups, this thread only). 0 or -1 with errno.
 int dt_thread_fs_identity(uid_t uid, gid_t gid, int clear_groups);

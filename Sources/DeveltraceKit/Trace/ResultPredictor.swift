@@ -12,9 +12,15 @@ import Glibc
 /// Lookups start from the tracees' root (`/proc/PID/root` of the sandbox's
 /// init, opened once) with `openat2(RESOLVE_IN_ROOT)`, so they see the
 /// sandbox's mounts without joining its mount namespace: that works rootless
-/// too, where `setns` would not. Relative paths are looked up as the
-/// absolute path the tracer already joined with the tracee's working
-/// directory or directory descriptor. The tracer thread takes the sandbox
+/// too, where `setns` would not. A path relative to the working directory
+/// (most of a kbuild's) starts from that directory itself (`/proc/PID/cwd`,
+/// opened once per task and working directory) with `RESOLVE_BENEATH`: the
+/// same walk the kernel makes for the tracee, shorter than the absolute
+/// path's. Where it would leave the directory (`..` above it, an absolute
+/// symlink: `EXDEV`) the absolute path is looked up from the root instead,
+/// unless the directory was removed (its path then names nothing).
+/// Paths relative to another directory descriptor are looked up as the
+/// absolute path the tracer already joined with that descriptor's. The tracer thread takes the sandbox
 /// root's host identity for its file-system checks (`TraceSession`), so
 /// permissions agree. Only `O_PATH` opens, `fstatat`, `readlinkat` and
 /// `faccessat2(AT_EACCESS)` on the result: nothing is opened for reading, no
@@ -24,13 +30,16 @@ import Glibc
 /// creates, writes or deletes; `exec` (only the kernel knows); `openat2`;
 /// empty paths; paths under `/proc`, `/sys` and `/dev`, where the answer
 /// depends on who asks (`/proc/self`, `/dev/tty`), and lookups that meet a
-/// magic link on the way (`ELOOP` here); processes after a `chroot`.
+/// magic link on the way (`ELOOP` here); scoped lookups the kernel could not
+/// vouch for (`EAGAIN`: a rename raced a `..`); processes after a `chroot`.
 struct ResultPredictor {
     private let proc: FileDescriptor
     /// An `O_PATH` descriptor of the tracees' root directory.
     private let root: Int32
     /// Working directories by task, as paths inside the sandbox.
     private var workingDirectories: [pid_t: RawPath] = [:]
+    /// Working directories by task, as `O_PATH` descriptors (owned here).
+    private var workingDirectoryDescriptors: [pid_t: Int32] = [:]
 
     init(proc: FileDescriptor, root: Int32) {
         self.proc = proc
@@ -45,14 +54,32 @@ struct ResultPredictor {
         return path
     }
 
+    /// The directory a relative path of `pid` starts from, as an `O_PATH`
+    /// descriptor of the directory itself (nil when it cannot be opened).
+    mutating func workingDirectoryDescriptor(of pid: pid_t) -> Int32? {
+        if let cached = workingDirectoryDescriptors[pid] { return cached }
+        let fd = "\(pid)/cwd".withCString { openat(proc.rawValue, $0, OpenFlags.path.rawValue | O_DIRECTORY | O_CLOEXEC) }
+        guard fd >= 0 else { return nil }
+        workingDirectoryDescriptors[pid] = fd
+        return fd
+    }
+
     /// Forgets every working directory (after `chdir`/`fchdir`: threads may
     /// share theirs).
     mutating func invalidateWorkingDirectories() {
         workingDirectories.removeAll(keepingCapacity: true)
+        for fd in workingDirectoryDescriptors.values { close(fd) }
+        workingDirectoryDescriptors.removeAll(keepingCapacity: true)
     }
 
     mutating func forget(_ pid: pid_t) {
         workingDirectories.removeValue(forKey: pid)
+        if let fd = workingDirectoryDescriptors.removeValue(forKey: pid) { close(fd) }
+    }
+
+    /// Closes what the predictor holds; it predicts nothing afterwards.
+    mutating func closeDescriptors() {
+        invalidateWorkingDirectories()
     }
 
     /// The target of `/proc/PID/NAME` (a magic link: `cwd`, `fd/N`).
@@ -63,12 +90,36 @@ struct ResultPredictor {
     private static let unpredictableRoots = ["/proc", "/sys", "/dev"].map(RawPath.init)
 
     /// The result the call would have, or nil when only its exit can tell.
-    func predict(_ lookup: ResultLookup, raw: RawPath, absolute: RawPath, args: [UInt64]) -> AccessResult? {
+    ///
+    /// `workingDirectory`: the descriptor of the tracee's working directory
+    /// when `raw` is relative to it (not to another directory descriptor).
+    func predict(
+        _ lookup: ResultLookup, raw: RawPath, absolute: RawPath, workingDirectory: Int32? = nil, args: [UInt64]
+    ) -> AccessResult? {
         if raw.isEmpty || Self.unpredictableRoots.contains(where: { absolute.isSame(or: $0) }) { return nil }
         let root = self.root
-        /// The file `path` names, opened `O_PATH` from the tracees' root.
+        let relative = workingDirectory.map { (directory: $0, path: raw) }
+        /// The file the path names, opened `O_PATH`: below the working
+        /// directory when the path is relative to it and stays there,
+        /// otherwise from the tracees' root.
         func lookUp(_ path: UnsafePointer<CChar>, _ flags: Int32, then check: (Int32) -> Int32 = { _ in 0 }) -> Int32 {
-            let fd = dt_open_in_root(root, path, OpenFlags.path.rawValue | flags)
+            var fd: Int32 = -1
+            if let relative {
+                fd = relative.path.withCString { dt_open_beneath(relative.directory, $0, OpenFlags.path.rawValue | flags) }
+                if fd < 0 && errno == EXDEV {
+                    // The absolute path names the working directory only
+                    // while it exists; `..` of a removed one is its old
+                    // parent, which only the kernel still knows.
+                    var status = stat()
+                    guard fstat(relative.directory, &status) == 0, status.st_nlink > 0 else {
+                        errno = EXDEV
+                        return -1
+                    }
+                    fd = dt_open_in_root(root, path, OpenFlags.path.rawValue | flags)
+                }
+            } else {
+                fd = dt_open_in_root(root, path, OpenFlags.path.rawValue | flags)
+            }
             if fd < 0 { return -1 }
             let rc = check(fd)
             let saved = errno
@@ -126,8 +177,10 @@ struct ResultPredictor {
         if rc == Int32.min { return nil }
         if rc == 0 { return .ok }
         let error = errno
-        // A magic link on the way: only the kernel, as the tracee, can tell.
-        if error == ELOOP { return nil }
+        // A magic link on the way, or a scoped walk the kernel could not
+        // vouch for (a rename raced a `..`): only the kernel, as the tracee,
+        // can tell.
+        if error == ELOOP || error == EAGAIN || error == EXDEV { return nil }
         return .failed(Errno(rawValue: error))
     }
 }

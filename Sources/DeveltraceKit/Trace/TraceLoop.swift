@@ -80,6 +80,8 @@ final class TraceLoop {
             }
             handle(pid: pid, status: WaitStatus(status))
         }
+        // Nothing of the sandbox's stays open once it is gone.
+        predictor.closeDescriptors()
     }
 
     private func handle(pid: pid_t, status: WaitStatus) {
@@ -213,16 +215,20 @@ final class TraceLoop {
             }
             let dirfd = operand.dirfdArgument.map { Int32(truncatingIfNeeded: args[$0]) }
             let base: RawPath
+            let relativeToWorkingDirectory = !path.isAbsolute && (dirfd == nil || dirfd == AT_FDCWD)
             if path.isAbsolute {
                 base = RawPath(bytes: [])
-            } else if let dirfd, dirfd != AT_FDCWD {
+            } else if !relativeToWorkingDirectory, let dirfd {
                 base = predictor.link(pid, "fd/\(dirfd)") ?? RawPath("/")
             } else {
                 base = predictor.workingDirectory(of: pid) ?? RawPath("/")
             }
             let absolute = path.absolute(relativeTo: base)
             if predictsResults, let lookup = call.lookup, call.operands.count == 1 {
-                if let result = predictor.predict(lookup, raw: path, absolute: absolute, args: args) {
+                let workingDirectory = relativeToWorkingDirectory ? predictor.workingDirectoryDescriptor(of: pid) : nil
+                if let result = predictor.predict(
+                    lookup, raw: path, absolute: absolute, workingDirectory: workingDirectory, args: args)
+                {
                     tasks[pid, default: Task(process: pid)].pending = [
                         PendingAccess(
                             syscall: index, raw: path, absolute: absolute, intent: intent(of: operand.intent, args: args, pid: pid))
