@@ -105,16 +105,12 @@ struct CheckCommand: ParsableCommand {
         let rawModules = RawArguments.values(of: ["--module"])
         if rawModules.count == modules.count { options.modulePaths = rawModules }
         options.gate = gate.gate ?? .standard
-        options.baseline = gate.loadBaseline()
+        options.baseline = try gate.loadBaseline()
         options.shard = shard.flatMap(Shard.init)
         // A report file this run creates goes again if the run ends without a report.
         var status = stat()
         let createdOutput = report.outputPath.map { path in path.withCString { stat($0, &status) } != 0 } ?? false
-        let sink = report.openOutput()
-        func fail(_ message: String, status: Int32) -> Never {
-            if createdOutput, let path = report.outputPath { _ = path.withCString { unlink($0) } }
-            Diagnostics.fail(message, status: status)
-        }
+        let sink = try report.openOutput()
         let runner = CheckRunner(options: options) { message in
             if showProgress { Diagnostics.print("develtrace: \(message)") }
         }
@@ -123,17 +119,12 @@ struct CheckCommand: ParsableCommand {
         let result: CheckResult
         do {
             result = try runner.run()
-        } catch let error as InputError {
-            fail("develtrace: \(error)", status: ExitCode32.badInput)
-        } catch let error as SandboxError {
-            fail("develtrace: \(error)", status: ExitCode32.badInput)
-        } catch let interrupted as CheckInterrupted {
-            fail("develtrace: \(interrupted)", status: interrupted.exitStatus)
         } catch {
-            fail("develtrace: internal error: \(error)", status: ExitCode32.internalError)
+            if createdOutput, let path = report.outputPath { _ = path.withCString { unlink($0) } }
+            throw error
         }
-        report.write(result, to: sink)
-        Diagnostics.exit(result.exitStatus)
+        try report.write(result, to: sink)
+        if result.exitStatus != ExitStatus.success { throw ExitCode(result.exitStatus) }
     }
 
     /// The command line as the report shows it (how to reproduce): without
@@ -201,12 +192,12 @@ struct GateOptions: ParsableArguments {
     var gate: Gate? { failOn.isEmpty ? nil : Gate(rules: failOn.compactMap(Gate.Rule.init)) }
 
     /// The baseline, read now: a bad one is bad input (exit 2).
-    func loadBaseline() -> Baseline? {
+    func loadBaseline() throws(RunFailure) -> Baseline? {
         guard let baseline else { return nil }
         do {
             return try Baseline(contentsOf: baseline)
         } catch {
-            Diagnostics.fail("develtrace: \(error)", status: ExitCode32.badInput)
+            throw .badInput(RunFailure(error).description)
         }
     }
 }
@@ -231,23 +222,22 @@ struct ReportOptions: ParsableArguments {
         output == nil ? nil : RawArguments.values(of: ["-o", "--output"]).last ?? output.map(RawPath.init)
     }
 
-    /// Opens the report's file now (exit 2 if it cannot be), so a check does
-    /// not build for minutes and then fail to write.
-    func openOutput() -> OutputSink {
-        do {
-            return try OutputSink(path: outputPath, truncate: false)
-        } catch {
-            Diagnostics.fail("develtrace: cannot write \(outputPath?.description ?? "-"): \(error)", status: ExitCode32.badInput)
-        }
+    /// Opens the report's file now (bad input if it cannot be), so a check
+    /// does not build for minutes and then fail to write.
+    func openOutput() throws(RunFailure) -> OutputSink {
+        try OutputSink(path: outputPath, truncate: false)
     }
 
-    func write(_ result: CheckResult, to opened: OutputSink? = nil) {
+    /// Renders `result` into the report's file; a failed write is bad input
+    /// naming the file, never a silent success.
+    func write(_ result: CheckResult, to opened: OutputSink? = nil) throws(RunFailure) {
         let toTerminal = output == nil && isatty(1) == 1
         let renderer = CheckReportRenderer(
             format: format, colour: toTerminal, classes: classes.isEmpty ? [.missing] : Set(classes), prefix: prefix)
-        let sink = opened ?? openOutput()
+        let sink: OutputSink
+        if let opened { sink = opened } else { sink = try openOutput() }
         sink.truncate()
         sink.write(Array(renderer.render(result).utf8))
-        sink.close()
+        try sink.close()
     }
 }

@@ -20,27 +20,32 @@ struct Develtrace: ParsableCommand {
 }
 
 extension Develtrace {
-    /// Like ArgumentParser's `main`, but bad usage exits with 2 (the status
-    /// develtrace documents for bad usage and bad input), not 64.
+    /// Like ArgumentParser's `main`, with develtrace's one exit contract.
+    /// Parsing errors are ArgumentParser's (bad usage exits 2, not its 64;
+    /// help and version exit 0). A command then ends by returning (0), by
+    /// throwing `ExitCode` (its result's status), or by throwing an error,
+    /// which is sorted here, once, into a `RunFailure`: one line on
+    /// standard error and that category's status.
     static func main() {
+        var command: any ParsableCommand
         do {
-            var command = try parseAsRoot()
-            try command.run()
+            command = try parseAsRoot()
         } catch {
-            let code = exitCode(for: error)
-            if code == .validationFailure {
+            if exitCode(for: error) == .validationFailure {
                 Diagnostics.print(fullMessage(for: error))
-                Diagnostics.exit(ExitCode32.badInput)
+                Diagnostics.exit(ExitStatus.badInput)
             }
             exit(withError: error)
         }
+        do {
+            try command.run()
+            Diagnostics.exit(ExitStatus.success)
+        } catch let code as ExitCode {
+            Diagnostics.exit(code.rawValue)
+        } catch {
+            let failure = RunFailure(error)
+            Diagnostics.print(failure.message)
+            Diagnostics.exit(failure.exitStatus)
+        }
     }
-}
-
-/// The exit statuses develtrace documents (README, "Exit status").
-enum ExitCode32 {
-    static let findings: Int32 = 1
-    static let badInput: Int32 = 2
-    static let brokenSample: Int32 = 3
-    static let internalError: Int32 = 4
 }

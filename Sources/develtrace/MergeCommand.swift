@@ -39,14 +39,14 @@ struct MergeCommand: ParsableCommand {
     }
 
     func run() throws {
-        let parts = results.map { file in (file: file, result: ReportCommand.load(file)) }
+        let parts = try results.map { file in (file: file, result: try ReportCommand.load(file)) }
         let merged: CheckResult
         do {
             merged = try ShardMerge.merge(parts, gate: gate.gate, baseline: gate.loadBaseline())
         } catch {
-            Diagnostics.fail("develtrace: \(error)", status: ExitCode32.badInput)
+            throw RunFailure.badInput(RunFailure(error).description)
         }
-        report.write(merged)
-        Diagnostics.exit(merged.exitStatus)
+        try report.write(merged)
+        if merged.exitStatus != ExitStatus.success { throw ExitCode(merged.exitStatus) }
     }
 }

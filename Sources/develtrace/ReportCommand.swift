@@ -23,24 +23,19 @@ struct ReportCommand: ParsableCommand {
     var report: ReportOptions
 
     func run() throws {
-        report.write(Self.load(result))
+        try report.write(Self.load(result))
     }
 
-    /// A saved result, or exit 2 with a message naming the file.
-    static func load(_ file: String) -> CheckResult {
+    /// A saved result; bad input (naming the file) when it is none.
+    static func load(_ file: String) throws(RunFailure) -> CheckResult {
         guard let data = FileManager.default.contents(atPath: file) else {
-            Diagnostics.fail("develtrace: \(file): cannot be read", status: ExitCode32.badInput)
+            throw .badInput("\(file): cannot be read")
         }
-        let decoded: CheckResult
-        do {
-            decoded = try JSONDecoder().decode(CheckResult.self, from: data)
-        } catch {
-            Diagnostics.fail("develtrace: \(file): not a develtrace check result (JSON, schemaVersion 1)", status: ExitCode32.badInput)
+        guard let decoded = try? JSONDecoder().decode(CheckResult.self, from: data) else {
+            throw .badInput("\(file): not a develtrace check result (JSON, schemaVersion 1)")
         }
         if decoded.schemaVersion != CheckResult.schemaVersion {
-            Diagnostics.fail(
-                "develtrace: \(file): schemaVersion \(decoded.schemaVersion); this develtrace reads \(CheckResult.schemaVersion)",
-                status: ExitCode32.badInput)
+            throw .badInput("\(file): schemaVersion \(decoded.schemaVersion); this develtrace reads \(CheckResult.schemaVersion)")
         }
         return decoded
     }

@@ -2,6 +2,7 @@ import DeveltraceKit
 import Dispatch
 import Foundation
 import Synchronization
+import SystemPackage
 
 #if canImport(Glibc)
 import Glibc
@@ -62,24 +63,29 @@ enum RawArguments {
 
 /// Where output goes: a file or standard output, written as bytes in
 /// 64 KiB blocks (a trace has tens of thousands of lines).
+/// The first write error is kept and thrown by `close()`: a report that
+/// did not reach its file is a failed run, never a silent success.
 final class OutputSink: Sendable {
     private let fd: Int32
-    private let buffer = Mutex<[UInt8]>([])
+    private let name: String
+    private struct State {
+        var pending: [UInt8] = []
+        var error: Errno? = nil
+    }
+    private let state = Mutex(State())
 
     /// `truncate: false` opens without emptying the file (a check opens its
     /// report before the builds, to fail early, and empties it at the end).
-    init(path: RawPath?, truncate: Bool = true) throws {
+    init(path: RawPath?, truncate: Bool = true) throws(RunFailure) {
         if let path, path != RawPath("-") {
             let fd = path.withCString { open($0, O_WRONLY | O_CREAT | (truncate ? O_TRUNC : 0) | O_CLOEXEC, 0o644) }
-            if fd < 0 { throw DiagnosticError(String(cString: strerror(errno))) }
+            if fd < 0 { throw .badInput("cannot write \(path): \(Errno(rawValue: errno))") }
             self.fd = fd
+            self.name = path.description
         } else {
             self.fd = 1
+            self.name = "standard output"
         }
-    }
-
-    convenience init(path: String?) throws {
-        try self.init(path: path.map(RawPath.init))
     }
 
     /// Empties the file before the first write (no-op on standard output).
@@ -88,39 +94,40 @@ final class OutputSink: Sendable {
     }
 
     func write(_ bytes: [UInt8]) {
-        buffer.withLock { pending in
-            pending.append(contentsOf: bytes)
-            if pending.count >= 65536 {
-                flush(pending)
-                pending.removeAll(keepingCapacity: true)
-            }
+        state.withLock { state in
+            state.pending.append(contentsOf: bytes)
+            if state.pending.count >= 65536 { flush(&state) }
         }
     }
 
-    private func flush(_ bytes: [UInt8]) {
+    /// Writes what is pending; after an error, drops it (the error stays).
+    private func flush(_ state: inout State) {
+        defer { state.pending.removeAll(keepingCapacity: true) }
+        guard state.error == nil else { return }
         var offset = 0
-        while offset < bytes.count {
-            let n = bytes[offset...].withUnsafeBytes { Glibc.write(fd, $0.baseAddress, $0.count) }
+        while offset < state.pending.count {
+            let n = state.pending[offset...].withUnsafeBytes { Glibc.write(fd, $0.baseAddress, $0.count) }
             if n < 0 {
                 if errno == EINTR { continue }
+                state.error = Errno(rawValue: errno)
                 return
             }
             offset += n
         }
     }
 
-    func close() {
-        buffer.withLock { pending in
-            flush(pending)
-            pending.removeAll()
+    /// Writes the rest and closes; throws the first write error, if any.
+    func close() throws(RunFailure) {
+        let error = state.withLock { state in
+            flush(&state)
+            return state.error
         }
-        if fd != 1 { _ = Glibc.close(fd) }
+        // close(2) is not retried: the descriptor is gone either way.
+        if fd != 1, Glibc.close(fd) != 0, error == nil {
+            throw .badInput("cannot write \(name): \(Errno(rawValue: errno))")
+        }
+        if let error { throw .badInput("cannot write \(name): \(error)") }
     }
-}
-
-struct DiagnosticError: Error, CustomStringConvertible {
-    var description: String
-    init(_ description: String) { self.description = description }
 }
 
 /// One-line messages on standard error and documented exit statuses.
@@ -128,11 +135,6 @@ enum Diagnostics {
     static func print(_ message: String) {
         let line = Array((message + "\n").utf8)
         _ = line.withUnsafeBytes { write(2, $0.baseAddress, $0.count) }
-    }
-
-    static func fail(_ message: String, status: Int32) -> Never {
-        print(message)
-        exit(status)
     }
 
     static func exit(_ status: Int32) -> Never { Glibc.exit(status) }

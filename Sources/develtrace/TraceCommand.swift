@@ -111,41 +111,27 @@ struct TraceCommand: ParsableCommand {
             program: arguments[0], arguments: arguments, environment: RawArguments.environment(),
             workingDirectory: cwd, sandbox: sandbox, cpu: cpu)
 
-        let sink: OutputSink
-        do { sink = try OutputSink(path: output) } catch {
-            throw CleanExit.message("develtrace: cannot write \(output ?? "-"): \(error)")
-        }
+        let sink = try OutputSink(path: RawArguments.values(of: ["-o", "--output"]).last ?? output.map(RawPath.init))
         let encoder = TraceEncoder(format: format)
         let session = TraceSession(request: request)
         let signals = SignalForwarder { signal in session.cancel(.interrupted(signal: signal)) }
         defer { signals.stop() }
 
-        let outcome: TraceOutcome
-        do {
-            outcome = try session.run(timeout: timeout.map { .milliseconds(Int($0 * 1000)) }) { access in
-                sink.write(encoder.encode(access))
-            }
-        } catch let error as SandboxError {
-            Diagnostics.fail("develtrace: \(error)", status: 2)
-        } catch {
-            Diagnostics.fail("develtrace: \(error)", status: 4)
+        let outcome = try session.run(timeout: timeout.map { .milliseconds(Int($0 * 1000)) }) { access in
+            sink.write(encoder.encode(access))
         }
         sink.write(encoder.encodeEnd(outcome))
-        sink.close()
-        if let stats { Self.writeStatistics(outcome, to: stats) }
+        try sink.close()
+        if let stats { try Self.writeStatistics(outcome, to: stats) }
         if let failure = outcome.launchFailure { Diagnostics.print("develtrace: \(failure)") }
-        switch outcome.termination {
-        case .timedOut:
+        if outcome.termination == .timedOut {
             Diagnostics.print("develtrace: timed out after \(timeout ?? 0) s; every process in the sandbox was killed")
-            Diagnostics.exit(124)
-        case .interrupted(let signal):
-            Diagnostics.exit(128 + signal)
-        case .completed:
-            Diagnostics.exit(outcome.exitStatus)
         }
+        let status = ExitStatus.trace(outcome.termination, commandStatus: outcome.exitStatus)
+        if status != ExitStatus.success { throw ExitCode(status) }
     }
 
-    static func writeStatistics(_ outcome: TraceOutcome, to path: String) {
+    static func writeStatistics(_ outcome: TraceOutcome, to path: String) throws(RunFailure) {
         var usage = rusage()
         getrusage(RUSAGE_SELF.rawValue, &usage)
         let s = outcome.statistics
@@ -161,10 +147,9 @@ struct TraceCommand: ParsableCommand {
             tracer_system_seconds \(Double(usage.ru_stime.tv_sec) + Double(usage.ru_stime.tv_usec) / 1e6)
 
             """
-        if let sink = try? OutputSink(path: path) {
-            sink.write(Array(text.utf8))
-            sink.close()
-        }
+        let sink = try OutputSink(path: RawPath(path))
+        sink.write(Array(text.utf8))
+        try sink.close()
     }
 
     static func split(_ spec: String) -> (RawPath, RawPath) {

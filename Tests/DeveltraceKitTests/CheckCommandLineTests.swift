@@ -135,6 +135,20 @@ extension Machine.CheckCommandLine {
         #expect(bad.status == 2)
         #expect(bad.stderr.contains("corrupt.deb: not a develtrace check result"))
     }
+
+    @Test("a report that cannot be written exits 2 naming the file (it exited 0: OutputSink dropped write errors)")
+    func reportWriteError() throws {
+        try #require(FileManager.default.isExecutableFile(atPath: Machine.CommandLine.executable), "swift build first")
+        let work = try Self.work()
+        defer { try? FileManager.default.removeItem(at: work) }
+        let saved = Harness.fixtures.appendingPathComponent("golden/check-result.json").path
+        let full = try Machine.CommandLine.run(["report", saved, "--format", "json", "--output", "/dev/full"], in: work)
+        #expect(full.status == 2, "\(full.stderr)")
+        #expect(full.stderr == "develtrace: cannot write /dev/full: No space left on device\n", "\(full.stderr)")
+        let directory = try Machine.CommandLine.run(["report", saved, "--output", work.path], in: work)
+        #expect(directory.status == 2)
+        #expect(directory.stderr.contains("cannot write \(work.path): Is a directory"), "\(directory.stderr)")
+    }
 }
 
 extension Machine.CheckCommandLine {

@@ -165,3 +165,22 @@ extension Machine.CheckSynthetic {
         #expect(ModuleComparison.vermagic(other) == "6.1.192 SMP mod_unload modversions ")
     }
 }
+
+extension Machine.CheckSynthetic {
+    @Test("a build log that cannot be opened is an error naming it, not the build's output on develtrace's stdout")
+    func unopenableBuildLog() throws {
+        let sample = try Sample(directory: MiniKernel.module)
+        let scratch = Harness.packageRoot.appendingPathComponent(".build/test-work/unopenable-log")
+        try? FileManager.default.removeItem(at: scratch)
+        defer { try? FileManager.default.removeItem(at: scratch) }
+        // A directory where the log goes: open(O_WRONLY) fails with EISDIR.
+        let log = scratch.appendingPathComponent("reference-\(sample.name).log")
+        try FileManager.default.createDirectory(at: log, withIntermediateDirectories: true)
+        let build = SampleBuild(
+            sample: sample, kernelRelease: "6.1.0-mini", kbuildDir: RawPath(MiniKernel.tree.path), sandbox: SandboxConfiguration(),
+            scratch: RawPath(scratch.path), label: "reference", cpu: nil, timeout: .seconds(60))
+        let error = try #require(throws: SandboxError.self) { try build.run(cancel: CancellationHandle()) }
+        #expect(error.description == "cannot prepare \(log.path) in the scratch directory: Is a directory")
+        #expect(RunFailure(error).exitStatus == 2)
+    }
+}

@@ -78,8 +78,7 @@ public struct CheckResult: Sendable, Codable {
     }
 
     /// Marks findings known or new against `baseline`, lists what it fixed,
-    /// and sets the exit status: 3 if a sample is broken, else 1 if a new
-    /// finding fails `gate`, else 0.
+    /// and sets the exit status (`ExitStatus.check`).
     public mutating func evaluate(gate: Gate, baseline: Baseline?) {
         self.gate = gate.rules.map(\.description)
         if let baseline {
@@ -88,9 +87,7 @@ public struct CheckResult: Sendable, Codable {
             }
             self.baseline = BaselineOutcome(source: baseline.source, fixed: baseline.fixed(by: findings))
         }
-        let brokenSample = samples.contains { $0.reference != "succeeded" && !$0.reference.hasPrefix("skipped") }
-        let failsGate = gate.fails(findings.filter { $0.baseline != .known })
-        exitStatus = brokenSample ? 3 : (failsGate ? 1 : 0)
+        exitStatus = ExitStatus.check(samples: samples, failsGate: gate.fails(findings.filter { $0.baseline != .known }))
     }
 
     /// The gate recorded in the result (the standard gate when absent).
@@ -105,7 +102,50 @@ public struct CheckResult: Sendable, Codable {
     }
 }
 
+extension CheckResult.SampleResult {
+    /// What became of the reference build, read back from `reference`.
+    public var referenceState: SampleBuildResult.State { SampleBuildResult.State(summary: reference) }
+}
+
+extension SampleBuildResult {
+    /// A build's status without its details: what decides exit statuses.
+    public enum State: Sendable, Hashable, CaseIterable {
+        case succeeded, failed, skipped, brokenConfiguration, timedOut
+
+        /// Reads the state back from `Status.summary` (the JSON keeps the
+        /// summary, so a saved or merged result gives the same status).
+        public init(summary: String) {
+            if summary == "succeeded" {
+                self = .succeeded
+            } else if summary.hasPrefix("skipped") {
+                self = .skipped
+            } else if summary.hasPrefix("broken dkms.conf") {
+                self = .brokenConfiguration
+            } else if summary == "timed out" {
+                self = .timedOut
+            } else {
+                self = .failed
+            }
+        }
+
+        /// The sample itself is broken: its reference build did not give a
+        /// result (a skipped sample is no failure: DKMS excludes it).
+        public var isBroken: Bool { self != .succeeded && self != .skipped }
+    }
+}
+
 extension SampleBuildResult.Status {
+    /// The state without its details.
+    public var state: SampleBuildResult.State {
+        switch self {
+        case .succeeded: return .succeeded
+        case .failed: return .failed
+        case .skipped: return .skipped
+        case .brokenConfiguration: return .brokenConfiguration
+        case .timedOut: return .timedOut
+        }
+    }
+
     var summary: String {
         switch self {
         case .succeeded: return "succeeded"

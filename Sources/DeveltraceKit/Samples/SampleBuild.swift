@@ -63,12 +63,15 @@ struct SampleBuild {
         configuration.binds.append(.init(source: driver, target: RawPath("/develtrace-driver.sh"), readOnly: true))
 
         let logPath = scratch.appending(RawPath("\(label)-\(sample.name).log"))
+        // Both must open: -1 would mean "inherit develtrace's own", and the
+        // build's output would pour into develtrace's standard output (and
+        // into a JSON report written there).
         let logFD = logPath.withCString { open($0, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0o644) }
+        guard logFD >= 0 else { throw SandboxError.preparation(logPath, Errno(rawValue: errno)) }
+        defer { close(logFD) }
         let nullFD = open("/dev/null", O_RDONLY | O_CLOEXEC)
-        defer {
-            if logFD >= 0 { close(logFD) }
-            if nullFD >= 0 { close(nullFD) }
-        }
+        guard nullFD >= 0 else { throw SandboxError.preparation(RawPath("/dev/null"), Errno(rawValue: errno)) }
+        defer { close(nullFD) }
         let arguments = [
             "/bin/bash", "/develtrace-driver.sh", kernelRelease, kbuildDir.description, "x86_64", inside.description, sample.kind.rawValue,
         ]

@@ -1,0 +1,85 @@
+import Foundation
+import Testing
+
+@testable import DeveltraceKit
+
+extension Unit {
+    /// The one exit contract: errors sorted into categories, statuses chosen
+    /// by pure rules from typed results.
+    @Suite struct ExitContract {
+        @Test(
+            "every error a command lets through has its category and status",
+            arguments: [
+                (InputError.notFound("/srv/tree") as any Error, RunFailure.badInput("/srv/tree: no such file or directory"), 2),
+                (SandboxError.targetNotAbsolute(RawPath("x")), .badInput("x: sandbox paths must be absolute"), 2),
+                (SandboxError.scratch(.noSpace), .environment("cannot create a scratch directory in $TMPDIR: No space left on device"), 2),
+                (CheckInterrupted(signal: SIGINT), .interrupted(signal: SIGINT), 130),
+                (CheckInterrupted(signal: SIGTERM), .interrupted(signal: SIGTERM), 143),
+                (RunFailure.badInput("cannot write /dev/full"), .badInput("cannot write /dev/full"), 2),
+                (CocoaError(.fileReadCorruptFile), .internalError(String(describing: CocoaError(.fileReadCorruptFile))), 4),
+            ] as [(any Error, RunFailure, Int32)])
+        func categories(error: any Error, failure: RunFailure, status: Int32) {
+            #expect(RunFailure(error) == failure)
+            #expect(RunFailure(error).exitStatus == status)
+            #expect(RunFailure(error).message.hasPrefix("develtrace: "))
+            #expect(!RunFailure(error).message.contains("\n"))
+        }
+
+        @Test("every sandbox error is input or environment, and exits 2")
+        func sandboxErrors() {
+            let errors: [SandboxError] = [
+                .userNamespaces(.clone(.permissionDenied)), .scratch(.noSpace), .sourceMissing(RawPath("/a"), .noSuchFileOrDirectory),
+                .targetNotAbsolute(RawPath("a")), .unsupportedCharacter(RawPath("/a,b")),
+                .insideHostMount(path: RawPath("/proc/x"), mount: RawPath("/proc")), .nested(path: RawPath("/a/b"), under: RawPath("/a")),
+                .preparation(RawPath("/s/x"), .isDirectory), .mountFailed(step: "overlay", .invalidArgument),
+                .launch("fork", .resourceTemporarilyUnavailable),
+            ]
+            for error in errors {
+                let failure = RunFailure(error)
+                #expect(failure.exitStatus == 2)
+                switch failure {
+                case .badInput, .environment: #expect(failure.description == error.description)
+                default: Issue.record("\(error) sorted as \(failure)")
+                }
+            }
+        }
+
+        @Test("trace: the command's status, 124 after the time limit, 128+N when develtrace was stopped")
+        func trace() {
+            #expect(ExitStatus.trace(.completed, commandStatus: 0) == 0)
+            #expect(ExitStatus.trace(.completed, commandStatus: 7) == 7)
+            #expect(ExitStatus.trace(.timedOut, commandStatus: 137) == 124)
+            #expect(ExitStatus.trace(.interrupted(signal: SIGINT), commandStatus: 137) == 130)
+        }
+
+        static func sample(_ reference: String) -> CheckResult.SampleResult {
+            CheckResult.SampleResult(
+                name: "s", kind: "dkms", directory: "/s", reference: reference, candidate: "succeeded", rounds: 1, modules: [:],
+                log: nil, treeFilesUsed: [], candidateFilesUsed: nil)
+        }
+
+        @Test("check: a broken sample (3) before the gate (1); a skipped one is no failure")
+        func check() {
+            #expect(ExitStatus.check(samples: [Self.sample("succeeded")], failsGate: false) == 0)
+            #expect(ExitStatus.check(samples: [Self.sample("succeeded")], failsGate: true) == 1)
+            #expect(ExitStatus.check(samples: [Self.sample("skipped: BUILD_EXCLUSIVE_KERNEL")], failsGate: false) == 0)
+            for broken in ["failed (exit 2)", "timed out", "broken dkms.conf: line 3"] {
+                #expect(ExitStatus.check(samples: [Self.sample("succeeded"), Self.sample(broken)], failsGate: false) == 3)
+                #expect(ExitStatus.check(samples: [Self.sample(broken)], failsGate: true) == 3)
+            }
+            #expect(ExitStatus.check(samples: [], failsGate: false) == 0)
+        }
+
+        @Test("a build's state survives its summary, the form the JSON keeps")
+        func stateRoundTrip() {
+            let statuses: [SampleBuildResult.Status] = [
+                .succeeded, .failed(exitStatus: 2), .skipped(reason: "BUILD_EXCLUSIVE_ARCH"), .brokenConfiguration("x: not found"),
+                .timedOut,
+            ]
+            #expect(Set(statuses.map(\.state)) == Set(SampleBuildResult.State.allCases))
+            for status in statuses {
+                #expect(SampleBuildResult.State(summary: status.summary) == status.state, "\(status.summary)")
+            }
+        }
+    }
+}
