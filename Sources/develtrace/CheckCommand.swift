@@ -34,8 +34,9 @@ struct CheckCommand: ParsableCommand {
               develtrace merge shard-*.json --format markdown
 
             Exit status: 0 nothing missing; 1 findings (any missing file, or any \
-            fatal finding; with --baseline, new ones only); 2 bad usage or bad input; 3 a sample failed its \
-            reference build (the sample is broken, not the package); 4 internal error.
+            fatal finding; with --baseline, new ones only), also when a sample is broken; 2 bad usage or \
+            bad input; 3 no finding fails, but a sample failed its reference build (the sample is \
+            broken, not the package); 4 internal error.
             """
     )
 

@@ -19,8 +19,8 @@ struct MergeCommand: ParsableCommand {
               develtrace check --build-tree ~/linux --candidate linux-headers.deb --shard 3/3 --format json -o shard-3.json
               develtrace merge shard-1.json shard-2.json shard-3.json --format junit -o develtrace.xml
 
-            Exit status: as `check` (0, 1 findings that fail the gate, 3 a broken \
-            sample), and 2 if the results cannot be read or are not the N shards \
+            Exit status: as `check` (0, 1 findings that fail the gate, else 3 a \
+            broken sample), and 2 if the results cannot be read or are not the N shards \
             of one run.
             """
     )

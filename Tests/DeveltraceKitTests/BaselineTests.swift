@@ -99,7 +99,7 @@ import Testing
                 "missing", "relocated:fatal", "different:fatal", "tree-write:fatal", "unrunnable:fatal", "extra:fatal", "outside:fatal",
             ])
 
-        // A broken sample is exit 3 whatever the baseline says.
+        // A broken sample is exit 3 when no new finding fails the gate.
         var broken = Self.result(old.findings, reference: "failed (exit 2)")
         broken.evaluate(gate: .standard, baseline: baseline)
         #expect(broken.exitStatus == 3)

@@ -73,6 +73,27 @@ extension Machine {
             #expect(text.contains("syntax error") || text.contains("error:"), "the log tail is shown")
         }
 
+        @Test("a broken sample does not hide the findings of the samples that build: exit 1, both reported")
+        func brokenSampleBesideFindings() throws {
+            try #require(FileManager.default.isExecutableFile(atPath: CommandLine.executable), "swift build first")
+            let work = try Self.work()
+            defer { try? FileManager.default.removeItem(at: work) }
+            let candidate = try MiniKernel.candidate("cli-broken-findings", "rm include/linux/mini.h")
+            defer { try? FileManager.default.removeItem(at: candidate) }
+            let run = try CommandLine.run(
+                [
+                    "check", "--build-tree", MiniKernel.tree.path, "--candidate", candidate.path, "--module", "broken-module",
+                    "--module", MiniKernel.module, "--format", "json", "--quiet",
+                ],
+                in: work)
+            #expect(run.status == 1, "\(run.stderr)")
+            let result = try JSONDecoder().decode(CheckResult.self, from: run.stdout)
+            #expect(result.exitStatus == 1)
+            #expect(result.findings.contains { $0.class == .missing && $0.path == "include/linux/mini.h" })
+            #expect(result.samples.first { $0.name == "broken-module" }?.referenceState == .failed)
+            #expect(result.samples.first { $0.name == "hello" }?.referenceState == .succeeded)
+        }
+
         @Test("json output is stable and carries the schema version")
         func jsonOutput() throws {
             try #require(FileManager.default.isExecutableFile(atPath: CommandLine.executable), "swift build first")

@@ -58,14 +58,16 @@ extension Unit {
                 log: nil, treeFilesUsed: [], candidateFilesUsed: nil)
         }
 
-        @Test("check: a broken sample (3) before the gate (1); a skipped one is no failure")
+        @Test("check: the gate (1) before a broken sample (3); a skipped one is no failure")
         func check() {
             #expect(ExitStatus.check(samples: [Self.sample("succeeded")], failsGate: false) == 0)
             #expect(ExitStatus.check(samples: [Self.sample("succeeded")], failsGate: true) == 1)
             #expect(ExitStatus.check(samples: [Self.sample("skipped: BUILD_EXCLUSIVE_KERNEL")], failsGate: false) == 0)
             for broken in ["failed (exit 2)", "timed out", "broken dkms.conf: line 3"] {
                 #expect(ExitStatus.check(samples: [Self.sample("succeeded"), Self.sample(broken)], failsGate: false) == 3)
-                #expect(ExitStatus.check(samples: [Self.sample(broken)], failsGate: true) == 3)
+                // Six of seven bookworm DKMS packages fail against 6.12: they
+                // must not hide the findings of the ones that build.
+                #expect(ExitStatus.check(samples: [Self.sample("succeeded"), Self.sample(broken)], failsGate: true) == 1)
             }
             #expect(ExitStatus.check(samples: [], failsGate: false) == 0)
         }

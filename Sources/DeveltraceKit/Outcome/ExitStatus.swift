@@ -16,11 +16,12 @@ public enum ExitStatus {
     /// The shell's convention for a run stopped by signal `signal`.
     public static func interrupted(by signal: Int32) -> Int32 { 128 + signal }
 
-    /// `check` and `merge`: a broken sample first (the findings of a run
-    /// whose sample did not build are not the package's), then the gate.
+    /// `check` and `merge`: the gate first, then broken samples. A sample
+    /// whose reference build fails (a DKMS package too old for the kernel)
+    /// must not hide what the samples that do build found in the package.
     public static func check(samples: [CheckResult.SampleResult], failsGate: Bool) -> Int32 {
-        if samples.contains(where: { $0.referenceState.isBroken }) { return brokenSample }
-        return failsGate ? findings : success
+        if failsGate { return findings }
+        return samples.contains(where: { $0.referenceState.isBroken }) ? brokenSample : success
     }
 
     /// `trace`: the command's own status, unless develtrace stopped it.
