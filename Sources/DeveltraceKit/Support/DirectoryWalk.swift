@@ -19,6 +19,8 @@ struct DirectoryEntry {
 /// Byte-exact recursive directory walks (no String conversion of names),
 /// never following symlinks.
 enum DirectoryWalk {
+    private static let nameOffset = MemoryLayout<dirent>.offset(of: \dirent.d_name)!
+
     /// Calls `visit` for every entry below `root`, parents before children.
     /// `visit` returns false to skip a directory's contents.
     static func walk(_ root: RawPath, _ visit: (DirectoryEntry) -> Bool) throws(Errno) {
@@ -34,10 +36,12 @@ enum DirectoryWalk {
         defer { closedir(stream) }
         var names: [[UInt8]] = []
         while let entry = readdir(stream) {
-            let name = withUnsafeBytes(of: entry.pointee.d_name) { raw -> [UInt8] in
-                let bytes = raw.bindMemory(to: UInt8.self)
-                return Array(bytes[0..<(bytes.firstIndex(of: 0) ?? bytes.count)])
-            }
+            // The name in place: a record is only d_reclen bytes long, so
+            // copying the whole `dirent` (`entry.pointee`) reads past the end
+            // of readdir's buffer when the record is its last (it crashed on
+            // a 6.12 build tree).
+            let start = UnsafeRawPointer(entry).advanced(by: Self.nameOffset).assumingMemoryBound(to: CChar.self)
+            let name = Array(UnsafeRawBufferPointer(start: start, count: strlen(start)))
             if name == [46] || name == [46, 46] { continue }
             names.append(name)
         }
