@@ -50,6 +50,10 @@ extension Machine {
             #expect(vmlinux.evidence.contains { $0.build == "candidate" && $0.errno == "ENOENT" && $0.syscall.contains("stat") })
             let config = try #require(result.findings.first { $0.path == ".config" })
             #expect(config.samples == ["symbols"], "only the sample that reads it")
+            // It shares round 1 with vmlinux; rebuilt without it alone, the
+            // modules do not change (CONFIG_MODULE_SIG is off here).
+            #expect(config.severity == .benign)
+            #expect(result.samples.first { $0.name == "symbols" }?.severityRebuilds == 2)
             // 6.1's bindeb-pkg lacked resolve_btfids (fatal once vmlinux came
             // back); 6.12's rebuilds the host tools into the package.
             #expect(!result.findings.contains { $0.path.hasPrefix("tools/bpf/resolve_btfids") })

@@ -184,3 +184,47 @@ extension Machine.CheckSynthetic {
         #expect(RunFailure(error).exitStatus == 2)
     }
 }
+
+extension Machine.CheckSynthetic {
+    /// Closure adds a round's files together, so the round's outcome is
+    /// theirs together; on Debian's 6.12 pair every finding of round 1 was
+    /// divergent because one of them changed the modules.
+    @Test("two files missing in one round, one changing the module: leave-one-out rebuilds tell which (divergent, benign)")
+    func causalSeverity() throws {
+        let work = try Harness.workDirectory("causal-severity")
+        defer { try? FileManager.default.removeItem(at: work) }
+        let full = work.appendingPathComponent("full")
+        #expect(try Harness.runProcess(["/bin/cp", "-a", MiniKernel.tree.path, full.path]) == 0)
+        try "#define OPT_A 42\n".write(to: full.appendingPathComponent("include/linux/opt_a.h"), atomically: true, encoding: .utf8)
+        try "/* nothing a module uses */\n".write(
+            to: full.appendingPathComponent("include/linux/opt_b.h"), atomically: true, encoding: .utf8)
+        let candidate = work.appendingPathComponent("candidate")
+        #expect(try Harness.runProcess(["/bin/cp", "-a", full.path, candidate.path]) == 0)
+        try FileManager.default.removeItem(at: candidate.appendingPathComponent("include/linux/opt_a.h"))
+        try FileManager.default.removeItem(at: candidate.appendingPathComponent("include/linux/opt_b.h"))
+        let module = work.appendingPathComponent("optional")
+        try FileManager.default.createDirectory(at: module, withIntermediateDirectories: true)
+        try """
+        #if __has_include(<linux/opt_a.h>)
+        #include <linux/opt_a.h>
+        int optional_a = OPT_A;
+        #endif
+        #if __has_include(<linux/opt_b.h>)
+        #include <linux/opt_b.h>
+        #endif
+        int optional(void) { return 1; }
+
+        """.write(to: module.appendingPathComponent("optional.c"), atomically: true, encoding: .utf8)
+        try "obj-m := optional.o\n".write(to: module.appendingPathComponent("Makefile"), atomically: true, encoding: .utf8)
+
+        let options = CheckOptions(
+            buildTree: full.path, candidates: [candidate.path], modules: [module.path], corpus: "", jobs: 1, maxRounds: 10,
+            timeout: .seconds(300))
+        let result = try CheckRunner(options: options).run()
+        let found = Set(result.findings.map { "\($0.class.rawValue) \($0.path) \($0.severity.rawValue) \($0.round)" })
+        #expect(found == ["missing include/linux/opt_a.h divergent 1", "missing include/linux/opt_b.h benign 1"], "\(found)")
+        let sample = try #require(result.samples.first)
+        #expect(sample.severityRebuilds == 2)
+        #expect(sample.modules.values.allSatisfy { $0.isIdentical }, "the last round has both")
+    }
+}

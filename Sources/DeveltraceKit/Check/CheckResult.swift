@@ -37,6 +37,10 @@ public struct CheckResult: Sendable, Codable {
         /// Tree paths the candidate builds (all rounds) used successfully:
         /// what this sample took from the package.
         public var candidateFilesUsed: [String]?
+        /// Rebuilds of the last round, each without one file closure added,
+        /// that told apart files sharing a round's failure or difference
+        /// (absent when none was needed).
+        public var severityRebuilds: Int? = nil
     }
 
     public var schemaVersion = CheckResult.schemaVersion

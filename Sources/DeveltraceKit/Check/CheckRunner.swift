@@ -160,7 +160,8 @@ public final class CheckRunner: @unchecked Sendable {
                 name: observation.sample.name, kind: observation.sample.kind.rawValue, directory: observation.sample.directory,
                 reference: observation.reference.status.summary, candidate: last?.status.summary ?? "not built",
                 rounds: observation.rounds.count, modules: lastGood, log: log, treeFilesUsed: outcome.treeFilesUsed,
-                candidateFilesUsed: outcome.candidateUsed.map(\.description).sorted())
+                candidateFilesUsed: outcome.candidateUsed.map(\.description).sorted(),
+                severityRebuilds: outcome.rebuilds > 0 ? outcome.rebuilds : nil)
         }
         var result = CheckResult(
             inputs: CheckResult.Inputs(
@@ -169,7 +170,8 @@ public final class CheckRunner: @unchecked Sendable {
                 kbuildDir: layout.kbuildDir.description, layout: layout.kind,
                 roots: layout.roots.map { [$0.candidate.description, $0.tree.description] }, command: options.command,
                 compiler: Self.compilerVersion()),
-            warnings: candidate.warnings + Self.releaseWarning(tree: tree.release, candidate: layout.kernelRelease), samples: sampleResults, findings: findings, summary: FindingMerge.summary(findings),
+            warnings: candidate.warnings + Self.releaseWarning(tree: tree.release, candidate: layout.kernelRelease)
+                + ordered.flatMap(\.warnings), samples: sampleResults, findings: findings, summary: FindingMerge.summary(findings),
             unusedFiles: unused.count, exitStatus: 0)
         if let shard = options.shard {
             result.shard = CheckResult.ShardPart(
@@ -243,7 +245,7 @@ public final class CheckRunner: @unchecked Sendable {
             defer { state.waiting = nil }
             return try state.waiting?.get()
         }
-        if let waiting { try closureStep(check, build: waiting, tree: tree, staging: staging, queue: queue) }
+        if let waiting { try closureStep(check, build: waiting, tree: tree, staging: staging, queue: queue, cpu: cpu) }
     }
 
     /// One candidate round; the closure step follows once the reference
@@ -259,14 +261,14 @@ public final class CheckRunner: @unchecked Sendable {
             result = .failure(error)
         }
         if let ready = check.handOver(result) {
-            try closureStep(check, build: ready.get(), tree: tree, staging: staging, queue: queue)
+            try closureStep(check, build: ready.get(), tree: tree, staging: staging, queue: queue, cpu: cpu)
         }
     }
 
     /// Builds one candidate round (nil: the sample is broken, no round).
-    private func candidateRound(_ check: SampleCheck, round: Int, tree: BuildTree, staging: StagingTask, cpu: Int) throws
-        -> SampleBuildResult?
-    {
+    private func candidateRound(
+        _ check: SampleCheck, round: Int, label: String? = nil, tree: BuildTree, staging: StagingTask, cpu: Int
+    ) throws -> SampleBuildResult? {
         // A sample whose reference build failed is broken: no candidate rounds.
         if check.withLock({ $0.outcome != nil }) { return nil }
         let classifier = try staging.value()
@@ -290,21 +292,22 @@ public final class CheckRunner: @unchecked Sendable {
             sandbox.binds.append(
                 try modulesDirectory(release: release, kbuildDir: classifier.layout.kbuildDir, scratch: check.scratch, label: "candidate"))
         }
-        progress("\(check.sample.name): candidate build, round \(round)")
+        let label = label ?? "candidate-\(round)"
+        progress("\(check.sample.name): \(label) build")
         let build = try SampleBuild(
             sample: check.sample, kernelRelease: release, kbuildDir: classifier.layout.kbuildDir, sandbox: sandbox,
-            scratch: check.scratch, label: "candidate-\(round)", cpu: cpu, timeout: options.timeout
+            scratch: check.scratch, label: label, cpu: cpu, timeout: options.timeout
         ).run(cancel: cancellation)
-        progress("\(check.sample.name): candidate round \(round) built")
+        progress("\(check.sample.name): \(label) built")
         return build
     }
 
     /// After a candidate round (and the reference build): compare modules,
     /// add what the builds looked for and did not find, and queue the next
     /// round — or classify when closure finds nothing new.
-    private func closureStep(_ check: SampleCheck, build: SampleBuildResult, tree: BuildTree, staging: StagingTask, queue: BuildQueue)
-        throws
-    {
+    private func closureStep(
+        _ check: SampleCheck, build: SampleBuildResult, tree: BuildTree, staging: StagingTask, queue: BuildQueue, cpu: Int
+    ) throws {
         let classifier = try staging.value()
         let candidate = classifier.candidate
         let layout = classifier.layout
@@ -360,7 +363,13 @@ public final class CheckRunner: @unchecked Sendable {
                     guard let source = tree.hostPath(of: path), let placement = candidate.closurePlacement(for: probe) else { continue }
                     let destination = closure.appending(RawPath("\(placement.mount)")).appending(placement.relative)
                     try? FileSystem.makeDirectories(destination.parent)
-                    _ = try? HostCommand.run(["cp", "-a", "--", source.description, destination.description])
+                    let copied = try? HostCommand.run(["cp", "-a", "--", source.description, destination.description])
+                    if let copied, copied.status == 0 {
+                        state.closurePlaces[path] = destination
+                    } else {
+                        let why = copied.map { StagedCandidate.firstLine($0.error) } ?? "cp did not run"
+                        state.warnings.append("\(check.sample.name): closure could not add \(path) (\(why)); later rounds ran without it")
+                    }
                 }
             }
         }
@@ -373,15 +382,52 @@ public final class CheckRunner: @unchecked Sendable {
         }
         progress("\(check.sample.name): classifying")
         let final = needs ?? classifier.needs(of: observation)
-        let findings = classifier.findings(of: observation, needs: final) { round in
+        var findings = classifier.findings(of: observation, needs: final) { round in
             if state.failedRounds.contains(round) { return .fatal }
             return state.differingRounds.contains(round) ? .divergent : .benign
         }
+        if build.status.isSuccess {
+            try leaveOneOut(check, findings: &findings, state: &state, last: build, tree: tree, staging: staging, cpu: cpu)
+        }
         state.outcome = SampleOutcome(
             observation: observation, findings: findings, treeFilesUsed: final.referenceUsed.keys.map(\.description).sorted(),
-            candidateUsed: Set(final.candidateUsed.keys))
+            candidateUsed: Set(final.candidateUsed.keys), rebuilds: state.rebuilds, warnings: state.warnings)
         check.withLock { $0 = state }
         progress("\(check.sample.name): classified")
+    }
+}
+
+extension CheckRunner {
+    /// Tells apart the files that share a round's failure or difference
+    /// (`SeverityExperiment`): the last round built again without each one.
+    fileprivate func leaveOneOut(
+        _ check: SampleCheck, findings: inout [Finding], state: inout SampleCheck.State, last: SampleBuildResult, tree: BuildTree,
+        staging: StagingTask, cpu: Int
+    ) throws {
+        let tested = SeverityExperiment.contested(findings, added: Set(state.closurePlaces.keys.map(\.description)))
+        for finding in tested {
+            guard let place = state.closurePlaces[RawPath(finding.path)] else { continue }
+            let held = check.scratch.appending(RawPath("held-out"))
+            DirectoryWalk.removeTree(held)
+            guard place.withCString({ from in held.withCString { rename(from, $0) } }) == 0 else { continue }
+            defer { _ = held.withCString { from in place.withCString { rename(from, $0) } } }
+            state.rebuilds += 1
+            guard
+                let build = try candidateRound(
+                    // Not a closure round (round 0: the layers exist already).
+                    check, round: 0, label: "without-\(state.rebuilds)", tree: tree, staging: staging, cpu: cpu)
+            else { return }
+            let differ = last.modules.contains { name, module in
+                guard let other = build.modules[name],
+                    let comparison = ModuleComparison.compare(reference: module, candidate: other, ignoringVermagic: false)
+                else { return true }
+                return !comparison.isIdentical
+            }
+            let severity = SeverityExperiment.verdict(withoutFile: build.status.isSuccess, modulesDiffer: differ)
+            if let index = findings.firstIndex(where: { $0.path == finding.path && $0.class == finding.class }) {
+                findings[index].severity = severity
+            }
+        }
     }
 }
 
@@ -396,6 +442,13 @@ final class SampleCheck: @unchecked Sendable {
         var waiting: Result<SampleBuildResult, any Error>?
         /// Tree paths copied into the closure layers.
         var added = Set<RawPath>()
+        /// Where each added tree path lies in the closure layers (copies
+        /// that succeeded).
+        var closurePlaces: [RawPath: RawPath] = [:]
+        /// Rebuilds made to tell severities apart (`SeverityExperiment`).
+        var rebuilds = 0
+        /// What went wrong without stopping the sample (a failed copy).
+        var warnings: [String] = []
         var failedRounds = Set<Int>()
         var differingRounds = Set<Int>()
         /// Set when the sample is done.
@@ -490,4 +543,8 @@ struct SampleOutcome {
     var treeFilesUsed: [String]
     /// Tree paths the candidate builds used.
     var candidateUsed: Set<RawPath>
+    /// Rebuilds made to tell severities apart (`SeverityExperiment`).
+    var rebuilds = 0
+    /// What went wrong without stopping the sample (a failed closure copy).
+    var warnings: [String] = []
 }
