@@ -274,7 +274,9 @@ extension Machine.CheckCommandLine {
         defer { try? FileManager.default.removeItem(at: candidate) }
         let process = Process()
         process.executableURL = URL(fileURLWithPath: Machine.CommandLine.executable)
-        process.arguments = ["check", "--quiet", "--build-tree", MiniKernel.tree.path, "--candidate", candidate.path, "--module", sample.path]
+        process.arguments = [
+            "check", "--quiet", "--build-tree", MiniKernel.tree.path, "--candidate", candidate.path, "--module", sample.path,
+        ]
         process.standardError = FileHandle.nullDevice
         try process.run()
         Machine.Lifecycle.waitUntil { !Harness.processes(containing: "sleep \(marker)").isEmpty }

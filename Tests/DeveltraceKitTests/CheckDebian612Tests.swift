@@ -32,7 +32,9 @@ enum Debian612 {
 
 extension Machine {
     @Suite(.enabled(if: Debian612.runs, "run tools/prepare-debian 6.12 first")) struct CheckDebian612 {
-        @Test("Debian's 6.12 packages: the samples that build find nothing fatal; bookworm's DKMS packages too old for 6.12 are broken samples that do not hide findings")
+        @Test(
+            "Debian's 6.12 packages: the samples that build find nothing fatal; bookworm's DKMS packages too old for 6.12 are broken samples that do not hide findings"
+        )
         func debianPackages() throws {
             try #require(Debian612.prepared, "the Debian 6.12 pair is not prepared in \(Debian612.top)")
             try #require(Debian612.debs.count == 3, "three .debs: \(Debian612.debs)")
@@ -50,7 +52,8 @@ extension Machine {
             let broken = result.samples.filter { $0.referenceState.isBroken }
             // The built-in corpus builds against any kernel; so does acpi-call.
             let builtNames = Set(built.map(\.name))
-            #expect(builtNames.isSuperset(of: ["acpi-call", "asm", "ccflags", "kconfig", "multiobj", "symbols", "tracepoint"]), "\(builtNames)")
+            #expect(
+                builtNames.isSuperset(of: ["acpi-call", "asm", "ccflags", "kconfig", "multiobj", "symbols", "tracepoint"]), "\(builtNames)")
             for sample in built {
                 #expect(sample.candidate == "succeeded", "\(sample.name): \(sample.log ?? "")")
                 // Both sides have BTF: the reference carries the headers' vmlinux.
@@ -62,7 +65,8 @@ extension Machine {
                 #expect(sample.log?.contains("error") == true, "\(sample.name): the log tail says why")
             }
             // Nothing the package lacks changes or breaks a build that works.
-            #expect(result.findings.allSatisfy { $0.severity == .benign }, "\(result.findings.map { "\($0.class) \($0.path) \($0.severity)" })")
+            #expect(
+                result.findings.allSatisfy { $0.severity == .benign }, "\(result.findings.map { "\($0.class) \($0.path) \($0.severity)" })")
             // Debian's wrappers and variables, which no full tree has.
             #expect(result.findings.contains { $0.class == .extra && $0.path == ".kernelvariables" })
             #expect(result.findings.contains { $0.class == .relocated && $0.path == "scripts/module.lds" })

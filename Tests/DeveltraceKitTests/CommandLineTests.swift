@@ -55,8 +55,10 @@ extension Machine {
                 (["trace", "--format", "yaml", "--", "/bin/true"], "yaml"),
                 (["trace", "--hide", "relative/path", "--", "/bin/true"], "relative/path: sandbox paths must be absolute"),
                 // It exited 0 (a CleanExit).
-                (["trace", "--output", "/nonexistent/develtrace-out/t.jsonl", "--", "/bin/true"],
-                 "cannot write /nonexistent/develtrace-out/t.jsonl: No such file or directory"),
+                (
+                    ["trace", "--output", "/nonexistent/develtrace-out/t.jsonl", "--", "/bin/true"],
+                    "cannot write /nonexistent/develtrace-out/t.jsonl: No such file or directory"
+                ),
                 // It exited 0: write errors were dropped.
                 (["trace", "--output", "/dev/full", "--", "/bin/true"], "cannot write /dev/full: No space left on device"),
                 (["trace", "--stats", "/dev/full", "--", "/bin/true"], "cannot write /dev/full: No space left on device"),

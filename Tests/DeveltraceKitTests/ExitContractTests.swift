@@ -96,7 +96,8 @@ extension Unit {
         func contested() {
             let findings = [
                 Self.finding("vmlinux", .divergent, round: 1), Self.finding(".config", .divergent, round: 1),
-                Self.finding("alone.h", .fatal, round: 2), Self.finding("ok.h", .benign, round: 3), Self.finding("ok2.h", .benign, round: 3),
+                Self.finding("alone.h", .fatal, round: 2), Self.finding("ok.h", .benign, round: 3),
+                Self.finding("ok2.h", .benign, round: 3),
                 Self.finding("x.h", .divergent, round: 4), Self.finding("x.h", .divergent, round: 4, .different),
                 Self.finding("not-added.h", .divergent, round: 1),
             ]

@@ -56,10 +56,11 @@ public struct Sample: Sendable, Hashable, Codable {
         }
         // develtrace's own name for it: kbuild cannot build in a directory
         // whose path has a space or another character make treats specially.
-        let safe = String(name.unicodeScalars.map { scalar -> Character in
-            scalar.isASCII && (CharacterSet.alphanumerics.contains(scalar) || "._-+".unicodeScalars.contains(scalar))
-                ? Character(scalar) : "_"
-        })
+        let safe = String(
+            name.unicodeScalars.map { scalar -> Character in
+                scalar.isASCII && (CharacterSet.alphanumerics.contains(scalar) || "._-+".unicodeScalars.contains(scalar))
+                    ? Character(scalar) : "_"
+            })
         return RawPath("/develtrace-build/\(safe)")
     }
 
