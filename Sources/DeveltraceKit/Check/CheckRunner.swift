@@ -234,18 +234,8 @@ public final class CheckRunner: @unchecked Sendable {
             label: "reference", cpu: cpu, timeout: options.timeout
         ).run(cancel: cancellation)
         progress("\(check.sample.name): reference built")
-        let waiting = try check.withLock { state -> SampleBuildResult? in
-            state.observation = SampleObservation(sample: check.sample, reference: reference, rounds: [], comparisons: [])
-            if !reference.status.isSuccess {
-                state.outcome = SampleOutcome(observation: state.observation!, findings: [], treeFilesUsed: [], candidateUsed: [])
-                return nil
-            }
-            // A first candidate round that ended first (an error counts now
-            // that the sample is known to be good).
-            defer { state.waiting = nil }
-            return try state.waiting?.get()
-        }
-        if let waiting { try closureStep(check, build: waiting, tree: tree, staging: staging, queue: queue, cpu: cpu) }
+        let observation = SampleObservation(sample: check.sample, reference: reference, rounds: [], comparisons: [])
+        try execute(check.send(.referenceBuilt(observation)), check, tree: tree, staging: staging, queue: queue, cpu: cpu)
     }
 
     /// One candidate round; the closure step follows once the reference
@@ -260,9 +250,7 @@ public final class CheckRunner: @unchecked Sendable {
         } catch {
             result = .failure(error)
         }
-        if let ready = check.handOver(result) {
-            try closureStep(check, build: ready.get(), tree: tree, staging: staging, queue: queue, cpu: cpu)
-        }
+        try execute(check.send(.candidateBuilt(result)), check, tree: tree, staging: staging, queue: queue, cpu: cpu)
     }
 
     /// Builds one candidate round (nil: the sample is broken, no round).
@@ -270,7 +258,7 @@ public final class CheckRunner: @unchecked Sendable {
         _ check: SampleCheck, round: Int, label: String? = nil, tree: BuildTree, staging: StagingTask, cpu: Int
     ) throws -> SampleBuildResult? {
         // A sample whose reference build failed is broken: no candidate rounds.
-        if check.withLock({ $0.outcome != nil }) { return nil }
+        if check.isDone { return nil }
         let classifier = try staging.value()
         let candidate = classifier.candidate
         try StagedCandidate.makeDirectory(check.scratch)
@@ -305,14 +293,27 @@ public final class CheckRunner: @unchecked Sendable {
     /// After a candidate round (and the reference build): compare modules,
     /// add what the builds looked for and did not find, and queue the next
     /// round — or classify when closure finds nothing new.
+    /// Runs what a sample's transition asks for.
+    private func execute(
+        _ command: SampleStage.Command?, _ check: SampleCheck, tree: BuildTree, staging: StagingTask, queue: BuildQueue, cpu: Int
+    ) throws {
+        switch command {
+        case nil: return
+        case .fail(let error): throw error
+        case .closureStep(let build, let state):
+            try closureStep(check, build: build, state: state, tree: tree, staging: staging, queue: queue, cpu: cpu)
+        }
+    }
+
     private func closureStep(
-        _ check: SampleCheck, build: SampleBuildResult, tree: BuildTree, staging: StagingTask, queue: BuildQueue, cpu: Int
+        _ check: SampleCheck, build: SampleBuildResult, state: ClosureState, tree: BuildTree, staging: StagingTask, queue: BuildQueue,
+        cpu: Int
     ) throws {
         let classifier = try staging.value()
         let candidate = classifier.candidate
         let layout = classifier.layout
-        var state = check.withLock { $0 }
-        var observation = state.observation!
+        var state = state
+        var observation = state.observation
         let reference = observation.reference
         observation.rounds.append(build)
         let round = observation.rounds.count
@@ -338,26 +339,20 @@ public final class CheckRunner: @unchecked Sendable {
         state.observation = observation
 
         // Closure: add what the candidate builds looked for and did not
-        // find, and build again. Files only the reference build used are
-        // added only when a failing build looked for nothing new: before
-        // that, the candidate may still show it has them elsewhere
-        // (relocated).
-        // A candidate round skipped by BUILD_EXCLUSIVE_* (the reference
-        // was not) is a failed round: the candidate lacks what DKMS checks.
+        // find, and build again (ClosurePolicy decides).
         var next = false
         var needs: Classifier.Needs? = nil
         do {
             let found = classifier.needs(of: observation)
             needs = found
-            var missing = classifier.absent(found, upToRound: round, probedOnly: true).filter { $0.value == nil }.keys
-                .filter { !state.added.contains($0) }
-            if missing.isEmpty && !build.status.isSuccess {
-                missing = classifier.absent(found, upToRound: round).filter { $0.value == nil }.keys.filter { !state.added.contains($0) }
-            }
-            if !missing.isEmpty && round < max(1, options.maxRounds) {
+            let decision = ClosurePolicy.decide(
+                probedAbsent: Set(classifier.absent(found, upToRound: round, probedOnly: true).filter { $0.value == nil }.keys),
+                usedAbsent: { Set(classifier.absent(found, upToRound: round).filter { $0.value == nil }.keys) }, added: state.added,
+                roundSucceeded: build.status.isSuccess, round: round, maxRounds: options.maxRounds)
+            if case .nextRound(let missing) = decision {
                 next = true
                 let closure = check.scratch.appending(RawPath("closure"))
-                for path in missing.sorted() {
+                for path in missing {
                     state.added.insert(path)
                     let probe = found.candidateProbed[path]?.first?.access.path ?? layout.candidatePath(of: path)
                     guard let source = tree.hostPath(of: path), let placement = candidate.closurePlacement(for: probe) else { continue }
@@ -374,7 +369,7 @@ public final class CheckRunner: @unchecked Sendable {
             }
         }
         if next {
-            check.withLock { $0 = state }
+            try execute(check.send(.nextRound(state)), check, tree: tree, staging: staging, queue: queue, cpu: cpu)
             queue.add(priority: 1) { [self] cpu in
                 try self.candidateBuild(check, round: round + 1, tree: tree, staging: staging, queue: queue, cpu: cpu)
             }
@@ -389,10 +384,10 @@ public final class CheckRunner: @unchecked Sendable {
         if build.status.isSuccess {
             try leaveOneOut(check, findings: &findings, state: &state, last: build, tree: tree, staging: staging, cpu: cpu)
         }
-        state.outcome = SampleOutcome(
+        let outcome = SampleOutcome(
             observation: observation, findings: findings, treeFilesUsed: final.referenceUsed.keys.map(\.description).sorted(),
             candidateUsed: Set(final.candidateUsed.keys), rebuilds: state.rebuilds, warnings: state.warnings)
-        check.withLock { $0 = state }
+        try execute(check.send(.classified(outcome)), check, tree: tree, staging: staging, queue: queue, cpu: cpu)
         progress("\(check.sample.name): classified")
     }
 }
@@ -401,7 +396,7 @@ extension CheckRunner {
     /// Tells apart the files that share a round's failure or difference
     /// (`SeverityExperiment`): the last round built again without each one.
     fileprivate func leaveOneOut(
-        _ check: SampleCheck, findings: inout [Finding], state: inout SampleCheck.State, last: SampleBuildResult, tree: BuildTree,
+        _ check: SampleCheck, findings: inout [Finding], state: inout ClosureState, last: SampleBuildResult, tree: BuildTree,
         staging: StagingTask, cpu: Int
     ) throws {
         let tested = SeverityExperiment.contested(findings, added: Set(state.closurePlaces.keys.map(\.description)))
@@ -431,62 +426,39 @@ extension CheckRunner {
     }
 }
 
-/// One sample's progress through its builds: the reference, the candidate
-/// rounds and the closure state between them.
+/// One sample's progress through its builds: its stage (`SampleStage`),
+/// changed only by `send`, under the sample's lock.
 final class SampleCheck: @unchecked Sendable {
-    struct State {
-        /// Set once the reference build is done (rounds appended after it).
-        var observation: SampleObservation?
-        /// A first candidate round that ended before the reference build:
-        /// its result, or why it could not run.
-        var waiting: Result<SampleBuildResult, any Error>?
-        /// Tree paths copied into the closure layers.
-        var added = Set<RawPath>()
-        /// Where each added tree path lies in the closure layers (copies
-        /// that succeeded).
-        var closurePlaces: [RawPath: RawPath] = [:]
-        /// Rebuilds made to tell severities apart (`SeverityExperiment`).
-        var rebuilds = 0
-        /// What went wrong without stopping the sample (a failed copy).
-        var warnings: [String] = []
-        var failedRounds = Set<Int>()
-        var differingRounds = Set<Int>()
-        /// Set when the sample is done.
-        var outcome: SampleOutcome?
-    }
-
     let sample: Sample
     let scratch: RawPath
     private let lock = NSLock()
-    private var state = State()
+    private var stage = SampleStage.started
 
     init(sample: Sample, scratch: RawPath) {
         self.sample = sample
         self.scratch = scratch
     }
 
-    func withLock<T>(_ body: (inout State) throws -> T) rethrows -> T {
+    /// Moves the sample on; returns what to do next.
+    func send(_ event: SampleStage.Event) -> SampleStage.Command? {
         lock.lock()
         defer { lock.unlock() }
-        return try body(&state)
+        let (next, command) = SampleStage.transition(stage, event)
+        stage = next
+        return command
     }
 
-    var outcome: SampleOutcome? { withLock { $0.outcome } }
+    var isDone: Bool {
+        lock.lock()
+        defer { lock.unlock() }
+        return stage.isDone
+    }
 
-    /// Where a candidate round's result goes: nowhere once the sample is
-    /// done (its reference build failed); parked until the reference build
-    /// is done; or, returned, on to the closure step. Before the reference
-    /// is known, the sample may turn out to be broken, which matters more
-    /// than why a candidate round could not run.
-    func handOver(_ result: Result<SampleBuildResult, any Error>) -> Result<SampleBuildResult, any Error>? {
-        withLock { state in
-            if state.outcome != nil { return nil }
-            if state.observation == nil {
-                state.waiting = result
-                return nil
-            }
-            return result
-        }
+    var outcome: SampleOutcome? {
+        lock.lock()
+        defer { lock.unlock() }
+        if case .done(let outcome) = stage { return outcome }
+        return nil
     }
 }
 
