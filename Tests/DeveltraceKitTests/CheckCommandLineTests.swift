@@ -94,6 +94,38 @@ extension Machine {
             #expect(result.samples.first { $0.name == "hello" }?.referenceState == .succeeded)
         }
 
+        @Test(
+            "a dkms.conf that complains at its top level and ends on a failing test builds, as DKMS carries on (it was \"broken\", exit 2)")
+        func noisyDkmsConf() throws {
+            try #require(FileManager.default.isExecutableFile(atPath: CommandLine.executable), "swift build first")
+            let work = try Self.work()
+            defer { try? FileManager.default.removeItem(at: work) }
+            let noisy = work.appendingPathComponent("noisy-dkms")
+            #expect(try Harness.runProcess(["/bin/cp", "-a", MiniKernel.module, noisy.path]) == 0)
+            // ddcci's warning on stderr; 6.12's `[ "$VERSION" -ge 3 ]` on an empty VERSION (status 2).
+            try """
+            PACKAGE_NAME="noisy"
+            PACKAGE_VERSION="1.0"
+            BUILT_MODULE_NAME[0]="module"
+            DEST_MODULE_LOCATION[0]="/updates"
+            echo "BACKLIGHT_CLASS_DEVICE disabled in this kernel, not building module." >&2
+            [ "$VERSION" -ge 3 ]
+
+            """.write(to: noisy.appendingPathComponent("dkms.conf"), atomically: true, encoding: .utf8)
+            let candidate = try MiniKernel.candidate("cli-noisy", "")
+            defer { try? FileManager.default.removeItem(at: candidate) }
+            let run = try CommandLine.run(
+                [
+                    "check", "--build-tree", MiniKernel.tree.path, "--candidate", candidate.path, "--module", noisy.path, "--format",
+                    "json", "--quiet",
+                ],
+                in: work)
+            #expect(run.status == 0, "\(run.stderr)")
+            let result = try JSONDecoder().decode(CheckResult.self, from: run.stdout)
+            #expect(result.samples.first?.reference == "succeeded", "\(result.samples.first?.log ?? "")")
+            #expect(result.samples.first?.candidate == "succeeded")
+        }
+
         @Test("json output is stable and carries the schema version")
         func jsonOutput() throws {
             try #require(FileManager.default.isExecutableFile(atPath: CommandLine.executable), "swift build first")

@@ -7,7 +7,8 @@ import Glibc
 #endif
 
 /// A DKMS sample's `PACKAGE_NAME` and `PACKAGE_VERSION`, learnt by sourcing
-/// its `dkms.conf` as DKMS does, in a sandbox under the time limit: a
+/// its `dkms.conf` as DKMS does (what it prints and the status of its last
+/// command do not matter; DKMS carries on), in a sandbox under the time limit: a
 /// `dkms.conf` is a shell script from the sample's author, and nothing of it
 /// runs on the host. DKMS builds in `$dkms_tree/NAME/VERSION/build`, so the
 /// build's sandbox needs them before it starts.
@@ -18,7 +19,8 @@ enum DkmsIdentity {
     static let script = """
         cd "$1" || exit 1
         kernelver=$2 kernel_source_dir=/lib/modules/$2/build arch=x86_64 dkms_tree=/var/lib/dkms source_tree=/usr/src
-        . ./dkms.conf > /dev/null || exit 1
+        # As DKMS: what it prints and its status do not matter, the directives do.
+        . ./dkms.conf > /dev/null
         printf '%s\\n%s\\n' "$PACKAGE_NAME" "$PACKAGE_VERSION" >&3
         """
 
@@ -55,16 +57,14 @@ enum DkmsIdentity {
         }
         if case .interrupted(let signal) = outcome.termination { throw CheckInterrupted(signal: signal) }
         let lines = String(decoding: Self.contents(of: output), as: UTF8.self).split(separator: "\n", omittingEmptySubsequences: false)
-        guard outcome.exitStatus == 0 else {
-            let message = String(decoding: Self.contents(of: errors), as: UTF8.self).split(separator: "\n").first.map(String.init)
-            throw InputError.brokenDkmsConf(sample.directory, message ?? "exit status \(outcome.exitStatus)")
-        }
         let name = lines.first.map(String.init).flatMap { $0.isEmpty ? nil : $0 }
         let version = lines.count > 1 && !lines[1].isEmpty ? String(lines[1]) : nil
         guard let name, let version, !name.contains("/"), !version.contains("/"), name != ".", name != "..",
             version != ".", version != ".."
         else {
-            throw InputError.brokenDkmsConf(sample.directory, "PACKAGE_NAME or PACKAGE_VERSION is not set")
+            // What the shell said (a syntax error) explains it best.
+            let said = String(decoding: Self.contents(of: errors), as: UTF8.self).split(separator: "\n").first.map(String.init)
+            throw InputError.brokenDkmsConf(sample.directory, said ?? "PACKAGE_NAME or PACKAGE_VERSION is not set")
         }
         var identified = sample
         identified.packageName = name
