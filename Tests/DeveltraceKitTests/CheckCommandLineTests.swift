@@ -226,28 +226,30 @@ extension Machine.CheckCommandLine {
     }
 }
 
-@Suite struct GateTests {
-    static func finding(_ kind: FindingClass, _ severity: Severity) -> Finding {
-        Finding(path: "a", class: kind, severity: severity, samples: [], round: 1, detail: nil, evidence: [])
-    }
+extension Unit {
+    @Suite struct GateTests {
+        static func finding(_ kind: FindingClass, _ severity: Severity) -> Finding {
+            Finding(path: "a", class: kind, severity: severity, samples: [], round: 1, detail: nil, evidence: [])
+        }
 
-    @Test("the standard gate: any missing file, any fatal finding but unused")
-    func standard() {
-        #expect(Gate.standard.fails([Self.finding(.missing, .benign)]))
-        #expect(Gate.standard.fails([Self.finding(.extra, .fatal)]))
-        #expect(!Gate.standard.fails([Self.finding(.extra, .divergent), Self.finding(.relocated, .benign)]))
-        #expect(!Gate.standard.fails([Self.finding(.unused, .benign)]))
-        #expect(!Gate.standard.fails([]))
-    }
+        @Test("the standard gate: any missing file, any fatal finding but unused")
+        func standard() {
+            #expect(Gate.standard.fails([Self.finding(.missing, .benign)]))
+            #expect(Gate.standard.fails([Self.finding(.extra, .fatal)]))
+            #expect(!Gate.standard.fails([Self.finding(.extra, .divergent), Self.finding(.relocated, .benign)]))
+            #expect(!Gate.standard.fails([Self.finding(.unused, .benign)]))
+            #expect(!Gate.standard.fails([]))
+        }
 
-    @Test("rules parse CLASS and CLASS:SEVERITY", arguments: ["missing", "tree-write:fatal", "different:divergent"])
-    func parse(text: String) {
-        #expect(Gate.Rule(text)?.description == text)
-    }
+        @Test("rules parse CLASS and CLASS:SEVERITY", arguments: ["missing", "tree-write:fatal", "different:divergent"])
+        func parse(text: String) {
+            #expect(Gate.Rule(text)?.description == text)
+        }
 
-    @Test("bad rules do not parse", arguments: ["", "missng", "missing:bad", ":fatal"])
-    func badRules(text: String) {
-        #expect(Gate.Rule(text) == nil)
+        @Test("bad rules do not parse", arguments: ["", "missng", "missing:bad", ":fatal"])
+        func badRules(text: String) {
+            #expect(Gate.Rule(text) == nil)
+        }
     }
 }
 

@@ -154,15 +154,17 @@ extension Machine.CheckSynthetic {
     }
 }
 
-@Suite struct ModuleComparisonTests {
-    @Test("vermagic can be left out of .modinfo, and only vermagic")
-    func withoutVermagic() {
-        let modinfo = Array("license=GPL\0vermagic=6.1.0-56-amd64 SMP preempt mod_unload modversions \0name=hello\0".utf8)
-        let stripped = ModuleComparison.withoutVermagic(modinfo)
-        #expect(String(decoding: stripped, as: UTF8.self) == "license=GPL\0name=hello\0")
-        let other = Array("license=GPL\0vermagic=6.1.192 SMP mod_unload modversions \0name=hello\0".utf8)
-        #expect(ModuleComparison.withoutVermagic(other) == stripped)
-        #expect(ModuleComparison.vermagic(other) == "6.1.192 SMP mod_unload modversions ")
+extension Unit {
+    @Suite struct ModuleComparisonTests {
+        @Test("vermagic can be left out of .modinfo, and only vermagic")
+        func withoutVermagic() {
+            let modinfo = Array("license=GPL\0vermagic=6.1.0-56-amd64 SMP preempt mod_unload modversions \0name=hello\0".utf8)
+            let stripped = ModuleComparison.withoutVermagic(modinfo)
+            #expect(String(decoding: stripped, as: UTF8.self) == "license=GPL\0name=hello\0")
+            let other = Array("license=GPL\0vermagic=6.1.192 SMP mod_unload modversions \0name=hello\0".utf8)
+            #expect(ModuleComparison.withoutVermagic(other) == stripped)
+            #expect(ModuleComparison.vermagic(other) == "6.1.192 SMP mod_unload modversions ")
+        }
     }
 }
 

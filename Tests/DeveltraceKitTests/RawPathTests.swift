@@ -2,46 +2,48 @@ import Testing
 
 @testable import DeveltraceKit
 
-@Suite struct RawPathTests {
-    @Test(
-        "joining and normalizing keeps .. and drops . and repeated slashes",
-        arguments: [
-            ("/a/b", "c", "/a/b/c"),
-            ("/a/b", "./c", "/a/b/c"),
-            ("/a/b", "../c", "/a/b/../c"),
-            ("/a/b", "c//d/", "/a/b/c/d"),
-            ("/a/b", "/x/./y", "/x/y"),
-            ("/a/b", ".", "/a/b"),
-            ("/", "etc", "/etc"),
-            ("/a/b", "", "/a/b"),
-            ("/a", "./.hidden/..x", "/a/.hidden/..x"),
-            ("/a", "x/.", "/a/x"),
-        ])
-    func join(base: String, path: String, expected: String) {
-        #expect(RawPath(path).absolute(relativeTo: RawPath(base)) == RawPath(expected))
-    }
-
-    @Test("already normal paths come back unchanged", arguments: ["/", "/a", "/a/b.c", "/a/..", "/.a", "/a/.b/c", "a/b", "."])
-    func normalIsUnchanged(path: String) {
-        #expect(RawPath(path).normalized() == RawPath(path))
-    }
-
-    @Test("bytes that are not UTF-8 survive, shown as \\xNN")
-    func nonUTF8() {
-        let path = RawPath(bytes: Array("/tmp/a-".utf8) + [0xFF, 0xFE] + Array("-é".utf8))
-        #expect(path.utf8String == nil)
-        #expect(path.description == "/tmp/a-\\xff\\xfe-é")
-        #expect(RawPath(path.filePath) == path)
-        #expect(path.absolute(relativeTo: RawPath("/x")) == path)
-    }
-
-    @Test("base64 round-trips every byte")
-    func base64() {
-        let bytes = (0...255).map { UInt8($0) }
-        for length in [0, 1, 2, 3, 4, 255, 256] {
-            let slice = Array(bytes.prefix(length))
-            #expect(Base64.decode(Base64.encode(slice)) == slice)
+extension Unit {
+    @Suite struct RawPathTests {
+        @Test(
+            "joining and normalizing keeps .. and drops . and repeated slashes",
+            arguments: [
+                ("/a/b", "c", "/a/b/c"),
+                ("/a/b", "./c", "/a/b/c"),
+                ("/a/b", "../c", "/a/b/../c"),
+                ("/a/b", "c//d/", "/a/b/c/d"),
+                ("/a/b", "/x/./y", "/x/y"),
+                ("/a/b", ".", "/a/b"),
+                ("/", "etc", "/etc"),
+                ("/a/b", "", "/a/b"),
+                ("/a", "./.hidden/..x", "/a/.hidden/..x"),
+                ("/a", "x/.", "/a/x"),
+            ])
+        func join(base: String, path: String, expected: String) {
+            #expect(RawPath(path).absolute(relativeTo: RawPath(base)) == RawPath(expected))
         }
-        #expect(Base64.encode(Array("foob".utf8)) == "Zm9vYg==")
+
+        @Test("already normal paths come back unchanged", arguments: ["/", "/a", "/a/b.c", "/a/..", "/.a", "/a/.b/c", "a/b", "."])
+        func normalIsUnchanged(path: String) {
+            #expect(RawPath(path).normalized() == RawPath(path))
+        }
+
+        @Test("bytes that are not UTF-8 survive, shown as \\xNN")
+        func nonUTF8() {
+            let path = RawPath(bytes: Array("/tmp/a-".utf8) + [0xFF, 0xFE] + Array("-é".utf8))
+            #expect(path.utf8String == nil)
+            #expect(path.description == "/tmp/a-\\xff\\xfe-é")
+            #expect(RawPath(path.filePath) == path)
+            #expect(path.absolute(relativeTo: RawPath("/x")) == path)
+        }
+
+        @Test("base64 round-trips every byte")
+        func base64() {
+            let bytes = (0...255).map { UInt8($0) }
+            for length in [0, 1, 2, 3, 4, 255, 256] {
+                let slice = Array(bytes.prefix(length))
+                #expect(Base64.decode(Base64.encode(slice)) == slice)
+            }
+            #expect(Base64.encode(Array("foob".utf8)) == "Zm9vYg==")
+        }
     }
 }
