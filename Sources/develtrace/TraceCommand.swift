@@ -111,7 +111,9 @@ struct TraceCommand: ParsableCommand {
             program: arguments[0], arguments: arguments, environment: RawArguments.environment(),
             workingDirectory: cwd, sandbox: sandbox, cpu: cpu)
 
-        let sink = try OutputSink(path: RawArguments.values(of: ["-o", "--output"]).last ?? output.map(RawPath.init))
+        // --output as given, byte for byte.
+        let outputPath = output.map { RawArguments.values(of: ["-o", "--output"]).last ?? RawPath($0) }
+        let sink = try OutputSink(path: outputPath)
         let encoder = TraceEncoder(format: format)
         let session = TraceSession(request: request)
         let signals = SignalForwarder { signal in session.cancel(.interrupted(signal: signal)) }

@@ -290,9 +290,6 @@ public final class CheckRunner: @unchecked Sendable {
         return build
     }
 
-    /// After a candidate round (and the reference build): compare modules,
-    /// add what the builds looked for and did not find, and queue the next
-    /// round — or classify when closure finds nothing new.
     /// Runs what a sample's transition asks for.
     private func execute(
         _ command: SampleStage.Command?, _ check: SampleCheck, tree: BuildTree, staging: StagingTask, queue: BuildQueue, cpu: Int
@@ -305,6 +302,9 @@ public final class CheckRunner: @unchecked Sendable {
         }
     }
 
+    /// After a candidate round (and the reference build): compare modules,
+    /// add what the builds looked for and did not find, and queue the next
+    /// round — or classify when closure finds nothing new.
     private func closureStep(
         _ check: SampleCheck, build: SampleBuildResult, state: ClosureState, tree: BuildTree, staging: StagingTask, queue: BuildQueue,
         cpu: Int
