@@ -87,21 +87,17 @@ int dt_faccessat2(int dirfd, const char *path, int mode, int flags) {
     return (int)syscall(SYS_faccessat2, dirfd, path, mode, flags);
 }
 
-int dt_open_in_root(int dirfd, const char *path, int flags) {
+static int open_scoped(int dirfd, const char *path, int flags, uint64_t resolve) {
     struct open_how how;
     memset(&how, 0, sizeof how);
     how.flags = (uint64_t)(flags | O_CLOEXEC);
-    how.resolve = RESOLVE_IN_ROOT | RESOLVE_NO_MAGICLINKS;
+    how.resolve = resolve | RESOLVE_NO_MAGICLINKS;
     return (int)syscall(SYS_openat2, dirfd, path, &how, sizeof how);
 }
 
-int dt_open_beneath(int dirfd, const char *path, int flags) {
-    struct open_how how;
-    memset(&how, 0, sizeof how);
-    how.flags = (uint64_t)(flags | O_CLOEXEC);
-    how.resolve = RESOLVE_BENEATH | RESOLVE_NO_MAGICLINKS;
-    return (int)syscall(SYS_openat2, dirfd, path, &how, sizeof how);
-}
+int dt_open_in_root(int dirfd, const char *path, int flags) { return open_scoped(dirfd, path, flags, RESOLVE_IN_ROOT); }
+
+int dt_open_beneath(int dirfd, const char *path, int flags) { return open_scoped(dirfd, path, flags, RESOLVE_BENEATH); }
 
 int dt_thread_fs_identity(uid_t uid, gid_t gid, int clear_groups) {
     // Raw system calls: glibc's wrappers would change every thread.

@@ -3,36 +3,20 @@ import Testing
 
 @testable import DeveltraceKit
 
-/// The complete build of linux-source-6.12 (the option set of the 6.1 one)
-/// and the headers package its own `make bindeb-pkg` cut from it: the
-/// `install-extmod-build` era (no `.config`, `scripts` pruned, host tools
-/// rebuilt), prepared by `tools/prepare-complete 6.12`.
-enum Complete612 {
-    static var top: String { DebianPair.cache + "/complete-6.12" }
-    static var tree: String { top + "/linux" }
-    static var prepared: Bool { FileManager.default.fileExists(atPath: top + "/pkgs/.deb-done") }
-    static var runs: Bool { prepared || DebianPair.required }
-
-    static var headers: String? {
-        let names = (try? FileManager.default.contentsOfDirectory(atPath: top + "/pkgs")) ?? []
-        return names.first { $0.hasPrefix("linux-headers-") && $0.hasSuffix(".deb") }.map { top + "/pkgs/" + $0 }
-    }
-}
-
 extension Machine {
-    @Suite(.enabled(if: Complete612.runs, "run tools/prepare-complete 6.12 first")) struct CheckComplete612 {
+    @Suite(.enabled(if: CompleteBuild.v6_12.runs, "run tools/prepare-complete 6.12 first")) struct CheckComplete612 {
         @Test(
             "6.12 bindeb-pkg headers of a complete BTF build: vmlinux and .config missing; resolve_btfids, rebuilt by the packaging, is no longer"
         )
         func bindebHeaders() throws {
-            try #require(Complete612.prepared, "the complete 6.12 build is not prepared in \(Complete612.top)")
-            let headers = try #require(Complete612.headers, "no linux-headers .deb in \(Complete612.top)/pkgs")
-            let treeBefore = try Harness.fingerprintShallow(Complete612.tree)
+            try #require(CompleteBuild.v6_12.prepared, "the complete 6.12 build is not prepared in \(CompleteBuild.v6_12.top)")
+            let headers = try #require(CompleteBuild.v6_12.headers, "no linux-headers .deb in \(CompleteBuild.v6_12.top)/pkgs")
+            let treeBefore = try Harness.fingerprintShallow(CompleteBuild.v6_12.tree)
             let builtIn = Harness.fixtures.appendingPathComponent("modules")
             // symbols greps .config for CONFIG_MODULE_SIG, as DKMS's signing
             // does; asm and kconfig are plain M= builds.
             let options = CheckOptions(
-                buildTree: Complete612.tree, candidates: [headers],
+                buildTree: CompleteBuild.v6_12.tree, candidates: [headers],
                 modules: ["asm", "kconfig", "symbols"].map { builtIn.appendingPathComponent($0).path }, corpus: "", jobs: 2,
                 maxRounds: 10, timeout: .seconds(900))
             let result = try CheckRunner(options: options).run()
@@ -58,7 +42,7 @@ extension Machine {
             // back); 6.12's rebuilds the host tools into the package.
             #expect(!result.findings.contains { $0.path.hasPrefix("tools/bpf/resolve_btfids") })
             #expect(result.exitStatus == 1)
-            #expect(try Harness.fingerprintShallow(Complete612.tree) == treeBefore, "the full tree is never written")
+            #expect(try Harness.fingerprintShallow(CompleteBuild.v6_12.tree) == treeBefore, "the full tree is never written")
         }
     }
 }

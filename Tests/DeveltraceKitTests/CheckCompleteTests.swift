@@ -3,34 +3,41 @@ import Testing
 
 @testable import DeveltraceKit
 
-/// The complete build of linux-source-6.1 (tinyconfig + modules, modversions,
-/// BTF for modules) and the headers package its own `make bindeb-pkg` cut from
-/// it, prepared by `tools/prepare-complete-6.1`.
-enum CompletePair {
-    static var top: String { DebianPair.cache + "/complete-6.1" }
-    static var tree: String { top + "/linux" }
-    static var prepared: Bool { FileManager.default.fileExists(atPath: top + "/pkgs/.deb-done") }
-    static var runs: Bool { prepared || DebianPair.required }
+/// A complete build of one series from Debian's linux-source (tinyconfig +
+/// modules, modversions, BTF for modules) and the headers package its own
+/// `make bindeb-pkg` cut from it, prepared by `tools/prepare-complete SERIES`.
+/// 6.12's is of the `install-extmod-build` era (no `.config`, `scripts`
+/// pruned, host tools rebuilt).
+struct CompleteBuild: Sendable {
+    var series: String
 
-    static var headers: String? {
+    static let v6_1 = CompleteBuild(series: "6.1")
+    static let v6_12 = CompleteBuild(series: "6.12")
+
+    var top: String { DebianPair.cache + "/complete-" + series }
+    var tree: String { top + "/linux" }
+    var prepared: Bool { FileManager.default.fileExists(atPath: top + "/pkgs/.deb-done") }
+    var runs: Bool { prepared || DebianPair.required }
+
+    var headers: String? {
         let names = (try? FileManager.default.contentsOfDirectory(atPath: top + "/pkgs")) ?? []
         return names.first { $0.hasPrefix("linux-headers-") && $0.hasSuffix(".deb") }.map { top + "/pkgs/" + $0 }
     }
 }
 
 extension Machine {
-    @Suite(.enabled(if: CompletePair.runs, "run tools/prepare-complete-6.1 first")) struct CheckComplete {
+    @Suite(.enabled(if: CompleteBuild.v6_1.runs, "run tools/prepare-complete-6.1 first")) struct CheckComplete {
         @Test(
             "bindeb-pkg headers of a complete BTF build: vmlinux missing (divergent), then resolve_btfids (fatal); acpi-call skipped"
         )
         func bindebHeaders() throws {
-            try #require(CompletePair.prepared, "the complete 6.1 build is not prepared in \(CompletePair.top)")
-            let headers = try #require(CompletePair.headers, "no linux-headers .deb in \(CompletePair.top)/pkgs")
-            let treeBefore = try Harness.fingerprintShallow(CompletePair.tree)
+            try #require(CompleteBuild.v6_1.prepared, "the complete 6.1 build is not prepared in \(CompleteBuild.v6_1.top)")
+            let headers = try #require(CompleteBuild.v6_1.headers, "no linux-headers .deb in \(CompleteBuild.v6_1.top)/pkgs")
+            let treeBefore = try Harness.fingerprintShallow(CompleteBuild.v6_1.tree)
             // acpi-call wants CONFIG_ACPI, which this build leaves out: it is
             // skipped with its reason, not counted as a failure.
             let options = CheckOptions(
-                buildTree: CompletePair.tree, candidates: [headers],
+                buildTree: CompleteBuild.v6_1.tree, candidates: [headers],
                 modules: [DebianPair.cache + "/dkms/acpi-call", DebianPair.cache + "/dkms/vpoll"], corpus: "", jobs: 2,
                 maxRounds: 10, timeout: .seconds(900))
             let result = try CheckRunner(options: options).run()
@@ -49,7 +56,7 @@ extension Machine {
             // `[ -f vmlinux ]` is the evidence: a stat that failed.
             let vmlinux = try #require(result.findings.first { $0.path == "vmlinux" })
             #expect(vmlinux.evidence.contains { $0.build == "candidate" && $0.errno == "ENOENT" && $0.syscall.contains("stat") })
-            #expect(try Harness.fingerprintShallow(CompletePair.tree) == treeBefore, "the full tree is never written")
+            #expect(try Harness.fingerprintShallow(CompleteBuild.v6_1.tree) == treeBefore, "the full tree is never written")
         }
 
         /// pahole 1.24 (`-j`) writes a module's `.BTF` in thread order, so two
@@ -57,13 +64,13 @@ extension Machine {
         /// modules, a different one each time): that must not count.
         @Test("the complete tree as its own candidate: nothing found, every module identical despite pahole -j")
         func selfCandidate() throws {
-            try #require(CompletePair.prepared, "the complete 6.1 build is not prepared in \(CompletePair.top)")
+            try #require(CompleteBuild.v6_1.prepared, "the complete 6.1 build is not prepared in \(CompleteBuild.v6_1.top)")
             let work = try Harness.workDirectory("complete-self")
             defer { try? FileManager.default.removeItem(at: work) }
             let copy = work.appendingPathComponent("linux")
-            #expect(try Harness.runProcess(["/bin/cp", "-al", CompletePair.tree, copy.path]) == 0)
+            #expect(try Harness.runProcess(["/bin/cp", "-al", CompleteBuild.v6_1.tree, copy.path]) == 0)
             let options = CheckOptions(
-                buildTree: CompletePair.tree, candidates: [copy.path], modules: [DebianPair.cache + "/dkms/gost-crypto"], corpus: "",
+                buildTree: CompleteBuild.v6_1.tree, candidates: [copy.path], modules: [DebianPair.cache + "/dkms/gost-crypto"], corpus: "",
                 jobs: 2, maxRounds: 10, timeout: .seconds(900))
             let result = try CheckRunner(options: options).run()
             let sample = try #require(result.samples.first)
