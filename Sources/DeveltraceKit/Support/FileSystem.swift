@@ -9,7 +9,10 @@ import Glibc
 enum FileSystem {
     /// `mkdir(path, 0755)`; an existing directory is fine.
     static func makeDirectory(_ path: RawPath) throws(Errno) {
-        if path.withCString({ mkdir($0, 0o755) }) != 0 && errno != EEXIST { throw Errno(rawValue: errno) }
+        do {
+            try nothingOrErrno { path.withCString { mkdir($0, 0o755) } }
+        } catch where error == .fileExists {
+        }
     }
 
     /// `mkdir -p`.

@@ -101,32 +101,36 @@ struct ResultPredictor {
         let relative = workingDirectory.map { (directory: $0, path: raw) }
         /// The file the path names, opened `O_PATH`: below the working
         /// directory when the path is relative to it and stays there,
-        /// otherwise from the tracees' root.
+        /// otherwise from the tracees' root; then `check` on it. Returns 0,
+        /// or the errno of the call that failed, read right after it.
         func lookUp(_ path: UnsafePointer<CChar>, _ flags: Int32, then check: (Int32) -> Int32 = { _ in 0 }) -> Int32 {
-            var fd: Int32 = -1
+            let how = OpenFlags.path.rawValue | flags
+            var (fd, error): (Int32, Int32)
             if let relative {
-                fd = relative.path.withCString { dt_open_beneath(relative.directory, $0, OpenFlags.path.rawValue | flags) }
-                if fd < 0 && errno == EXDEV {
+                (fd, error) = relative.path.withCString { relativePath in
+                    let fd = dt_open_beneath(relative.directory, relativePath, how)
+                    return (fd, fd < 0 ? errno : 0)
+                }
+                if fd < 0 && error == EXDEV {
                     // The absolute path names the working directory only
                     // while it exists; `..` of a removed one is its old
                     // parent, which only the kernel still knows.
                     var status = stat()
-                    guard fstat(relative.directory, &status) == 0, status.st_nlink > 0 else {
-                        errno = EXDEV
-                        return -1
-                    }
-                    fd = dt_open_in_root(root, path, OpenFlags.path.rawValue | flags)
+                    guard fstat(relative.directory, &status) == 0, status.st_nlink > 0 else { return EXDEV }
+                    fd = dt_open_in_root(root, path, how)
+                    error = fd < 0 ? errno : 0
                 }
             } else {
-                fd = dt_open_in_root(root, path, OpenFlags.path.rawValue | flags)
+                fd = dt_open_in_root(root, path, how)
+                error = fd < 0 ? errno : 0
             }
-            if fd < 0 { return -1 }
-            let rc = check(fd)
-            let saved = errno
+            if fd < 0 { return error }
+            let result = check(fd)
             close(fd)
-            errno = saved
-            return rc
+            return result
         }
+        /// 0, or the errno of the call that just returned `rc`.
+        func outcome(_ rc: Int32) -> Int32 { rc == 0 ? 0 : errno }
         let rc: Int32 = absolute.withCString { path in
             switch lookup {
             case .open(let flagsArgument):
@@ -138,12 +142,9 @@ struct ResultPredictor {
                     if flags & O_NOFOLLOW != 0 {
                         // O_PATH|O_NOFOLLOW opens a symlink itself; a real open fails.
                         var status = stat()
-                        if fstat(fd, &status) == 0 && (status.st_mode & S_IFMT) == S_IFLNK {
-                            errno = ELOOP
-                            return -1
-                        }
+                        if fstat(fd, &status) == 0 && (status.st_mode & S_IFMT) == S_IFLNK { return ELOOP }
                     }
-                    return dt_faccessat2(fd, "", R_OK, dt_at_empty_path | dt_at_eaccess)
+                    return outcome(dt_faccessat2(fd, "", R_OK, dt_at_empty_path | dt_at_eaccess))
                 }
             case .stat(let flagsArgument, let followsSymlink):
                 var follows = followsSymlink
@@ -155,19 +156,16 @@ struct ResultPredictor {
                     // readlinkat(fd, "") says ENOENT for what is no symlink;
                     // readlink says EINVAL.
                     var status = stat()
-                    guard fstat(fd, &status) == 0 else { return -1 }
-                    if (status.st_mode & S_IFMT) != S_IFLNK {
-                        errno = EINVAL
-                        return -1
-                    }
-                    return 0
+                    let rc = outcome(fstat(fd, &status))
+                    if rc != 0 { return rc }
+                    return (status.st_mode & S_IFMT) == S_IFLNK ? 0 : EINVAL
                 }
             case .access(let modeArgument, let flagsArgument):
                 let mode = Int32(truncatingIfNeeded: args[modeArgument])
                 let flags = flagsArgument.map { Int32(truncatingIfNeeded: args[$0]) } ?? 0
                 return lookUp(path, flags & AT_SYMLINK_NOFOLLOW != 0 ? O_NOFOLLOW : 0) { fd in
                     // The tracee's real and effective identities are one.
-                    dt_faccessat2(fd, "", mode, dt_at_empty_path | dt_at_eaccess)
+                    outcome(dt_faccessat2(fd, "", mode, dt_at_empty_path | dt_at_eaccess))
                 }
             case .statfs:
                 // statfs fails only when the lookup does.
@@ -176,11 +174,10 @@ struct ResultPredictor {
         }
         if rc == Int32.min { return nil }
         if rc == 0 { return .ok }
-        let error = errno
         // A magic link on the way, or a scoped walk the kernel could not
         // vouch for (a rename raced a `..`): only the kernel, as the tracee,
         // can tell.
-        if error == ELOOP || error == EAGAIN || error == EXDEV { return nil }
-        return .failed(Errno(rawValue: error))
+        if rc == ELOOP || rc == EAGAIN || rc == EXDEV { return nil }
+        return .failed(Errno(rawValue: rc))
     }
 }
