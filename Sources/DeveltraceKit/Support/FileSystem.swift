@@ -11,7 +11,8 @@ enum FileSystem {
     static func makeDirectory(_ path: RawPath) throws(Errno) {
         do {
             try nothingOrErrno { path.withCString { mkdir($0, 0o755) } }
-        } catch where error == .fileExists {
+        } catch {
+            if error != .fileExists { throw error }
         }
     }
 
