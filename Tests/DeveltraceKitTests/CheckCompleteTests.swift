@@ -23,6 +23,19 @@ struct CompleteBuild: Sendable {
         let names = (try? FileManager.default.contentsOfDirectory(atPath: top + "/pkgs")) ?? []
         return names.first { $0.hasPrefix("linux-headers-") && $0.hasSuffix(".deb") }.map { top + "/pkgs/" + $0 }
     }
+
+    /// Its `bindeb-pkg` headers checked against the build with `modules`;
+    /// the build tree must come out untouched.
+    func checkHeaders(modules: [String]) throws -> CheckResult {
+        try #require(prepared, "the complete \(series) build is not prepared in \(top)")
+        let headers = try #require(headers, "no linux-headers .deb in \(top)/pkgs")
+        let treeBefore = try Harness.fingerprintShallow(tree)
+        let options = CheckOptions(
+            buildTree: tree, candidates: [headers], modules: modules, corpus: "", jobs: 2, maxRounds: 10, timeout: .seconds(900))
+        let result = try CheckRunner(options: options).run()
+        #expect(try Harness.fingerprintShallow(tree) == treeBefore, "the full tree is never written")
+        return result
+    }
 }
 
 extension Machine {
@@ -31,16 +44,10 @@ extension Machine {
             "bindeb-pkg headers of a complete BTF build: vmlinux missing (divergent), then resolve_btfids (fatal); acpi-call skipped"
         )
         func bindebHeaders() throws {
-            try #require(CompleteBuild.v6_1.prepared, "the complete 6.1 build is not prepared in \(CompleteBuild.v6_1.top)")
-            let headers = try #require(CompleteBuild.v6_1.headers, "no linux-headers .deb in \(CompleteBuild.v6_1.top)/pkgs")
-            let treeBefore = try Harness.fingerprintShallow(CompleteBuild.v6_1.tree)
             // acpi-call wants CONFIG_ACPI, which this build leaves out: it is
             // skipped with its reason, not counted as a failure.
-            let options = CheckOptions(
-                buildTree: CompleteBuild.v6_1.tree, candidates: [headers],
-                modules: [DebianPair.cache + "/dkms/acpi-call", DebianPair.cache + "/dkms/vpoll"], corpus: "", jobs: 2,
-                maxRounds: 10, timeout: .seconds(900))
-            let result = try CheckRunner(options: options).run()
+            let result = try CompleteBuild.v6_1.checkHeaders(
+                modules: [DebianPair.cache + "/dkms/acpi-call", DebianPair.cache + "/dkms/vpoll"])
             #expect(result.samples.map(\.name) == ["acpi-call", "vpoll"])
             let skipped = try #require(result.samples.first { $0.name == "acpi-call" })
             #expect(skipped.reference == "skipped: BUILD_EXCLUSIVE_CONFIG wants CONFIG_ACPI", "\(skipped.log ?? "")")
@@ -56,7 +63,6 @@ extension Machine {
             // `[ -f vmlinux ]` is the evidence: a stat that failed.
             let vmlinux = try #require(result.findings.first { $0.path == "vmlinux" })
             #expect(vmlinux.evidence.contains { $0.build == "candidate" && $0.errno == "ENOENT" && $0.syscall.contains("stat") })
-            #expect(try Harness.fingerprintShallow(CompleteBuild.v6_1.tree) == treeBefore, "the full tree is never written")
         }
 
         /// pahole 1.24 (`-j`) writes a module's `.BTF` in thread order, so two
