@@ -42,6 +42,10 @@ extension Develtrace {
             Diagnostics.exit(ExitStatus.success)
         } catch let code as ExitCode {
             Diagnostics.exit(code.rawValue)
+        } catch where exitCode(for: error) == .success {
+            // `--help`, `help SUBCOMMAND`: parseAsRoot returns a command that
+            // throws the request to print the help.
+            exit(withError: error)
         } catch {
             let failure = RunFailure(error)
             Diagnostics.print(failure.message)

@@ -94,4 +94,15 @@ extension Machine.CommandLine {
         #expect(run.status == 0)
         #expect(String(decoding: run.stdout, as: UTF8.self).hasPrefix("OVERVIEW: Run a command in the sandbox"))
     }
+
+    @Test(
+        "every way to ask for help prints it and exits 0 (once an internal error)",
+        arguments: [["--help"], ["check", "--help"], ["help", "check"], ["merge", "-h"], ["report", "--help"]])
+    func helpEverywhere(arguments: [String]) throws {
+        let run = try Self.run(arguments, in: Harness.packageRoot)
+        #expect(run.status == 0, "\(run.stderr)")
+        let text = String(decoding: run.stdout, as: UTF8.self)
+        #expect(text.hasPrefix("OVERVIEW: ") && text.contains("USAGE: develtrace"), "\(text)")
+        #expect(!run.stderr.contains("internal error"))
+    }
 }
