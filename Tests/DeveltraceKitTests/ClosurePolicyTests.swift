@@ -26,6 +26,23 @@ extension Unit {
                     == .classify)
         }
 
+        @Test("a build that fails at each first missing file: after three failed rounds in a row, what only the reference used comes too")
+        func serialDiscovery() {
+            #expect(
+                ClosurePolicy.decide(
+                    probedAbsent: [Self.a], usedAbsent: { [Self.b, Self.c] }, added: [], roundSucceeded: false, round: 2, maxRounds: 10,
+                    failedInARow: 2) == .nextRound(adding: [Self.a]))
+            #expect(
+                ClosurePolicy.decide(
+                    probedAbsent: [Self.a], usedAbsent: { [Self.b, Self.c] }, added: [Self.c], roundSucceeded: false, round: 3,
+                    maxRounds: 10, failedInARow: 3) == .nextRound(adding: [Self.a, Self.b]))
+            // A round that built still leaves them to be found elsewhere.
+            #expect(
+                ClosurePolicy.decide(
+                    probedAbsent: [Self.a], usedAbsent: { [Self.b] }, added: [], roundSucceeded: true, round: 4, maxRounds: 10,
+                    failedInARow: 0) == .nextRound(adding: [Self.a]))
+        }
+
         @Test("closure ends when nothing new is missing or the rounds are used up; the reference-only set is not asked for needlessly")
         func end() {
             #expect(

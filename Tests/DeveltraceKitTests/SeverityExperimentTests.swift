@@ -9,7 +9,7 @@ extension Unit {
             Finding(path: path, class: kind, severity: severity, samples: ["s"], round: round, detail: nil, evidence: [])
         }
 
-        @Test("only added files that share a non-benign round with another finding are tested, in order, bounded")
+        @Test("only added files that share a non-benign round with another finding are tested, grouped by round, in order")
         func contested() {
             let findings = [
                 Self.finding("vmlinux", .divergent, round: 1), Self.finding(".config", .divergent, round: 1),
@@ -19,9 +19,68 @@ extension Unit {
                 Self.finding("not-added.h", .divergent, round: 1),
             ]
             let added: Set<String> = ["vmlinux", ".config", "alone.h", "ok.h", "ok2.h", "x.h"]
-            #expect(SeverityExperiment.contested(findings, added: added).map(\.path) == [".config", "vmlinux", "x.h"])
-            #expect(SeverityExperiment.contested(findings, added: added, limit: 1).map(\.path) == [".config"])
+            #expect(SeverityExperiment.contested(findings, added: added).map { $0.map(\.path) } == [[".config", "vmlinux"], ["x.h"]])
             #expect(SeverityExperiment.contested([Self.finding("a", .fatal, round: 1)], added: ["a"]).isEmpty)
+        }
+
+        /// Runs a bisection against an oracle: a held-out group's outcome is
+        /// the worst of its members' own (no file stands in for another).
+        static func bisect(_ groups: [[String]], causes: [String: Severity], limit: Int = SeverityExperiment.limit)
+            -> (SeverityExperiment.Bisection, [[String]])
+        {
+            var bisection = SeverityExperiment.Bisection(groups: groups, limit: limit)
+            var tested: [[String]] = []
+            let rank: [Severity: Int] = [.benign: 0, .divergent: 1, .fatal: 2]
+            while let group = bisection.next {
+                tested.append(group)
+                bisection.record(group.map { causes[$0] ?? .benign }.max { rank[$0]! < rank[$1]! }!)
+            }
+            return (bisection, tested)
+        }
+
+        @Test("two files of a round are held out one at a time (no group test first)")
+        func pairsOneByOne() {
+            let (bisection, tested) = Self.bisect([[".config", "vmlinux"]], causes: ["vmlinux": .divergent])
+            #expect(tested == [[".config"], ["vmlinux"]])
+            #expect(bisection.verdicts == [".config": .benign, "vmlinux": .divergent])
+        }
+
+        @Test("twenty files and one cause: far fewer rebuilds than files, every verdict right")
+        func oneCauseAmongMany() {
+            let files = (0..<20).map { "scripts/kconfig/f\($0).o" }
+            let (bisection, tested) = Self.bisect([files], causes: ["scripts/kconfig/f13.o": .fatal])
+            #expect(bisection.rebuilds == tested.count)
+            #expect(bisection.rebuilds < 12)
+            #expect(bisection.verdicts.count == 20)
+            #expect(bisection.verdicts.filter { $0.value != .benign } == ["scripts/kconfig/f13.o": .fatal])
+        }
+
+        @Test("binary splitting: when the first half changes nothing, the second is split without a rebuild of its own")
+        func secondHalfHoldsTheCause() {
+            let files = (0..<16).map { "f\($0)" }
+            let (bisection, tested) = Self.bisect([files], causes: ["f15": .fatal])
+            // 16 → 8 (benign) → 4 (benign) → 2 (benign) → f14 (benign) → f15.
+            #expect(tested.map(\.count) == [16, 8, 4, 2, 1, 1], "\(tested)")
+            #expect(bisection.verdicts["f15"] == .fatal && bisection.verdicts.count == 16)
+        }
+
+        @Test("several causes of different severities each get their own verdict; a benign group costs one rebuild")
+        func severalCauses() {
+            let files = (0..<12).map { "f\($0)" }
+            let causes: [String: Severity] = ["f1": .fatal, "f2": .fatal, "f9": .divergent]
+            let (bisection, _) = Self.bisect([files, ["g0", "g1", "g2"]], causes: causes)
+            for file in files + ["g0", "g1", "g2"] { #expect(bisection.verdicts[file] == causes[file] ?? .benign, "\(file)") }
+            let (benign, tested) = Self.bisect([["a", "b", "c", "d"]], causes: [:])
+            #expect(tested == [["a", "b", "c", "d"]] && benign.verdicts.count == 4)
+        }
+
+        @Test("out of rebuilds: what was not told apart has no verdict (it keeps its round's severity)")
+        func bounded() {
+            let files = (0..<16).map { "f\($0)" }
+            let (bisection, tested) = Self.bisect([files], causes: Dictionary(uniqueKeysWithValues: files.map { ($0, .fatal) }), limit: 5)
+            #expect(tested.count == 5 && bisection.rebuilds == 5)
+            #expect(bisection.next == nil)
+            #expect(bisection.verdicts.count < 16)
         }
 
         @Test("the verdict: failed without it is fatal, different modules divergent, else benign")

@@ -224,9 +224,10 @@ public final class CheckRunner: @unchecked Sendable {
     private func referenceBuild(_ check: SampleCheck, tree: BuildTree, staging: StagingTask, queue: BuildQueue, cpu: Int) throws {
         try StagedCandidate.makeDirectory(check.scratch)
         var sandbox = SandboxConfiguration()
-        for root in [tree.path] + (tree.sourceTree.map { [$0] } ?? []) {
-            sandbox.binds.append(.init(source: root, target: root, readOnly: true))
-        }
+        // Through overlays: a sample that writes into the kernel's build
+        // directory (a DKMS hook's `make scripts`, a syncconfig) builds as it
+        // would on a host, and its writes land in scratch, not in the tree.
+        sandbox.overlays = ([tree.path] + (tree.sourceTree.map { [$0] } ?? [])).map { .init(lower: $0, target: $0) }
         sandbox.binds.append(try modulesDirectory(release: tree.release, kbuildDir: tree.path, scratch: check.scratch, label: "reference"))
         progress("\(check.sample.name): reference build")
         let reference = try SampleBuild(
@@ -348,7 +349,8 @@ public final class CheckRunner: @unchecked Sendable {
             let decision = ClosurePolicy.decide(
                 probedAbsent: Set(classifier.absent(found, upToRound: round, probedOnly: true).filter { $0.value == nil }.keys),
                 usedAbsent: { Set(classifier.absent(found, upToRound: round).filter { $0.value == nil }.keys) }, added: state.added,
-                roundSucceeded: build.status.isSuccess, round: round, maxRounds: options.maxRounds)
+                roundSucceeded: build.status.isSuccess, round: round, maxRounds: options.maxRounds,
+                failedInARow: (1...round).reversed().prefix { state.failedRounds.contains($0) }.count)
             if case .nextRound(let missing) = decision {
                 next = true
                 let closure = check.scratch.appending(RawPath("closure"))
@@ -358,6 +360,17 @@ public final class CheckRunner: @unchecked Sendable {
                     guard let source = tree.hostPath(of: path), let placement = candidate.closurePlacement(for: probe) else { continue }
                     let destination = closure.appending(RawPath("\(placement.mount)")).appending(placement.relative)
                     try? FileSystem.makeDirectories(destination.parent)
+                    if let wrapper = Self.objectTreeMakefile(for: path, probe: probe, layout: layout) {
+                        // The object half of a split package: its Makefile is
+                        // kbuild's O= wrapper of the source half's, not the
+                        // kernel's (which would make it a source tree).
+                        if (try? wrapper.write(toFile: destination.description, atomically: false, encoding: .utf8)) != nil {
+                            state.closurePlaces[path] = destination
+                        } else {
+                            state.warnings.append("\(check.sample.name): closure could not add \(path); later rounds ran without it")
+                        }
+                        continue
+                    }
                     let copied = try? HostCommand.run(["cp", "-a", "--", source.description, destination.description])
                     if let copied, copied.status == 0 {
                         state.closurePlaces[path] = destination
@@ -393,19 +406,37 @@ public final class CheckRunner: @unchecked Sendable {
 }
 
 extension CheckRunner {
+    /// What closure restores for a split package's missing object-tree
+    /// `Makefile`: the wrapper kbuild writes into an `O=` tree
+    /// (`scripts/mkmakefile`), including the source half's. Nil for any
+    /// other file, or a single-directory candidate (the kernel's own then).
+    static func objectTreeMakefile(for path: RawPath, probe: RawPath, layout: CandidateLayout) -> String? {
+        guard path == RawPath("Makefile"), probe.resolvingDotDot() == layout.kbuildDir.appending(path),
+            let source = layout.sourceRoots.first
+        else { return nil }
+        return "include \(source)/Makefile\n"
+    }
+
     /// Tells apart the files that share a round's failure or difference
-    /// (`SeverityExperiment`): the last round built again without each one.
+    /// (`SeverityExperiment`): the last round built again without groups of
+    /// them, bisected until each file has its own verdict.
     fileprivate func leaveOneOut(
         _ check: SampleCheck, findings: inout [Finding], state: inout ClosureState, last: SampleBuildResult, tree: BuildTree,
         staging: StagingTask, cpu: Int
     ) throws {
-        let tested = SeverityExperiment.contested(findings, added: Set(state.closurePlaces.keys.map(\.description)))
-        for finding in tested {
-            guard let place = state.closurePlaces[RawPath(finding.path)] else { continue }
-            let held = check.scratch.appending(RawPath("held-out"))
+        let groups = SeverityExperiment.contested(findings, added: Set(state.closurePlaces.keys.map(\.description)))
+        var bisection = SeverityExperiment.Bisection(groups: groups.map { $0.map(\.path) })
+        let held = check.scratch.appending(RawPath("held-out"))
+        while let group = bisection.next {
             DirectoryWalk.removeTree(held)
-            guard place.withCString({ from in held.withCString { rename(from, $0) } }) == 0 else { continue }
-            defer { _ = held.withCString { from in place.withCString { rename(from, $0) } } }
+            try StagedCandidate.makeDirectory(held)
+            var moved: [(RawPath, RawPath)] = []
+            defer { for (place, aside) in moved { _ = aside.withCString { from in place.withCString { rename(from, $0) } } } }
+            for (index, path) in group.enumerated() {
+                guard let place = state.closurePlaces[RawPath(path)] else { continue }
+                let aside = held.appending(RawPath("\(index)"))
+                if place.withCString({ from in aside.withCString { rename(from, $0) } }) == 0 { moved.append((place, aside)) }
+            }
             state.rebuilds += 1
             guard
                 let build = try candidateRound(
@@ -418,10 +449,11 @@ extension CheckRunner {
                 else { return true }
                 return !comparison.isIdentical
             }
-            let severity = SeverityExperiment.verdict(withoutFile: build.status.isSuccess, modulesDiffer: differ)
-            if let index = findings.firstIndex(where: { $0.path == finding.path && $0.class == finding.class }) {
-                findings[index].severity = severity
-            }
+            progress("\(check.sample.name): held out \(group.count) file\(group.count == 1 ? "" : "s"): \(build.status.isSuccess ? (differ ? "modules differ" : "no change") : "failed")")
+            bisection.record(SeverityExperiment.verdict(withoutFile: build.status.isSuccess, modulesDiffer: differ))
+        }
+        for index in findings.indices where findings[index].class == .missing {
+            if let severity = bisection.verdicts[findings[index].path] { findings[index].severity = severity }
         }
     }
 }

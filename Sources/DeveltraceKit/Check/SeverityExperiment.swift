@@ -3,26 +3,38 @@
 /// Closure adds every file a round lacked at once, so the round's outcome
 /// (failed, modules different) is shared by all of them, although one may
 /// be the cause and the others harmless. When a round's outcome is shared
-/// by several files closure added, each is tested alone: the last round is
-/// built again without that one file, and what changes against the last
-/// round's own build says what the file does (leave one out). Comparing
+/// by several files closure added, they are tested by holding them out of
+/// the last round: the last round is built again without them, and what
+/// changes against the last round's own build says what they do. Comparing
 /// with the last round rather than with the reference keeps a cause that
 /// closure cannot restore (a file the candidate has and the tree has not)
 /// out of the verdict.
+///
+/// Held out one at a time, n files cost n rebuilds; a `make scripts` round
+/// lacks twenty. So they are held out in groups (`Bisection`): a group
+/// whose absence changes nothing is benign as a whole, one that changes
+/// something is split in two, and a single file's verdict is its own. This
+/// assumes that holding out more files never makes a build better (a
+/// missing file does not repair another's absence); two files that stand in
+/// for each other (either one suffices) come out benign each, as they would
+/// held out one at a time.
 enum SeverityExperiment {
-    /// Rebuilds per sample at most; beyond, findings keep their round's
-    /// severity (the result says how many were tested).
-    static let limit = 8
+    /// Rebuilds per sample at most; beyond, the findings not yet told apart
+    /// keep their round's severity (the result says how many rebuilds ran).
+    static let limit = 24
 
     /// The `missing` findings to test: those closure added (`added`, tree
     /// paths) whose round's severity they share with another finding of
-    /// the same round. In order of round, then path; at most `limit`.
-    static func contested(_ findings: [Finding], added: Set<String>, limit: Int = limit) -> [Finding] {
+    /// the same round, grouped by round, each group in path order.
+    static func contested(_ findings: [Finding], added: Set<String>) -> [[Finding]] {
         var byRound: [Int: [Finding]] = [:]
         for finding in findings where finding.severity != .benign { byRound[finding.round, default: []].append(finding) }
-        let shared = byRound.values.filter { $0.count > 1 }.joined()
-        let candidates = shared.filter { $0.class == .missing && added.contains($0.path) }
-        return Array(candidates.sorted { ($0.round, $0.path) < ($1.round, $1.path) }.prefix(limit))
+        return byRound.keys.sorted().compactMap { round in
+            let group = byRound[round]!
+            guard group.count > 1 else { return nil }
+            let tested = group.filter { $0.class == .missing && added.contains($0.path) }.sorted { $0.path < $1.path }
+            return tested.isEmpty ? nil : tested
+        }
     }
 
     /// What a file does, from the last round built without it: the build
@@ -31,5 +43,66 @@ enum SeverityExperiment {
     static func verdict(withoutFile succeeded: Bool, modulesDiffer: Bool) -> Severity {
         if !succeeded { return .fatal }
         return modulesDiffer ? .divergent : .benign
+    }
+
+    /// Adaptive group testing over the contested files: which group to hold
+    /// out next, and the verdicts so far. Pure; the runner builds.
+    ///
+    /// A group whose absence changes something is split in two. When the
+    /// first half then changes nothing, the cause is in the second half, so
+    /// it is split at once instead of being held out whole (binary
+    /// splitting: about k·log2(n) rebuilds for k causes among n files).
+    struct Bisection: Equatable {
+        struct Group: Equatable {
+            var paths: [String]
+            /// Known to hold a cause (its sibling changed nothing, their
+            /// parent did): split without a rebuild of its own.
+            var holdsACause = false
+            /// The first of two halves (its sibling comes next).
+            var isFirstHalf = false
+        }
+
+        /// Groups waiting to be held out, the next first.
+        private(set) var pending: [Group]
+        /// Each tested path's severity.
+        private(set) var verdicts: [String: Severity] = [:]
+        /// Rebuilds made.
+        private(set) var rebuilds = 0
+        let limit: Int
+
+        /// Groups of at most two are tested one file at a time (a group
+        /// test first would cost a third rebuild).
+        init(groups: [[String]], limit: Int = SeverityExperiment.limit) {
+            pending = groups.flatMap { group in group.count <= 2 ? group.map { Group(paths: [$0]) } : [Group(paths: group)] }
+            self.limit = limit
+        }
+
+        /// The files to hold out for the next rebuild, or nil when done or
+        /// out of rebuilds.
+        var next: [String]? { rebuilds < limit ? pending.first?.paths : nil }
+
+        /// Records what the rebuild without `next` gave.
+        mutating func record(_ severity: Severity) {
+            guard next != nil else { return }
+            let group = pending.removeFirst()
+            rebuilds += 1
+            if severity == .benign || group.paths.count == 1 {
+                for path in group.paths { verdicts[path] = severity }
+                // The first half changed nothing: the cause is in the second.
+                if severity == .benign, group.isFirstHalf, !pending.isEmpty { pending[0].holdsACause = true }
+            } else {
+                pending.insert(contentsOf: Self.halves(group.paths), at: 0)
+            }
+            // A group known to hold a cause is split without its own rebuild.
+            while let first = pending.first, first.holdsACause, first.paths.count > 1 {
+                pending.removeFirst()
+                pending.insert(contentsOf: Self.halves(first.paths), at: 0)
+            }
+        }
+
+        private static func halves(_ paths: [String]) -> [Group] {
+            let half = paths.count / 2
+            return [Group(paths: Array(paths[..<half]), isFirstHalf: true), Group(paths: Array(paths[half...]))]
+        }
     }
 }

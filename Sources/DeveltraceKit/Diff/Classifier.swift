@@ -60,7 +60,13 @@ struct Classifier {
     }
 
     /// Whether the candidate as given has `relative` under any of its roots.
+    /// The top `Makefile` is held only when every half of a split package
+    /// holds its own: `make -C` reads the kbuild dir's (the object half's
+    /// wrapper), which includes the source half's (the kernel's).
     func candidateHas(_ relative: RawPath) -> Bool {
+        if relative == RawPath("Makefile") {
+            return ([layout.kbuildDir] + layout.sourceRoots).allSatisfy { candidate.exists($0.appending(relative)) }
+        }
         for root in layout.roots {
             if root.tree.isEmpty {
                 if candidate.exists(root.candidate.appending(relative)) { return true }
@@ -131,26 +137,50 @@ struct Classifier {
         var result: [RawPath: RawPath?] = [:]
         var wanted = probedOnly ? Set<RawPath>() : Set(needs.referenceUsed.keys)
         for (path, probes) in needs.candidateProbed where probes.contains(where: { $0.round <= round }) { wanted.insert(path) }
+        var stoodIn: SubstituteIndex? = nil
         for path in wanted {
             // Used by the first round, before closure added anything: present.
             if needs.candidateUsed[path]?.contains(where: { $0.round == 1 && !needs.created.contains($0.access.path) }) == true {
                 continue
             }
             guard isTreeFile(path) && !candidateHas(path) else { continue }
-            result[path] = substitute(for: path, needs: needs)
+            if stoodIn == nil { stoodIn = substituteIndex(needs) }
+            result[path] = substitute(for: path, in: stoodIn!)
         }
         return result
     }
 
+    /// The files the candidate build read or stat'ed (not made by it), by
+    /// size: the places a relocated file may stand in. Built once per
+    /// classification, so that each absent file is compared only with the
+    /// candidate's files of its size (comparing it with every file the
+    /// build used made a split layout's classification take minutes).
+    struct SubstituteIndex {
+        var bySize: [Int: [(tree: RawPath, file: RawPath)]] = [:]
+    }
+
+    func substituteIndex(_ needs: Needs) -> SubstituteIndex {
+        var index = SubstituteIndex()
+        for (other, uses) in needs.candidateUsed.sorted(by: { $0.key < $1.key }) {
+            var seen = Set<RawPath>()
+            for use in uses where use.access.intent == .read || use.access.intent == .stat {
+                guard !needs.created.contains(use.access.path), let file = candidate.contentFile(use.access.path),
+                    seen.insert(file).inserted, let size = FileContent.size(file)
+                else { continue }
+                index.bySize[size, default: []].append((other, file))
+            }
+        }
+        return index
+    }
+
     /// A file the candidate build read whose content equals the tree's
     /// `path`: the relocation target.
-    func substitute(for path: RawPath, needs: Needs) -> RawPath? {
-        guard let treeFile = tree.hostPath(of: path), let expected = FileContent.read(treeFile) else { return nil }
-        for (other, uses) in needs.candidateUsed where other != path {
-            for use in uses where use.access.intent == .read || use.access.intent == .stat {
-                guard !needs.created.contains(use.access.path), let file = candidate.contentFile(use.access.path) else { continue }
-                if FileContent.read(file) == expected { return other }
-            }
+    func substitute(for path: RawPath, in index: SubstituteIndex) -> RawPath? {
+        guard let treeFile = tree.hostPath(of: path), let size = FileContent.size(treeFile),
+            let places = index.bySize[size], let expected = FileContent.read(treeFile)
+        else { return nil }
+        for (other, file) in places where other != path {
+            if FileContent.read(file) == expected { return other }
         }
         return nil
     }
@@ -308,5 +338,12 @@ struct Classifier {
 enum FileContent {
     static func read(_ path: RawPath) -> [UInt8]? {
         try? FileReading.bytes(of: path)
+    }
+
+    /// The size of a regular file (through symlinks), nil for anything else.
+    static func size(_ path: RawPath) -> Int? {
+        var status = stat()
+        guard path.withCString({ stat($0, &status) }) == 0, (status.st_mode & S_IFMT) == S_IFREG else { return nil }
+        return Int(status.st_size)
     }
 }

@@ -55,6 +55,16 @@ public struct CandidateLayout: Sendable {
                 }
             }
         }
+        // kbuild's `source` link beside `build` (/lib/modules/R/source): the
+        // source tree of an object tree. Debian's flavour directory says so in
+        // its Makefile too, but a flavour directory that lost its Makefile is
+        // still the object half of a split package.
+        if let release = kernelRelease, let source = Self.sourceTree(candidate, release: release, kbuildDir: resolved),
+            !roots.contains(where: { $0.candidate == source })
+        {
+            roots.append(Root(candidate: source, tree: RawPath(bytes: [])))
+            kind = "split (Debian flavour + common + kbuild)"
+        }
         // Top-level symlinks of every root so far (scripts, tools, …).
         for root in roots {
             guard let host = candidate.contentFile(root.candidate) else { continue }
@@ -77,6 +87,26 @@ public struct CandidateLayout: Sendable {
         var seen = Set<Root>()
         self.roots = roots.filter { seen.insert($0).inserted }
         self.kind = kind
+    }
+
+    /// The directory `/lib/modules/R/source` (or `/usr/lib/…`) points to,
+    /// when `build` beside it is the kbuild dir and it is another directory.
+    static func sourceTree(_ candidate: StagedCandidate, release: String, kbuildDir: RawPath) -> RawPath? {
+        for modules in ["/lib/modules", "/usr/lib/modules"] {
+            let directory = RawPath("\(modules)/\(release)")
+            guard let build = candidate.resolve(directory.appending(RawPath("build"))), build == kbuildDir,
+                let source = candidate.resolve(directory.appending(RawPath("source"))), source != kbuildDir,
+                candidate.exists(source.appending(RawPath("Makefile")))
+            else { continue }
+            return source
+        }
+        return nil
+    }
+
+    /// The other directories standing for the tree's top (a split
+    /// package's source half), whose `Makefile` is the kernel's own.
+    public var sourceRoots: [RawPath] {
+        roots.filter { $0.tree.isEmpty && $0.candidate != kbuildDir }.map(\.candidate)
     }
 
     /// The tree-relative path of an absolute sandbox path, or nil if it lies
