@@ -42,7 +42,7 @@ extension Develtrace {
             Diagnostics.exit(ExitStatus.success)
         } catch let code as ExitCode {
             Diagnostics.exit(code.rawValue)
-        } catch where exitCode(for: error) == .success {
+        } catch  where exitCode(for: error) == .success {
             // `--help`, `help SUBCOMMAND`: parseAsRoot returns a command that
             // throws the request to print the help.
             exit(withError: error)

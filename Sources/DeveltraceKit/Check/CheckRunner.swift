@@ -356,7 +356,7 @@ public final class CheckRunner: @unchecked Sendable {
                 let closure = check.scratch.appending(RawPath("closure"))
                 for path in missing {
                     state.added.insert(path)
-                    let probe = found.candidateProbed[path]?.first?.access.path ?? layout.candidatePath(of: path)
+                    let probe = found.candidateProbed[path]?.first?.access.path ?? layout.candidatePath(of: path, in: candidate)
                     guard let source = tree.hostPath(of: path), let placement = candidate.closurePlacement(for: probe) else { continue }
                     let destination = closure.appending(RawPath("\(placement.mount)")).appending(placement.relative)
                     try? FileSystem.makeDirectories(destination.parent)
@@ -449,7 +449,9 @@ extension CheckRunner {
                 else { return true }
                 return !comparison.isIdentical
             }
-            progress("\(check.sample.name): held out \(group.count) file\(group.count == 1 ? "" : "s"): \(build.status.isSuccess ? (differ ? "modules differ" : "no change") : "failed")")
+            progress(
+                "\(check.sample.name): held out \(group.count) file\(group.count == 1 ? "" : "s"): \(build.status.isSuccess ? (differ ? "modules differ" : "no change") : "failed")"
+            )
             bisection.record(SeverityExperiment.verdict(withoutFile: build.status.isSuccess, modulesDiffer: differ))
         }
         for index in findings.indices where findings[index].class == .missing {

@@ -139,8 +139,12 @@ struct Classifier {
         for (path, probes) in needs.candidateProbed where probes.contains(where: { $0.round <= round }) { wanted.insert(path) }
         var stoodIn: SubstituteIndex? = nil
         for path in wanted {
-            // Used by the first round, before closure added anything: present.
-            if needs.candidateUsed[path]?.contains(where: { $0.round == 1 && !needs.created.contains($0.access.path) }) == true {
+            // Used by the first round, before closure added anything: present
+            // (not the top Makefile: a split package's object half reads its
+            // own, a wrapper, whether or not the source half has the kernel's).
+            if path != RawPath("Makefile"),
+                needs.candidateUsed[path]?.contains(where: { $0.round == 1 && !needs.created.contains($0.access.path) }) == true
+            {
                 continue
             }
             guard isTreeFile(path) && !candidateHas(path) else { continue }
@@ -246,11 +250,16 @@ struct Classifier {
                         evidence: evidence))
             }
         }
+        // A split package's object-tree Makefile is kbuild's wrapper, not
+        // the kernel's Makefile: it is not compared with the tree's.
+        let wrapper = layout.sourceRoots.isEmpty ? nil : layout.kbuildDir.appending(RawPath("Makefile"))
         for (path, uses) in needs.candidateUsed {
             let made = { (use: Seen) in needs.created.contains(use.access.path) }
             // Programs are compared by whether they run (unrunnable), not by
             // their bytes: two builds of a host tool never match.
-            let dataReads = uses.filter { $0.access.intent == .read && !made($0) }
+            let dataReads = uses.filter {
+                $0.access.intent == .read && !made($0) && (wrapper == nil || $0.access.path.resolvingDotDot() != wrapper)
+            }
             let reads = uses.filter { ($0.access.intent == .read || $0.access.intent == .exec) && !made($0) }
             guard let first = reads.first else { continue }
             if let treeFile = tree.hostPath(of: path), needs.referenceUsed[path] != nil {

@@ -59,9 +59,7 @@ public struct CandidateLayout: Sendable {
         // source tree of an object tree. Debian's flavour directory says so in
         // its Makefile too, but a flavour directory that lost its Makefile is
         // still the object half of a split package.
-        if let release = kernelRelease, let source = Self.sourceTree(candidate, release: release, kbuildDir: resolved),
-            !roots.contains(where: { $0.candidate == source })
-        {
+        if let source = Self.sourceTree(candidate, kbuildDir: resolved), !roots.contains(where: { $0.candidate == source }) {
             roots.append(Root(candidate: source, tree: RawPath(bytes: [])))
             kind = "split (Debian flavour + common + kbuild)"
         }
@@ -91,9 +89,24 @@ public struct CandidateLayout: Sendable {
 
     /// The directory `/lib/modules/R/source` (or `/usr/lib/…`) points to,
     /// when `build` beside it is the kbuild dir and it is another directory.
-    static func sourceTree(_ candidate: StagedCandidate, release: String, kbuildDir: RawPath) -> RawPath? {
-        for modules in ["/lib/modules", "/usr/lib/modules"] {
-            let directory = RawPath("\(modules)/\(release)")
+    /// Every R is looked at: the release the kbuild dir names may be gone
+    /// with its `utsrelease.h`.
+    static func sourceTree(_ candidate: StagedCandidate, kbuildDir: RawPath) -> RawPath? {
+        let containers = [RawPath("/lib/modules"), RawPath("/usr/lib/modules")]
+        // Packages are staged one mount per /lib/modules/R (see
+        // `detectKbuildDir`); a mount of the container itself holds them all.
+        var directories: [RawPath] = []
+        for mount in candidate.mounts {
+            if containers.contains(mount.target.parent) {
+                directories.append(mount.target)
+            } else if containers.contains(mount.target) {
+                try? DirectoryWalk.walk(mount.lower) { entry in
+                    directories.append(mount.target.appending(entry.relativePath))
+                    return false
+                }
+            }
+        }
+        for directory in directories.sorted() {
             guard let build = candidate.resolve(directory.appending(RawPath("build"))), build == kbuildDir,
                 let source = candidate.resolve(directory.appending(RawPath("source"))), source != kbuildDir,
                 candidate.exists(source.appending(RawPath("Makefile")))
@@ -123,8 +136,32 @@ public struct CandidateLayout: Sendable {
         return relative.isEmpty ? best.tree : best.tree.appending(relative)
     }
 
-    /// Where the candidate build would look for tree path `relative` first.
-    public func candidatePath(of relative: RawPath) -> RawPath { kbuildDir.appending(relative) }
+    /// Where tree path `relative` belongs in the candidate when no build
+    /// looked for it there: under the root that holds the deepest of its
+    /// directories (a split package's `-common` for `arch/x86/include/asm/X.h`,
+    /// the flavour directory for `include/generated/X.h`), the kbuild dir
+    /// when none holds any.
+    public func candidatePath(of relative: RawPath, in candidate: StagedCandidate) -> RawPath {
+        var best: (path: RawPath, depth: Int)? = nil
+        for root in roots {
+            let inside: RawPath
+            if root.tree.isEmpty {
+                inside = relative
+            } else if relative.isSame(or: root.tree), relative != root.tree {
+                inside = relative.relative(to: root.tree)
+            } else {
+                continue
+            }
+            var directory = inside.parent
+            var depth = directory.bytes.split(separator: 47).count
+            while !directory.isEmpty, !candidate.exists(root.candidate.appending(directory)) {
+                directory = directory.parent
+                depth -= 1
+            }
+            if best == nil || depth > best!.depth { best = (root.candidate.appending(inside), depth) }
+        }
+        return best?.path ?? kbuildDir.appending(relative)
+    }
 
     /// Finds the kbuild directory among the candidate's mounts.
     static func detectKbuildDir(_ candidate: StagedCandidate) throws(InputError) -> RawPath {
