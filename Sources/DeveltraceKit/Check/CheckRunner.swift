@@ -411,7 +411,7 @@ extension CheckRunner {
     /// (`scripts/mkmakefile`), including the source half's. Nil for any
     /// other file, or a single-directory candidate (the kernel's own then).
     static func objectTreeMakefile(for path: RawPath, probe: RawPath, layout: CandidateLayout) -> String? {
-        guard path == RawPath("Makefile"), probe.resolvingDotDot() == layout.kbuildDir.appending(path),
+        guard path == RawPath("Makefile"), let wrapper = layout.objectTreeMakefile, probe.resolvingDotDot() == wrapper,
             let source = layout.sourceRoots.first
         else { return nil }
         return "include \(source)/Makefile\n"

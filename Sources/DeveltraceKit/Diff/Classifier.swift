@@ -252,7 +252,7 @@ struct Classifier {
         }
         // A split package's object-tree Makefile is kbuild's wrapper, not
         // the kernel's Makefile: it is not compared with the tree's.
-        let wrapper = layout.sourceRoots.isEmpty ? nil : layout.kbuildDir.appending(RawPath("Makefile"))
+        let wrapper = layout.objectTreeMakefile
         for (path, uses) in needs.candidateUsed {
             let made = { (use: Seen) in needs.created.contains(use.access.path) }
             // Programs are compared by whether they run (unrunnable), not by

@@ -122,6 +122,12 @@ public struct CandidateLayout: Sendable {
         roots.filter { $0.tree.isEmpty && $0.candidate != kbuildDir }.map(\.candidate)
     }
 
+    /// A split package's object-tree `Makefile` (kbuild's `O=` wrapper of
+    /// the source half's, not the kernel's); nil for a single directory.
+    public var objectTreeMakefile: RawPath? {
+        sourceRoots.isEmpty ? nil : kbuildDir.appending(RawPath("Makefile"))
+    }
+
     /// The tree-relative path of an absolute sandbox path, or nil if it lies
     /// outside every root.
     public func treePath(of path: RawPath) -> RawPath? {
