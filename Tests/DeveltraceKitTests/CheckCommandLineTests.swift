@@ -302,8 +302,17 @@ extension Machine.CheckCommandLine {
         let marker = "\(UInt32.random(in: 1000...9999)).\(UInt32.random(in: 100...999))"
         let sample = work.appendingPathComponent("slow-dkms")
         try FileManager.default.createDirectory(at: sample, withIntermediateDirectories: true)
-        try "PACKAGE_NAME=slow\nPACKAGE_VERSION=1\nMAKE[0]=\"sleep \(marker)\"\n".write(
-            to: sample.appendingPathComponent("dkms.conf"), atomically: true, encoding: .utf8)
+        // What DKMS wants of a package before it runs MAKE: a module name, a
+        // destination, and sources beside dkms.conf.
+        try """
+        PACKAGE_NAME=slow
+        PACKAGE_VERSION=1
+        BUILT_MODULE_NAME[0]=slow
+        DEST_MODULE_LOCATION[0]=/updates
+        MAKE[0]="sleep \(marker)"
+
+        """.write(to: sample.appendingPathComponent("dkms.conf"), atomically: true, encoding: .utf8)
+        try "obj-m := slow.o\n".write(to: sample.appendingPathComponent("Makefile"), atomically: true, encoding: .utf8)
         let candidate = try MiniKernel.candidate("cli-sigterm", "")
         defer { try? FileManager.default.removeItem(at: candidate) }
         let process = Process()

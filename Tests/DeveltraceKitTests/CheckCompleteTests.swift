@@ -50,7 +50,11 @@ extension Machine {
                 modules: [DebianPair.cache + "/dkms/acpi-call", DebianPair.cache + "/dkms/vpoll"])
             #expect(result.samples.map(\.name) == ["acpi-call", "vpoll"])
             let skipped = try #require(result.samples.first { $0.name == "acpi-call" })
-            #expect(skipped.reference == "skipped: BUILD_EXCLUSIVE_CONFIG wants CONFIG_ACPI", "\(skipped.log ?? "")")
+            // DKMS's own words (3.0.10 does not say which directive).
+            #expect(
+                skipped.reference.hasPrefix("skipped: ")
+                    && skipped.reference.hasSuffix("includes a BUILD_EXCLUSIVE directive which does not match this kernel/arch/config."),
+                "\(skipped.reference) \(skipped.log ?? "")")
             #expect(result.exitStatus == 1, "a skipped sample is not a broken one (3)")
             let sample = try #require(result.samples.first { $0.name == "vpoll" })
             #expect(sample.reference == "succeeded", "\(sample.log ?? "")")

@@ -77,11 +77,26 @@ extension Machine {
                 mutation: "rm $C/arch/x86/include/asm/orc_types.h", sample: "acpi-call",
                 expected: ["missing arch/x86/include/asm/orc_types.h fatal"]),
             Case(
-                // Debian 12's dkms (3.0.10) tests BUILD_EXCLUSIVE_CONFIG only
-                // where .config exists, so acpi-call (CONFIG_ACPI) still
-                // builds, identical: the package lacks a file DKMS reads.
+                // Debian 12's dkms (3.0.10), run for real: it tests
+                // BUILD_EXCLUSIVE_CONFIG only where .config exists, so
+                // acpi-call (CONFIG_ACPI) still builds; and without .config it
+                // cannot read CONFIG_MODULE_SIG_HASH, so it signs with sha512
+                // where the kernel's is sha256: the module differs.
                 name: ".config missing (upstream 6.12 packages, dkms #464)", mutation: "rm $F/.config", sample: "acpi-call",
-                expected: ["missing .config benign"]),
+                expected: ["missing .config divergent"]),
+            Case(
+                // Debian's dkms signs with linux-kbuild's sign-file (then the
+                // kbuild dir's): without it, "modules won't be signed", and
+                // they do not load under Secure Boot.
+                name: "sign-file missing: DKMS leaves the modules unsigned",
+                mutation: "rm $K/scripts/sign-file", sample: "acpi-call", expected: ["missing scripts/sign-file divergent"]),
+            Case(
+                // 7.2's sign-file.c takes struct module_signature from the
+                // header; 6.1's defines it itself, so a PRE_BUILD hook that
+                // reads the header stands in for the hook's `make scripts`.
+                name: "module_signature.h missing where a DKMS hook needs it (void-packages #62525)",
+                mutation: "rm $C/include/linux/module_signature.h", sample: "hooks/pre-build",
+                expected: ["missing include/linux/module_signature.h fatal"]),
             Case(
                 name: "Module.symvers missing: modules lose their CRCs", mutation: "rm $F/Module.symvers", sample: "acpi-call",
                 expected: ["missing Module.symvers divergent"]),
@@ -113,7 +128,9 @@ extension Machine {
 
             let sample =
                 regression.sample == "symbols"
-                ? Harness.fixtures.appendingPathComponent("modules/symbols").path : DebianPair.cache + "/dkms/" + regression.sample
+                ? Harness.fixtures.appendingPathComponent("modules/symbols").path
+                : regression.sample.hasPrefix("hooks/")
+                    ? Harness.fixtures.appendingPathComponent(regression.sample).path : DebianPair.cache + "/dkms/" + regression.sample
             var options = CheckOptions(
                 buildTree: DebianPair.tree, candidates: [candidate.path], modules: [sample], corpus: "", jobs: 2, maxRounds: 10,
                 timeout: .seconds(900))

@@ -16,6 +16,9 @@ public struct CheckResult: Sendable, Codable {
         public var command: [String]
         /// First line of `gcc --version` on the machine that ran the check.
         public var compiler: String?
+        /// The version of the `dkms` that built the DKMS samples (absent
+        /// when there were none).
+        public var dkms: String? = nil
     }
 
     /// How one sample went.

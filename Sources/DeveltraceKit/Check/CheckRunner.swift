@@ -87,6 +87,8 @@ public final class CheckRunner: @unchecked Sendable {
         // One order for every run and every shard: by name.
         allSamples.sort { ($0.name, $0.directory) < ($1.name, $1.directory) }
         var samples = allSamples.enumerated().filter { options.shard?.owns(position: $0.offset) ?? true }.map(\.element)
+        // DKMS samples are built by the host's dkms, in the sandbox.
+        let dkms = try samples.contains { $0.kind == .dkms } ? DkmsTool.installed() : nil
         // This shard's DKMS samples: their dkms.conf, sourced in a sandbox.
         samples = try samples.map { sample in
             try DkmsIdentity.evaluate(sample, kernelRelease: tree.release, timeout: options.timeout, cancel: cancellation)
@@ -169,7 +171,7 @@ public final class CheckRunner: @unchecked Sendable {
                 candidates: inputs.map(\.description), packages: candidate.packages.sorted { $0.name < $1.name },
                 kbuildDir: layout.kbuildDir.description, layout: layout.kind,
                 roots: layout.roots.map { [$0.candidate.description, $0.tree.description] }, command: options.command,
-                compiler: Self.compilerVersion()),
+                compiler: Self.compilerVersion(), dkms: dkms),
             warnings: candidate.warnings + Self.releaseWarning(tree: tree.release, candidate: layout.kernelRelease)
                 + ordered.flatMap(\.warnings), samples: sampleResults, findings: findings, summary: FindingMerge.summary(findings),
             unusedFiles: unused.count, exitStatus: 0)

@@ -38,6 +38,8 @@ public enum ShardMerge {
         let results = parts.map(\.result).sorted { $0.shard!.index < $1.shard!.index }
         var merged = first.result
         merged.shard = nil
+        // A shard without DKMS samples did not ask for dkms.
+        merged.inputs.dkms = results.lazy.compactMap(\.inputs.dkms).first
         var warnings: [String] = []
         for warning in results.flatMap(\.warnings) where !warnings.contains(warning) { warnings.append(warning) }
         merged.warnings = warnings
@@ -86,6 +88,7 @@ public enum ShardMerge {
         if a.kbuildDir != b.kbuildDir || a.layout != b.layout || a.roots != b.roots { return "kbuild dir" }
         if a.command != b.command { return "command line" }
         if a.compiler != b.compiler { return "compiler" }
+        if a.dkms != b.dkms, a.dkms != nil, b.dkms != nil { return "dkms" }
         return nil
     }
 }

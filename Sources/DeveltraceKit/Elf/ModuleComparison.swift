@@ -14,8 +14,15 @@ public struct ModuleComparison: Sendable, Hashable, Codable {
     public var differing: [String]
     /// `vermagic=` of each, when they differ.
     public var vermagic: [String]?
+    /// Each one's module signature (`unsigned`, `signed (sha256)`), when
+    /// they differ. DKMS appends one with `sign-file` when it finds the tool
+    /// and a key: a module the candidate leaves unsigned does not load under
+    /// Secure Boot, and without `.config` DKMS signs with another digest
+    /// than the kernel's. The signature's bytes are not compared (DKMS makes
+    /// a key for each build that has none).
+    public var signature: [String]? = nil
 
-    public var isIdentical: Bool { onlyInReference.isEmpty && onlyInCandidate.isEmpty && differing.isEmpty }
+    public var isIdentical: Bool { onlyInReference.isEmpty && onlyInCandidate.isEmpty && differing.isEmpty && signature == nil }
 
     /// Sections whose content depends on where the sources were, not on what
     /// was built.
@@ -50,6 +57,8 @@ public struct ModuleComparison: Sendable, Hashable, Codable {
             differing: leftNames.intersection(rightNames).filter { !sameContent($0, left[$0]!, right[$0]!) }.sorted(),
             vermagic: nil)
         if leftMagic != rightMagic { result.vermagic = [leftMagic ?? "", rightMagic ?? ""] }
+        let signatures = [ModuleSignature(path: reference).description, ModuleSignature(path: candidate).description]
+        if signatures[0] != signatures[1] { result.signature = signatures }
         return result
     }
 
@@ -84,7 +93,9 @@ public struct ModuleComparison: Sendable, Hashable, Codable {
 
     /// `.modinfo` without its `vermagic=` entry.
     static func withoutVermagic(_ modinfo: [UInt8]) -> [UInt8] {
-        Array(modinfo.split(separator: 0, omittingEmptySubsequences: false).filter { !$0.starts(with: Array("vermagic=".utf8)) }.joined(separator: [0]))
+        Array(
+            modinfo.split(separator: 0, omittingEmptySubsequences: false).filter { !$0.starts(with: Array("vermagic=".utf8)) }.joined(
+                separator: [0]))
     }
 
     static func vermagic(_ modinfo: [UInt8]?) -> String? {

@@ -135,6 +135,9 @@ public struct CheckReportRenderer: Sendable {
                     parts.append("only in candidate: \(comparison.onlyInCandidate.joined(separator: " "))")
                 }
                 if !comparison.differing.isEmpty { parts.append("differing: \(comparison.differing.joined(separator: " "))") }
+                if let signature = comparison.signature, signature.count == 2 {
+                    parts.append("signature: \(signature[0]) in the reference, \(signature[1]) in the candidate")
+                }
                 out += "    \(name): \(parts.joined(separator: "; "))\n"
             }
             if let log = sample.log {

@@ -101,6 +101,7 @@ struct MarkdownReport {
         }
         out += "- kbuild directory: `\(code(result.inputs.kbuildDir))` (\(escape(result.inputs.layout)))\n"
         if let compiler = result.inputs.compiler { out += "- compiler: \(escape(compiler))\n" }
+        if let dkms = result.inputs.dkms { out += "- dkms: \(escape(dkms))\n" }
         out += "- develtrace: \(result.develtraceVersion)\n\n"
         out += "## How to reproduce\n\n```sh\n\(commandLine(result.inputs.command))\n```\n"
         return out

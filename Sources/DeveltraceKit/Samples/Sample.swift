@@ -48,12 +48,9 @@ public struct Sample: Sendable, Hashable, Codable {
         self.name = absolute.lastComponent.description
     }
 
-    /// Where the sample is built inside the sandbox (DKMS's build directory
-    /// for DKMS samples).
+    /// Where a Kbuild sample is built inside the sandbox (DKMS samples are
+    /// built where DKMS puts them: `SampleDriver.dkmsTree`).
     var buildDirectory: RawPath {
-        if kind == .dkms, let packageName, let packageVersion {
-            return RawPath("/var/lib/dkms/\(packageName)/\(packageVersion)/build")
-        }
         // develtrace's own name for it: kbuild cannot build in a directory
         // whose path has a space or another character make treats specially.
         let safe = String(
@@ -75,60 +72,45 @@ public struct Sample: Sendable, Hashable, Codable {
     }
 }
 
-/// The script that builds a sample inside the sandbox, as DKMS would: it
-/// evaluates `dkms.conf` with `kernelver`, `kernel_source_dir` and `arch`
-/// (its messages go to the log, its status is ignored, as DKMS does)
-/// set, reads `.config` as DKMS does for signing and `BUILD_EXCLUSIVE_CONFIG`,
-/// honours `BUILD_EXCLUSIVE_*`, and runs `MAKE[0]` (or DKMS's default).
-/// Plain Kbuild directories get `make -C KBUILD M=DIR modules`.
+/// The script that builds a sample inside the sandbox. A DKMS sample is
+/// built by the real `dkms` (the host's package, seen read-only through the
+/// sandbox's `/usr`), with its trees inside the sandbox: `dkms build` adds
+/// the source from `/usr/src/NAME-VERSION`, copies it to its build
+/// directory, runs `PRE_BUILD`, `MAKE[…]` (with its own `-j`,
+/// `KERNELRELEASE=`, `CC` from `.kernelvariables`), `POST_BUILD`, strips and
+/// signs as configured, and files the modules under its tree. Nothing is
+/// installed and no kernel hook runs: `build` is as far as it goes. Plain
+/// Kbuild directories get `make -C KBUILD M=DIR modules`.
 enum SampleDriver {
-    /// Exit status for "skipped by BUILD_EXCLUSIVE_*".
+    /// Exit status for "skipped by BUILD_EXCLUSIVE_*" (DKMS's own).
     static let skipped: Int32 = 77
-    /// Exit status for "dkms.conf does not evaluate".
+    /// Exit status for "dkms.conf does not evaluate" (DKMS says 8).
     static let brokenConfiguration: Int32 = 78
+    /// Where DKMS keeps its tree inside the sandbox (a scratch directory of
+    /// the build, where the built modules are found afterwards).
+    static let dkmsTree = RawPath("/var/lib/dkms")
 
     static let script = #"""
         #!/bin/bash
         # develtrace's sample driver (see SampleDriver in the sources).
-        kernelver=$1 kernel_source_dir=$2 arch=$3 module_dir=$4 kind=$5
-        cd "$module_dir" || exit 1
+        kernelver=$1 kernel_source_dir=$2 module_dir=$3 kind=$4 name=$5 version=$6
         if [ "$kind" = kbuild ]; then
+            cd "$module_dir" || exit 1
             exec make -C "$kernel_source_dir" M="$module_dir" modules
         fi
-        dkms_tree=/var/lib/dkms source_tree=/usr/src
-        PACKAGE_NAME= PACKAGE_VERSION= BUILT_MODULE_NAME=() MAKE=()
-        BUILD_EXCLUSIVE_KERNEL= BUILD_EXCLUSIVE_ARCH= BUILD_EXCLUSIVE_CONFIG=
-        # As DKMS sources it: what it prints goes to the log and its status
-        # does not matter (a failing test at its top level, a `find` of an
-        # absent directory); it is broken when the directives are missing.
-        . ./dkms.conf 2> .develtrace-dkms-conf.err
-        cat .develtrace-dkms-conf.err >&2
-        if [ -z "$PACKAGE_NAME" ] || [ -z "$PACKAGE_VERSION" ]; then
-            echo "develtrace: dkms.conf does not evaluate: $(head -n 1 .develtrace-dkms-conf.err | grep . || echo PACKAGE_NAME or PACKAGE_VERSION is not set)" >&2
-            exit 78
-        fi
-        if [ -n "$BUILD_EXCLUSIVE_KERNEL" ] && ! [[ $kernelver =~ $BUILD_EXCLUSIVE_KERNEL ]]; then
-            echo "develtrace-skip: BUILD_EXCLUSIVE_KERNEL=$BUILD_EXCLUSIVE_KERNEL does not match $kernelver" >&2
-            exit 77
-        fi
-        if [ -n "$BUILD_EXCLUSIVE_ARCH" ] && ! [[ $arch =~ $BUILD_EXCLUSIVE_ARCH ]]; then
-            echo "develtrace-skip: BUILD_EXCLUSIVE_ARCH=$BUILD_EXCLUSIVE_ARCH does not match $arch" >&2
-            exit 77
-        fi
-        # Debian 12's dkms (3.0.10) tests BUILD_EXCLUSIVE_CONFIG only where
-        # .config exists: without one (6.12's upstream headers) it builds.
-        [ -e "$kernel_source_dir/.config" ] || BUILD_EXCLUSIVE_CONFIG=
-        for option in $BUILD_EXCLUSIVE_CONFIG; do
-            name=${option#!}
-            if grep -qE "^$name=[ym]" "$kernel_source_dir/.config" 2>/dev/null; then set=1; else set=0; fi
-            if { [ "$option" = "$name" ] && [ $set = 0 ]; } || { [ "$option" != "$name" ] && [ $set = 1 ]; }; then
-                echo "develtrace-skip: BUILD_EXCLUSIVE_CONFIG wants $option" >&2
-                exit 77
-            fi
+        cd /
+        # The trees on the command line: the host's /etc/dkms/framework.conf
+        # may name others, which are not in the sandbox.
+        dkms build -m "$name" -v "$version" -k "$kernelver" --kernelsourcedir "$kernel_source_dir"             --dkmstree /var/lib/dkms --sourcetree /usr/src --verbose
+        status=$?
+        # DKMS sends make's output to make.log: the build directory's while
+        # it fails, the kernel's log directory once it succeeded.
+        for log in "/var/lib/dkms/$name/$version/build/make.log" "/var/lib/dkms/$name/$version/$kernelver"/*/log/make.log; do
+            [ -f "$log" ] && { echo "develtrace: $log:"; cat "$log"; }
         done
-        # DKMS reads the kernel configuration to decide on module signing.
-        grep -E '^CONFIG_MODULE_SIG(_ALL|_HASH)?=' "$kernel_source_dir/.config" > /dev/null 2>&1
-        make_command=${MAKE[0]:-"make -C $kernel_source_dir M=$module_dir"}
-        eval "$make_command"
+        echo "develtrace: dkms exited with $status"
+        # 8: DKMS found the dkms.conf or the source directory unusable.
+        [ $status = 8 ] && exit 78
+        exit $status
         """#
 }

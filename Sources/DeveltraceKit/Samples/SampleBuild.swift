@@ -37,30 +37,30 @@ struct SampleBuild {
 
     func run(cancel: CancellationHandle) throws -> SampleBuildResult {
         let copy = scratch.appending(RawPath("\(label)-\(sample.name)"))
-        // cp takes the directory through a symlink of develtrace's naming:
-        // its own name may be any bytes, which a command line of strings
-        // would not carry.
-        let source = scratch.appending(RawPath("\(label)-\(sample.name.hashValue & 0xffff)-source"))
-        _ = source.withCString { unlink($0) }
-        guard source.withCString({ s in sample.path.withCString { symlink($0, s) } }) == 0 else {
-            throw InputError.tool("ln", "\(source): \(Errno(rawValue: errno))")
-        }
-        defer { _ = source.withCString { unlink($0) } }
-        let copied = try HostCommand.run(["cp", "-a", "--", source.description + "/.", copy.description])
-        guard copied.status == 0 else { throw InputError.tool("cp", StagedCandidate.firstLine(copied.error)) }
         let driver = scratch.appending(RawPath("driver.sh"))
         if !FileManager.default.fileExists(atPath: driver.description) {
             try SampleDriver.script.write(toFile: driver.description, atomically: true, encoding: .utf8)
         }
-        let inside = sample.buildDirectory
         var configuration = sandbox
-        configuration.binds.append(.init(source: copy, target: inside, readOnly: false))
-        if let name = sample.packageName, let version = sample.packageVersion {
-            // DKMS's source tree, for dkms.conf files that refer to it.
-            configuration.binds.append(
-                .init(source: sample.path, target: RawPath("/usr/src/\(name)-\(version)"), readOnly: true))
+        let inside: RawPath
+        if sample.kind == .dkms, let name = sample.packageName, let version = sample.packageVersion {
+            // DKMS copies the source from /usr/src/NAME-VERSION into its own
+            // tree (an empty directory of this build's) and builds there. The
+            // source is this build's copy, writable and the sandbox root's, as
+            // a host's /usr/src is root's.
+            let source = scratch.appending(RawPath("\(label)-\(sample.name)-source"))
+            try copySample(to: source)
+            try StagedCandidate.makeDirectory(copy)
+            inside = SampleDriver.dkmsTree.appending(RawPath("\(name)/\(version)/build"))
+            configuration.binds.append(.init(source: copy, target: SampleDriver.dkmsTree, readOnly: false))
+            configuration.binds.append(.init(source: source, target: RawPath("/usr/src/\(name)-\(version)"), readOnly: false))
+        } else {
+            try copySample(to: copy)
+            inside = sample.buildDirectory
+            configuration.binds.append(.init(source: copy, target: inside, readOnly: false))
         }
         configuration.binds.append(.init(source: driver, target: RawPath("/develtrace-driver.sh"), readOnly: true))
+        configuration = configuration.hidingHostKernels()
 
         let logPath = scratch.appending(RawPath("\(label)-\(sample.name).log"))
         // Both must open: -1 would mean "inherit develtrace's own", and the
@@ -73,14 +73,16 @@ struct SampleBuild {
         guard nullFD >= 0 else { throw SandboxError.preparation(RawPath("/dev/null"), Errno(rawValue: errno)) }
         defer { close(nullFD) }
         let arguments = [
-            "/bin/bash", "/develtrace-driver.sh", kernelRelease, kbuildDir.description, "x86_64", inside.description, sample.kind.rawValue,
+            "/bin/bash", "/develtrace-driver.sh", kernelRelease, kbuildDir.description, inside.description, sample.kind.rawValue,
+            sample.packageName ?? "", sample.packageVersion ?? "",
         ]
         let environment = [
             "PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin", "HOME=/root", "LANG=C.UTF-8", "LC_ALL=C.UTF-8",
         ]
         let request = TraceRequest(
             program: RawPath("/bin/bash"), arguments: arguments.map(RawPath.init), environment: environment.map(RawPath.init),
-            workingDirectory: inside, sandbox: configuration, cpu: cpu, standardInput: nullFD, standardOutput: logFD,
+            workingDirectory: sample.kind == .dkms ? SampleDriver.dkmsTree : inside, sandbox: configuration, cpu: cpu,
+            standardInput: nullFD, standardOutput: logFD,
             standardError: logFD)
         let session = TraceSession(request: request)
         cancel.register(session)
@@ -90,32 +92,66 @@ struct SampleBuild {
         let logData = (try? Data(contentsOf: URL(fileURLWithPath: logPath.description))) ?? Data()
         var log = String(decoding: logData.suffix(65536), as: UTF8.self)
         if let failure = outcome.launchFailure { log += "develtrace: \(failure)\n" }
-        var modules: [String: RawPath] = [:]
-        try? DirectoryWalk.walk(copy) { entry in
-            if entry.isRegularFile, entry.relativePath.description.hasSuffix(".ko") {
-                modules[entry.relativePath.description] = copy.appending(entry.relativePath)
-            }
-            return true
-        }
+        let modules = Self.modules(in: copy, dkms: sample.kind == .dkms)
         let status: SampleBuildResult.Status
         switch (outcome.termination, outcome.exitStatus) {
         case (.timedOut, _): status = .timedOut
         case (.interrupted, _): status = .failed(exitStatus: outcome.exitStatus)
         case (_, 0): status = .succeeded
-        case (_, SampleDriver.skipped):
-            status = .skipped(reason: Self.line(in: log, after: "develtrace-skip: ") ?? "BUILD_EXCLUSIVE_*")
-        case (_, SampleDriver.brokenConfiguration):
-            status = .brokenConfiguration(Self.line(in: log, after: "develtrace: ") ?? "dkms.conf does not evaluate")
+        case (_, SampleDriver.skipped) where sample.kind == .dkms:
+            status = .skipped(reason: Self.dkmsSaid(log) ?? "a BUILD_EXCLUSIVE directive does not match")
+        case (_, SampleDriver.brokenConfiguration) where sample.kind == .dkms:
+            status = .brokenConfiguration(Self.dkmsSaid(log) ?? "dkms.conf does not evaluate")
         default: status = .failed(exitStatus: outcome.exitStatus)
         }
         return SampleBuildResult(status: status, outcome: outcome, moduleCopy: copy, moduleInSandbox: inside, log: log, modules: modules)
     }
 
-    static func line(in log: String, after marker: String) -> String? {
-        for line in log.split(separator: "\n") where line.contains(marker) {
-            return String(line[line.range(of: marker)!.upperBound...])
+    /// Copies the sample's directory to `destination` (cp -a). cp takes it
+    /// through a symlink of develtrace's naming: the directory's own name
+    /// may be any bytes, which a command line of strings would not carry.
+    private func copySample(to destination: RawPath) throws {
+        let link = scratch.appending(RawPath("\(label)-\(sample.name.hashValue & 0xffff)-link"))
+        _ = link.withCString { unlink($0) }
+        guard link.withCString({ s in sample.path.withCString { symlink($0, s) } }) == 0 else {
+            throw InputError.tool("ln", "\(link): \(Errno(rawValue: errno))")
         }
-        return nil
+        defer { _ = link.withCString { unlink($0) } }
+        let copied = try HostCommand.run(["cp", "-a", "--", link.description + "/.", destination.description])
+        guard copied.status == 0 else { throw InputError.tool("cp", StagedCandidate.firstLine(copied.error)) }
+    }
+
+    /// The built modules by name: for a DKMS sample, those DKMS filed under
+    /// `NAME/VERSION/RELEASE/ARCH/module/` (its build directory is gone by
+    /// then); for a Kbuild sample, every `.ko` of the build directory, by
+    /// its path there.
+    static func modules(in copy: RawPath, dkms: Bool) -> [String: RawPath] {
+        var modules: [String: RawPath] = [:]
+        try? DirectoryWalk.walk(copy) { entry in
+            let relative = entry.relativePath
+            guard entry.isRegularFile, relative.description.hasSuffix(".ko") else { return true }
+            if !dkms {
+                modules[relative.description] = copy.appending(relative)
+            } else if case let parts = relative.bytes.split(separator: UInt8(ascii: "/")), parts.count == 6,
+                parts[4].elementsEqual("module".utf8)
+            {
+                modules[relative.lastComponent.description] = copy.appending(relative)
+            }
+            return true
+        }
+        return modules
+    }
+
+    /// What DKMS gave as the reason it stopped: the first line of its last
+    /// `Error!` message, or of the first `dkms.conf: Error!` (`read_conf`
+    /// says there what is wrong with the file, then DKMS only says "Bad conf
+    /// file").
+    static func dkmsSaid(_ log: String) -> String? {
+        let lines = log.split(separator: "\n").map(String.init)
+        if let conf = lines.first(where: { $0.hasPrefix("dkms.conf: Error! ") }) {
+            return String(conf.dropFirst("dkms.conf: Error! ".count))
+        }
+        return lines.last(where: { $0.hasPrefix("Error! ") }).map { String($0.dropFirst("Error! ".count)) }
     }
 }
 
