@@ -84,6 +84,19 @@ struct CheckCommand: ParsableCommand {
     @Flag(name: .customLong("list-unused"), help: "List every candidate file no sample used (class unused); otherwise only their number.")
     var listUnused = false
 
+    @Option(
+        name: .customLong("cache-dir"),
+        help: ArgumentHelp(
+            "Where reference builds are recorded and reused while every file they read is unchanged (default: $XDG_CACHE_HOME/develtrace/references, or ~/.cache/develtrace/references).",
+            valueName: "DIR"))
+    var cacheDirectory: String?
+
+    @Option(name: .customLong("cache-size"), help: ArgumentHelp("Keep the recorded builds under this size, in MiB.", valueName: "MIB"))
+    var cacheSize: Int = 2048
+
+    @Flag(name: .customLong("no-cache"), help: "Build every reference again and record nothing.")
+    var noCache = false
+
     @Flag(help: "No progress on standard error.")
     var quiet = false
 
@@ -92,6 +105,8 @@ struct CheckCommand: ParsableCommand {
         if jobs < 1 { throw ValidationError("--jobs must be at least 1") }
         if maxRounds < 1 { throw ValidationError("--max-rounds must be at least 1") }
         if timeout <= 0 { throw ValidationError("--timeout must be positive") }
+        if cacheSize < 1 { throw ValidationError("--cache-size must be at least 1 (MiB)") }
+        if let cacheDirectory, cacheDirectory.isEmpty { throw ValidationError("--cache-dir must name a directory") }
         if let shard, Shard(shard) == nil { throw ValidationError("--shard \(shard): expected K/N with 1 ≤ K ≤ N, e.g. 2/3") }
     }
 
@@ -108,6 +123,12 @@ struct CheckCommand: ParsableCommand {
         options.gate = gate.gate ?? .standard
         options.baseline = try gate.loadBaseline()
         options.shard = shard.flatMap(Shard.init)
+        // --cache-dir as given, byte for byte.
+        let rawCacheDirectory = RawArguments.values(of: ["--cache-dir"]).last ?? cacheDirectory.map(RawPath.init)
+        if !noCache, let directory = rawCacheDirectory ?? CheckOptions.defaultReferenceCacheDirectory {
+            let absolute = directory.isAbsolute ? directory : RawPath(FileManager.default.currentDirectoryPath).appending(directory)
+            options.referenceCache = (absolute, Int64(cacheSize) * 1024 * 1024)
+        }
         // A report file this run creates goes again if the run ends without a report.
         var status = stat()
         let createdOutput = report.outputPath.map { path in path.withCString { stat($0, &status) } != 0 } ?? false

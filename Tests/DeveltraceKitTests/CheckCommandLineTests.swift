@@ -94,6 +94,46 @@ extension Machine {
             #expect(result.samples.first { $0.name == "hello" }?.referenceState == .succeeded)
         }
 
+        @Test("a re-check reuses the recorded reference build until a file it read changes; --no-cache builds it again")
+        func recordedReference() throws {
+            try #require(FileManager.default.isExecutableFile(atPath: CommandLine.executable), "swift build first")
+            let work = try Self.work()
+            defer { try? FileManager.default.removeItem(at: work) }
+            // A tree of this test's own: it is changed below.
+            let tree = try MiniKernel.candidate("cli-cache-tree", "")
+            let candidate = try MiniKernel.candidate("cli-cache", "rm include/linux/mini.h")
+            defer {
+                try? FileManager.default.removeItem(at: tree)
+                try? FileManager.default.removeItem(at: candidate)
+            }
+            let cache = work.appendingPathComponent("recorded")
+            func check(_ extra: [String] = []) throws -> CheckResult {
+                let run = try CommandLine.run(
+                    [
+                        "check", "--build-tree", tree.path, "--candidate", candidate.path, "--module", MiniKernel.module, "--format",
+                        "json",
+                        "--quiet", "--cache-dir", cache.path,
+                    ] + extra, in: work)
+                #expect(run.status == 1, "\(run.stderr)")
+                return try JSONDecoder().decode(CheckResult.self, from: run.stdout)
+            }
+            let findings = { (result: CheckResult) in result.findings.map { "\($0.class.rawValue) \($0.path) \($0.severity.rawValue)" } }
+            let first = try check()
+            #expect(first.samples.first?.referenceRecorded == nil)
+            #expect(findings(first) == ["missing include/linux/mini.h fatal"])
+            let second = try check()
+            #expect(second.samples.first?.referenceRecorded != nil, "recorded, then reused")
+            #expect(findings(second) == findings(first))
+            #expect(second.samples.first?.treeFilesUsed == first.samples.first?.treeFilesUsed)
+            // A header the reference build read, rewritten in place.
+            #expect(
+                try Harness.runProcess(["/bin/sh", "-c", "cat include/linux/mini.h > h && cat h > include/linux/mini.h && rm h"], in: tree)
+                    == 0)
+            #expect(try check().samples.first?.referenceRecorded == nil, "a file it read changed")
+            #expect(try check(["--no-cache"]).samples.first?.referenceRecorded == nil)
+            #expect(try check().samples.first?.referenceRecorded != nil, "recorded again after the change")
+        }
+
         @Test(
             "a dkms.conf that complains at its top level and ends on a failing test builds, as DKMS carries on (it was \"broken\", exit 2)")
         func noisyDkmsConf() throws {

@@ -164,6 +164,10 @@ extension Unit {
             let other = Array("license=GPL\0vermagic=6.1.192 SMP mod_unload modversions \0name=hello\0".utf8)
             #expect(ModuleComparison.withoutVermagic(other) == stripped)
             #expect(ModuleComparison.vermagic(other) == "6.1.192 SMP mod_unload modversions ")
+            // srcversion hashes the module's source text: always left out, named.
+            let sourced = Array("license=GPL\0srcversion=462ADD91FC86E9B3AC2A194\0name=hello\0".utf8)
+            #expect(String(decoding: ModuleComparison.without(["srcversion"], sourced), as: UTF8.self) == "license=GPL\0name=hello\0")
+            #expect(ModuleComparison.modinfo("srcversion", sourced) == "462ADD91FC86E9B3AC2A194")
         }
     }
 }

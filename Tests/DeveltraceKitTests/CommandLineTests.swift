@@ -14,8 +14,13 @@ extension Machine {
             var stderr: String
         }
 
+        /// Runs develtrace in `directory`, with recorded reference builds
+        /// kept there (a test's own, gone with its directory), not in the
+        /// user's cache.
         static func run(_ arguments: [String], in directory: URL) throws -> Run {
-            let run = try Harness.capture([executable] + arguments, in: directory)
+            var environment = ProcessInfo.processInfo.environment
+            environment["XDG_CACHE_HOME"] = directory.appendingPathComponent(".cache").path
+            let run = try Harness.capture([executable] + arguments, in: directory, environment: environment)
             return Run(status: run.status, stdout: run.stdout, stderr: run.stderr)
         }
 

@@ -44,6 +44,9 @@ public struct CheckResult: Sendable, Codable {
         /// that told apart files sharing a round's failure or difference
         /// (absent when none was needed).
         public var severityRebuilds: Int? = nil
+        /// When the reference build reused in this run was recorded (ISO
+        /// 8601), or nil when it ran in this run.
+        public var referenceRecorded: String? = nil
     }
 
     public var schemaVersion = CheckResult.schemaVersion

@@ -25,6 +25,12 @@ public struct CheckOptions: Sendable {
     public var baseline: Baseline?
     /// Build only this shard's share of the samples.
     public var shard: Shard?
+    /// Where reference builds are recorded and reused across runs (nil:
+    /// every reference build runs, nothing is recorded).
+    public var referenceCache: (directory: RawPath, sizeLimit: Int64)?
+
+    /// `$XDG_CACHE_HOME/develtrace/references`, or under `~/.cache`.
+    public static var defaultReferenceCacheDirectory: RawPath? { ReferenceCache.defaultDirectory }
 
     public init(
         buildTree: String, sourceTree: String? = nil, candidates: [String], kbuildDir: String? = nil, modules: [String] = [],
@@ -86,13 +92,15 @@ public final class CheckRunner: @unchecked Sendable {
         }
         // One order for every run and every shard: by name.
         allSamples.sort { ($0.name, $0.directory) < ($1.name, $1.directory) }
-        var samples = allSamples.enumerated().filter { options.shard?.owns(position: $0.offset) ?? true }.map(\.element)
         // DKMS samples are built by the host's dkms, in the sandbox.
-        let dkms = try samples.contains { $0.kind == .dkms } ? DkmsTool.installed() : nil
-        // This shard's DKMS samples: their dkms.conf, sourced in a sandbox.
-        samples = try samples.map { sample in
+        let dkms = try allSamples.contains { $0.kind == .dkms } ? DkmsTool.installed() : nil
+        // Every DKMS sample's dkms.conf, sourced in a sandbox (each build
+        // sees every sample's sources in /usr/src, whichever shard it is in).
+        allSamples = try allSamples.map { sample in
             try DkmsIdentity.evaluate(sample, kernelRelease: tree.release, timeout: options.timeout, cancel: cancellation)
         }
+        let neighbours = allSamples.filter { $0.kind == .dkms }
+        let samples = allSamples.enumerated().filter { options.shard?.owns(position: $0.offset) ?? true }.map(\.element)
         let scratch = try Self.makeScratch()
         defer { scratch.endOfUse() }
         let root = scratch.path
@@ -110,7 +118,11 @@ public final class CheckRunner: @unchecked Sendable {
         let cpus = max(1, ProcessInfo.processInfo.activeProcessorCount)
         let queue = BuildQueue()
         let checks = samples.enumerated().map { index, sample in
-            SampleCheck(sample: sample, scratch: root.appending(RawPath("s\(index)")))
+            SampleCheck(
+                sample: sample, scratch: root.appending(RawPath("s\(index)")), neighbours: neighbours,
+                referenceKey: options.referenceCache.map { _ in
+                    ReferenceKey.make(sample: sample, tree: tree, dkms: dkms, neighbours: neighbours)
+                })
         }
         for check in checks {
             queue.add(priority: 0) { [self] cpu in try self.referenceBuild(check, tree: tree, staging: staging, queue: queue, cpu: cpu) }
@@ -163,7 +175,8 @@ public final class CheckRunner: @unchecked Sendable {
                 reference: observation.reference.status.summary, candidate: last?.status.summary ?? "not built",
                 rounds: observation.rounds.count, modules: lastGood, log: log, treeFilesUsed: outcome.treeFilesUsed,
                 candidateFilesUsed: outcome.candidateUsed.map(\.description).sorted(),
-                severityRebuilds: outcome.rebuilds > 0 ? outcome.rebuilds : nil)
+                severityRebuilds: outcome.rebuilds > 0 ? outcome.rebuilds : nil,
+                referenceRecorded: observation.reference.reused.map(Self.timestamp))
         }
         var result = CheckResult(
             inputs: CheckResult.Inputs(
@@ -181,6 +194,13 @@ public final class CheckRunner: @unchecked Sendable {
         }
         result.evaluate(gate: options.gate, baseline: options.baseline)
         return result
+    }
+
+    /// A time as the report writes it (ISO 8601, UTC).
+    static func timestamp(_ date: Date) -> String {
+        let formatter = ISO8601DateFormatter()
+        formatter.timeZone = TimeZone(identifier: "UTC")
+        return formatter.string(from: date)
     }
 
     /// The first line of `gcc --version`, for the report's environment.
@@ -231,12 +251,32 @@ public final class CheckRunner: @unchecked Sendable {
         // would on a host, and its writes land in scratch, not in the tree.
         sandbox.overlays = ([tree.path] + (tree.sourceTree.map { [$0] } ?? [])).map { .init(lower: $0, target: $0) }
         sandbox.binds.append(try modulesDirectory(release: tree.release, kbuildDir: tree.path, scratch: check.scratch, label: "reference"))
-        progress("\(check.sample.name): reference build")
-        let reference = try SampleBuild(
-            sample: check.sample, kernelRelease: tree.release, kbuildDir: tree.path, sandbox: sandbox, scratch: check.scratch,
-            label: "reference", cpu: cpu, timeout: options.timeout
-        ).run(cancel: cancellation)
-        progress("\(check.sample.name): reference built")
+        let cache = options.referenceCache.map { ReferenceCache(directory: $0.directory, sizeLimit: $0.sizeLimit) }
+        var recorded: SampleBuildResult? = nil
+        if let cache, let key = check.referenceKey {
+            switch cache.load(key: key, moduleCopy: check.scratch.appending(RawPath("reference-recorded"))) {
+            case .success(let result):
+                recorded = result
+                progress("\(check.sample.name): reference build reused (recorded \(result.reused.map(Self.timestamp) ?? "before"))")
+            case .failure(let miss):
+                if miss.reason != .absent { progress("\(check.sample.name): recorded reference build not reused: \(miss.description)") }
+            }
+        }
+        let reference: SampleBuildResult
+        if let recorded {
+            reference = recorded
+        } else {
+            progress("\(check.sample.name): reference build")
+            reference = try SampleBuild(
+                sample: check.sample, kernelRelease: tree.release, kbuildDir: tree.path, sandbox: sandbox, scratch: check.scratch,
+                label: "reference", cpu: cpu, timeout: options.timeout, neighbours: check.neighbours
+            ).run(cancel: cancellation)
+            if let cache, let key = check.referenceKey, let used = reference.sandbox, !cancellation.isCancelled {
+                let inputs = ReferenceInputs.paths(of: reference.outcome, hostPath: used.hostPath, scratch: [check.scratch])
+                cache.store(key: key, result: reference, inputs: inputs)
+            }
+            progress("\(check.sample.name): reference built")
+        }
         let observation = SampleObservation(sample: check.sample, reference: reference, rounds: [], comparisons: [])
         try execute(check.send(.referenceBuilt(observation)), check, tree: tree, staging: staging, queue: queue, cpu: cpu)
     }
@@ -287,7 +327,7 @@ public final class CheckRunner: @unchecked Sendable {
         progress("\(check.sample.name): \(label) build")
         let build = try SampleBuild(
             sample: check.sample, kernelRelease: release, kbuildDir: classifier.layout.kbuildDir, sandbox: sandbox,
-            scratch: check.scratch, label: label, cpu: cpu, timeout: options.timeout
+            scratch: check.scratch, label: label, cpu: cpu, timeout: options.timeout, neighbours: check.neighbours
         ).run(cancel: cancellation)
         progress("\(check.sample.name): \(label) built")
         return build
@@ -470,9 +510,16 @@ final class SampleCheck: @unchecked Sendable {
     private let lock = NSLock()
     private var stage = SampleStage.started
 
-    init(sample: Sample, scratch: RawPath) {
+    /// What its reference build is recorded under, when recording is on.
+    let referenceKey: String?
+    /// Every DKMS sample of the run (`SampleBuild.neighbours`).
+    let neighbours: [Sample]
+
+    init(sample: Sample, scratch: RawPath, neighbours: [Sample] = [], referenceKey: String? = nil) {
         self.sample = sample
         self.scratch = scratch
+        self.neighbours = neighbours
+        self.referenceKey = referenceKey
     }
 
     /// Moves the sample on; returns what to do next.

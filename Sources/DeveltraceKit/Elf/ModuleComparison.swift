@@ -14,6 +14,13 @@ public struct ModuleComparison: Sendable, Hashable, Codable {
     public var differing: [String]
     /// `vermagic=` of each, when they differ.
     public var vermagic: [String]?
+    /// `srcversion=` of each, when they differ. Left out of `.modinfo`'s
+    /// comparison: modpost hashes the text of the module's own sources,
+    /// generated ones included, so a `configure` that writes its compile
+    /// tests' output (with the kernel directory's paths) into a header
+    /// changes it while the code stays the same (iptables-netflow's
+    /// `compat_def.h`); what the code became is in the other sections.
+    public var srcversion: [String]? = nil
     /// Each one's module signature (`unsigned`, `signed (sha256)`), when
     /// they differ. DKMS appends one with `sign-file` when it finds the tool
     /// and a key: a module the candidate leaves unsigned does not load under
@@ -46,10 +53,11 @@ public struct ModuleComparison: Sendable, Hashable, Codable {
         guard var left = sections(of: reference), var right = sections(of: candidate) else { return nil }
         let leftMagic = vermagic(left[".modinfo"])
         let rightMagic = vermagic(right[".modinfo"])
-        if ignoringVermagic {
-            left[".modinfo"] = left[".modinfo"].map(withoutVermagic)
-            right[".modinfo"] = right[".modinfo"].map(withoutVermagic)
-        }
+        let leftSource = modinfo("srcversion", left[".modinfo"])
+        let rightSource = modinfo("srcversion", right[".modinfo"])
+        let leftOut = ignoringVermagic ? ["vermagic", "srcversion"] : ["srcversion"]
+        left[".modinfo"] = left[".modinfo"].map { without(leftOut, $0) }
+        right[".modinfo"] = right[".modinfo"].map { without(leftOut, $0) }
         let leftNames = Set(left.keys.filter { !ignored($0) })
         let rightNames = Set(right.keys.filter { !ignored($0) })
         var result = ModuleComparison(
@@ -57,6 +65,7 @@ public struct ModuleComparison: Sendable, Hashable, Codable {
             differing: leftNames.intersection(rightNames).filter { !sameContent($0, left[$0]!, right[$0]!) }.sorted(),
             vermagic: nil)
         if leftMagic != rightMagic { result.vermagic = [leftMagic ?? "", rightMagic ?? ""] }
+        if leftSource != rightSource { result.srcversion = [leftSource ?? "", rightSource ?? ""] }
         let signatures = [ModuleSignature(path: reference).description, ModuleSignature(path: candidate).description]
         if signatures[0] != signatures[1] { result.signature = signatures }
         return result
@@ -92,16 +101,25 @@ public struct ModuleComparison: Sendable, Hashable, Codable {
     }
 
     /// `.modinfo` without its `vermagic=` entry.
-    static func withoutVermagic(_ modinfo: [UInt8]) -> [UInt8] {
-        Array(
-            modinfo.split(separator: 0, omittingEmptySubsequences: false).filter { !$0.starts(with: Array("vermagic=".utf8)) }.joined(
-                separator: [0]))
+    static func withoutVermagic(_ modinfo: [UInt8]) -> [UInt8] { without(["vermagic"], modinfo) }
+
+    /// `.modinfo` without the entries of these keys.
+    static func without(_ keys: [String], _ modinfo: [UInt8]) -> [UInt8] {
+        let prefixes = keys.map { Array("\($0)=".utf8) }
+        return Array(
+            modinfo.split(separator: 0, omittingEmptySubsequences: false).filter { entry in
+                !prefixes.contains { entry.starts(with: $0) }
+            }.joined(separator: [0]))
     }
 
-    static func vermagic(_ modinfo: [UInt8]?) -> String? {
+    static func vermagic(_ modinfo: [UInt8]?) -> String? { Self.modinfo("vermagic", modinfo) }
+
+    /// The value of `key=` in `.modinfo`.
+    static func modinfo(_ key: String, _ modinfo: [UInt8]?) -> String? {
         guard let modinfo else { return nil }
-        for entry in modinfo.split(separator: 0) where entry.starts(with: Array("vermagic=".utf8)) {
-            return String(decoding: entry.dropFirst(9), as: UTF8.self)
+        let prefix = Array("\(key)=".utf8)
+        for entry in modinfo.split(separator: 0) where entry.starts(with: prefix) {
+            return String(decoding: entry.dropFirst(prefix.count), as: UTF8.self)
         }
         return nil
     }

@@ -125,7 +125,8 @@ public struct CheckReportRenderer: Sendable {
                 ? "\(sample.candidate)"
                 : "\(sample.candidate) after \(sample.rounds) round\(sample.rounds == 1 ? "" : "s")"
                     + (sample.severityRebuilds.map { " and \($0) rebuild\($0 == 1 ? "" : "s") holding files out" } ?? "")
-            out += "  \(sample.name) (\(sample.kind)): reference \(sample.reference); candidate \(candidate)\(modules)\n"
+            let recorded = sample.referenceRecorded.map { " (recorded \($0))" } ?? ""
+            out += "  \(sample.name) (\(sample.kind)): reference \(sample.reference)\(recorded); candidate \(candidate)\(modules)\n"
             for (name, comparison) in sample.modules.sorted(by: { $0.key < $1.key }) where !comparison.isIdentical {
                 var parts: [String] = []
                 if !comparison.onlyInReference.isEmpty {

@@ -90,7 +90,7 @@ struct MarkdownReport {
         out += "## Samples\n\n| sample | kind | reference build | candidate build | rounds |\n| --- | --- | --- | --- | ---: |\n"
         for sample in result.samples {
             out +=
-                "| \(escape(sample.name)) | \(sample.kind) | \(escape(sample.reference)) | \(escape(sample.candidate)) | \(sample.rounds) |\n"
+                "| \(escape(sample.name)) | \(sample.kind) | \(escape(sample.reference))\(sample.referenceRecorded.map { " (recorded \($0))" } ?? "") | \(escape(sample.candidate)) | \(sample.rounds) |\n"
         }
         out += "\n## Environment\n\n"
         out += "- kernel release: `\(code(result.inputs.kernelRelease))`\n"

@@ -21,6 +21,11 @@ public struct SampleBuildResult: Sendable {
     public var log: String
     /// `.ko` files produced, by file name.
     public var modules: [String: RawPath]
+    /// When the recorded build reused in its place was made (a reference
+    /// build taken from the cache), or nil for a build of this run.
+    public var reused: Date? = nil
+    /// The sandbox the build ran in (nil for a reused one).
+    public var sandbox: SandboxConfiguration? = nil
 }
 
 /// Builds one sample once in its sandbox and traces it.
@@ -34,6 +39,11 @@ struct SampleBuild {
     var label: String
     var cpu: Int?
     var timeout: Duration?
+    /// The other DKMS samples of the run: their sources are in `/usr/src`
+    /// as on a host where all those packages are installed (a `dkms.conf`
+    /// may take another package's sources from there: west-chamber's
+    /// takes xtables-addons').
+    var neighbours: [Sample] = []
 
     func run(cancel: CancellationHandle) throws -> SampleBuildResult {
         let copy = scratch.appending(RawPath("\(label)-\(sample.name)"))
@@ -54,6 +64,13 @@ struct SampleBuild {
             inside = SampleDriver.dkmsTree.appending(RawPath("\(name)/\(version)/build"))
             configuration.binds.append(.init(source: copy, target: SampleDriver.dkmsTree, readOnly: false))
             configuration.binds.append(.init(source: source, target: RawPath("/usr/src/\(name)-\(version)"), readOnly: false))
+            var placed: Set<String> = ["\(name)-\(version)"]
+            for other in neighbours where other.kind == .dkms {
+                guard let otherName = other.packageName, let otherVersion = other.packageVersion,
+                    placed.insert("\(otherName)-\(otherVersion)").inserted
+                else { continue }
+                configuration.binds.append(.init(source: other.path, target: RawPath("/usr/src/\(otherName)-\(otherVersion)")))
+            }
         } else {
             try copySample(to: copy)
             inside = sample.buildDirectory
@@ -104,7 +121,8 @@ struct SampleBuild {
             status = .brokenConfiguration(Self.dkmsSaid(log) ?? "dkms.conf does not evaluate")
         default: status = .failed(exitStatus: outcome.exitStatus)
         }
-        return SampleBuildResult(status: status, outcome: outcome, moduleCopy: copy, moduleInSandbox: inside, log: log, modules: modules)
+        return SampleBuildResult(
+            status: status, outcome: outcome, moduleCopy: copy, moduleInSandbox: inside, log: log, modules: modules, sandbox: configuration)
     }
 
     /// Copies the sample's directory to `destination` (cp -a). cp takes it

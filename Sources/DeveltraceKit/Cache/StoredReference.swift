@@ -1,0 +1,165 @@
+import Foundation
+import SystemPackage
+
+/// A reference build as the cache keeps it: its key, what it observed
+/// (trace, processes, log, status) and the fingerprints of the host files it
+/// depended on. Its modules lie beside it, as files. Encoded as JSON.
+struct StoredReference: Codable {
+    /// Bumped when the encoding changes: older entries are misses.
+    static let format = 1
+
+    struct Access: Codable {
+        var seq: Int
+        var pid: Int32
+        var process: Int32
+        var syscall: String
+        var path: RawPath
+        var raw: RawPath?
+        var intent: AccessIntent
+        var result: String
+    }
+
+    struct Process: Codable {
+        var pid: Int32
+        var parent: Int32
+        var argv: [RawPath]
+        var executable: RawPath?
+        var exit: Int32?
+    }
+
+    struct Write: Codable {
+        var path: RawPath
+        var kind: CapturedWrite.Kind
+        var directory: Bool
+    }
+
+    struct Input: Codable {
+        var path: RawPath
+        var fingerprint: FileFingerprint
+    }
+
+    var format = StoredReference.format
+    var key: String
+    /// `Status.summary`'s kind and details.
+    var status: String
+    var exitStatus: Int32
+    var termination: String
+    var accesses: [Access]
+    var processes: [Process]
+    var writes: [Write]
+    var notes: [String]
+    var commandPid: Int32
+    var log: String
+    var moduleInSandbox: RawPath
+    /// Module names (the result's keys), in the order of their files
+    /// `module-0.ko`, `module-1.ko`, ….
+    var modules: [String]
+    var inputs: [Input]
+    /// When it was built (seconds since 1970), for the report.
+    var built: Double
+}
+
+extension StoredReference {
+    /// `result` as stored (only completed builds are: a timed-out or
+    /// interrupted one says nothing about the next run).
+    init?(key: String, result: SampleBuildResult, inputs: [Input], built: Date) {
+        guard result.outcome.termination == .completed, result.outcome.launchFailure == nil else { return nil }
+        let outcome = result.outcome
+        self.key = key
+        status = Self.encode(result.status)
+        exitStatus = outcome.exitStatus
+        termination = "completed"
+        accesses = outcome.accesses.map {
+            Access(
+                seq: $0.sequence, pid: $0.pid, process: $0.process, syscall: $0.syscall, path: $0.path,
+                raw: $0.rawPath == $0.path ? nil : $0.rawPath, intent: $0.intent, result: $0.result.description)
+        }
+        processes = outcome.processes.values.sorted { $0.pid < $1.pid }.map {
+            Process(pid: $0.pid, parent: $0.parent, argv: $0.argv, executable: $0.executable, exit: $0.exitStatus)
+        }
+        writes = outcome.writes.map { Write(path: $0.path, kind: $0.kind, directory: $0.isDirectory) }
+        notes = outcome.notes
+        commandPid = outcome.commandPid
+        log = result.log
+        moduleInSandbox = result.moduleInSandbox
+        modules = result.modules.keys.sorted()
+        self.inputs = inputs
+        self.built = built.timeIntervalSince1970
+    }
+
+    /// The build result again, its modules at `modules` (name → file).
+    func result(moduleCopy: RawPath, modules files: [String: RawPath]) -> SampleBuildResult? {
+        guard let status = Self.decode(status) else { return nil }
+        var decoded: [FileAccess] = []
+        decoded.reserveCapacity(accesses.count)
+        for access in accesses {
+            guard let result = AccessResult(name: access.result) else { return nil }
+            decoded.append(
+                FileAccess(
+                    pid: access.pid, process: access.process, syscall: access.syscall, path: access.path,
+                    rawPath: access.raw ?? access.path,
+                    intent: access.intent, result: result, sequence: access.seq))
+        }
+        let processes = Dictionary(
+            self.processes.map {
+                ($0.pid, TracedProcess(pid: $0.pid, parent: $0.parent, argv: $0.argv, executable: $0.executable, exitStatus: $0.exit))
+            }, uniquingKeysWith: { first, _ in first })
+        let outcome = TraceOutcome(
+            accesses: decoded, processes: processes, exitStatus: exitStatus, termination: .completed,
+            writes: writes.map { CapturedWrite(path: $0.path, kind: $0.kind, isDirectory: $0.directory) }, notes: notes,
+            launchFailure: nil, commandPid: commandPid,
+            statistics: TraceStatistics(seccompStops: 0, syscallExitStops: 0, otherStops: 0, seconds: 0))
+        return SampleBuildResult(
+            status: status, outcome: outcome, moduleCopy: moduleCopy, moduleInSandbox: moduleInSandbox, log: log, modules: files,
+            reused: Date(timeIntervalSince1970: built))
+    }
+
+    static func encode(_ status: SampleBuildResult.Status) -> String {
+        switch status {
+        case .succeeded: return "succeeded"
+        case .failed(let code): return "failed \(code)"
+        case .skipped(let reason): return "skipped \(reason)"
+        case .brokenConfiguration(let reason): return "broken \(reason)"
+        case .timedOut: return "timed-out"
+        }
+    }
+
+    static func decode(_ text: String) -> SampleBuildResult.Status? {
+        let parts = text.split(separator: " ", maxSplits: 1, omittingEmptySubsequences: false)
+        let detail = parts.count > 1 ? String(parts[1]) : ""
+        switch parts.first {
+        case "succeeded": return .succeeded
+        case "failed": return Int32(detail).map { .failed(exitStatus: $0) }
+        case "skipped": return .skipped(reason: detail)
+        case "broken": return .brokenConfiguration(detail)
+        case "timed-out": return .timedOut
+        default: return nil
+        }
+    }
+}
+
+/// Paths in stored JSON: the text when it is UTF-8 (and cannot be taken for
+/// the other form), else `b64:` and the bytes in base64. Byte for byte
+/// either way.
+extension RawPath: Codable {
+    public init(from decoder: any Decoder) throws {
+        let text = try decoder.singleValueContainer().decode(String.self)
+        if text.hasPrefix("b64:") {
+            guard let data = Data(base64Encoded: String(text.dropFirst(4))) else {
+                throw DecodingError.dataCorrupted(.init(codingPath: decoder.codingPath, debugDescription: "bad base64 path"))
+            }
+            self.init(bytes: Array(data))
+        } else {
+            self.init(text)
+        }
+    }
+
+    public func encode(to encoder: any Encoder) throws {
+        var container = encoder.singleValueContainer()
+        if let text = utf8String, !text.hasPrefix("b64:") {
+            try container.encode(text)
+        } else {
+            try container.encode("b64:" + Data(bytes).base64EncodedString())
+        }
+    }
+}
