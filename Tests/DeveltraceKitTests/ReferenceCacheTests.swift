@@ -100,6 +100,12 @@ extension Unit {
             #expect(back.status == result.status)
             #expect(back.log == "log\n" && back.moduleInSandbox == result.moduleInSandbox)
             #expect(back.reused == Date(timeIntervalSince1970: 1_700_000_000))
+            // Every status reads back from its summary, details included.
+            for status: SampleBuildResult.Status in [
+                .succeeded, .failed(exitStatus: 10), .skipped(reason: "x: y"), .brokenConfiguration("line 3"), .timedOut,
+            ] {
+                #expect(StoredReference.decode(StoredReference.encode(status)) == status)
+            }
             // Interrupted or timed-out builds are not kept.
             var interrupted = result
             interrupted.outcome.termination = .interrupted(signal: SIGINT)

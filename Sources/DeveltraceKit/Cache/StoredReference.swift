@@ -6,7 +6,7 @@ import SystemPackage
 /// depended on. Its modules lie beside it, as files. Encoded as JSON.
 struct StoredReference: Codable {
     /// Bumped when the encoding changes: older entries are misses.
-    static let format = 1
+    static let format = 2
 
     struct Access: Codable {
         var seq: Int
@@ -40,7 +40,7 @@ struct StoredReference: Codable {
 
     var format = StoredReference.format
     var key: String
-    /// `Status.summary`'s kind and details.
+    /// `Status.summary`.
     var status: String
     var exitStatus: Int32
     var termination: String
@@ -114,26 +114,19 @@ extension StoredReference {
             reused: Date(timeIntervalSince1970: built))
     }
 
-    static func encode(_ status: SampleBuildResult.Status) -> String {
-        switch status {
-        case .succeeded: return "succeeded"
-        case .failed(let code): return "failed \(code)"
-        case .skipped(let reason): return "skipped \(reason)"
-        case .brokenConfiguration(let reason): return "broken \(reason)"
-        case .timedOut: return "timed-out"
-        }
-    }
+    /// The status as the report writes it (`Status.summary`).
+    static func encode(_ status: SampleBuildResult.Status) -> String { status.summary }
 
-    static func decode(_ text: String) -> SampleBuildResult.Status? {
-        let parts = text.split(separator: " ", maxSplits: 1, omittingEmptySubsequences: false)
-        let detail = parts.count > 1 ? String(parts[1]) : ""
-        switch parts.first {
-        case "succeeded": return .succeeded
-        case "failed": return Int32(detail).map { .failed(exitStatus: $0) }
-        case "skipped": return .skipped(reason: detail)
-        case "broken": return .brokenConfiguration(detail)
-        case "timed-out": return .timedOut
-        default: return nil
+    /// `Status.summary` read back, details included.
+    static func decode(_ summary: String) -> SampleBuildResult.Status? {
+        switch SampleBuildResult.State(summary: summary) {
+        case .succeeded: return .succeeded
+        case .timedOut: return .timedOut
+        case .skipped: return .skipped(reason: String(summary.dropFirst("skipped: ".count)))
+        case .brokenConfiguration: return .brokenConfiguration(String(summary.dropFirst("broken dkms.conf: ".count)))
+        case .failed:
+            guard summary.hasPrefix("failed (exit "), summary.hasSuffix(")") else { return nil }
+            return Int32(summary.dropFirst("failed (exit ".count).dropLast()).map { .failed(exitStatus: $0) }
         }
     }
 }
