@@ -33,7 +33,10 @@ struct FileFingerprint: Codable, Hashable, Sendable {
     }
 }
 
-extension FileFingerprint.Status {
+extension FileFingerprint.Status: CustomStringConvertible {
+    /// One line: device, inode, mode (octal), size, both times.
+    var description: String { "\(device):\(inode):\(String(mode, radix: 8)):\(size):\(modified):\(changed)" }
+
     init(_ status: stat) {
         self.init(
             device: UInt64(status.st_dev), inode: UInt64(status.st_ino), mode: UInt32(status.st_mode), size: Int64(status.st_size),

@@ -40,7 +40,7 @@ final class ReferenceCache: Sendable {
             hash ^= UInt64(byte)
             hash = hash &* 0x0000_0100_0000_01b3
         }
-        return String(hash, radix: 16).leftPadding(to: 16) + "-\(key.utf8.count)"
+        return String(hash, radix: 16).leftPadded(to: 16) + "-\(key.utf8.count)"
     }
 
     /// Why a lookup found nothing usable, for the progress line.
@@ -144,11 +144,5 @@ struct ReferenceCacheMiss: Error {
         case .changed(let path): return "\(path) changed since it was recorded"
         case .unreadable: return "the recording cannot be read"
         }
-    }
-}
-
-extension String {
-    fileprivate func leftPadding(to width: Int) -> String {
-        count >= width ? self : String(repeating: "0", count: width - count) + self
     }
 }

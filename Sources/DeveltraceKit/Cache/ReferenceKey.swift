@@ -36,22 +36,17 @@ enum ReferenceKey {
 
     /// Bytes as hex: any path, one line.
     static func encode(_ path: RawPath) -> String {
-        path.bytes.map { String($0, radix: 16).count == 1 ? "0" + String($0, radix: 16) : String($0, radix: 16) }.joined()
+        path.bytes.map { String($0, radix: 16).leftPadded(to: 2) }.joined()
     }
 
     static func describe(_ fingerprint: FileFingerprint) -> String {
-        [fingerprint.entry, fingerprint.followed].map { status in
-            status.map { "\($0.device):\($0.inode):\(String($0.mode, radix: 8)):\($0.size):\($0.modified):\($0.changed)" } ?? "-"
-        }.joined(separator: "/")
+        [fingerprint.entry, fingerprint.followed].map { $0?.description ?? "-" }.joined(separator: "/")
     }
 
     /// develtrace's own executable: what `/proc/self/exe` leads to (the
     /// link itself is procfs's, new in each process).
     static func executable() -> String {
-        let fingerprint = FileFingerprint.of(RawPath("/proc/self/exe"))
-        return [fingerprint.followed].map { status in
-            status.map { "\($0.device):\($0.inode):\($0.size):\($0.modified):\($0.changed)" } ?? "-"
-        }.joined()
+        FileFingerprint.of(RawPath("/proc/self/exe")).followed?.description ?? "-"
     }
 
     static func machine() -> String {

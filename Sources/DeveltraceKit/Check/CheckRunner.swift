@@ -60,9 +60,12 @@ public final class CheckRunner: @unchecked Sendable {
     public let options: CheckOptions
     public let cancellation = CancellationHandle()
     private let progress: @Sendable (String) -> Void
+    /// Where reference builds are recorded (`options.referenceCache`).
+    private let referenceCache: ReferenceCache?
 
     public init(options: CheckOptions, progress: @escaping @Sendable (String) -> Void = { _ in }) {
         self.options = options
+        referenceCache = options.referenceCache.map { ReferenceCache(directory: $0.directory, sizeLimit: $0.sizeLimit) }
         let started = ContinuousClock.now
         // DEVELTRACE_TIMING=1 prefixes progress with the time since the start.
         if getenv("DEVELTRACE_TIMING") != nil {
@@ -251,7 +254,7 @@ public final class CheckRunner: @unchecked Sendable {
         // would on a host, and its writes land in scratch, not in the tree.
         sandbox.overlays = ([tree.path] + (tree.sourceTree.map { [$0] } ?? [])).map { .init(lower: $0, target: $0) }
         sandbox.binds.append(try modulesDirectory(release: tree.release, kbuildDir: tree.path, scratch: check.scratch, label: "reference"))
-        let cache = options.referenceCache.map { ReferenceCache(directory: $0.directory, sizeLimit: $0.sizeLimit) }
+        let cache = referenceCache
         var recorded: SampleBuildResult? = nil
         if let cache, let key = check.referenceKey {
             switch cache.load(key: key, moduleCopy: check.scratch.appending(RawPath("reference-recorded"))) {

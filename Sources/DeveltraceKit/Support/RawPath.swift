@@ -133,7 +133,8 @@ public struct RawPath: Hashable, Comparable, Sendable, CustomStringConvertible {
 }
 
 extension String {
-    fileprivate func leftPadded(to width: Int) -> String {
+    /// The string with zeros before it up to `width` characters (hex digits).
+    func leftPadded(to width: Int) -> String {
         count >= width ? self : String(repeating: "0", count: width - count) + self
     }
 }
