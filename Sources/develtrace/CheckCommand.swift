@@ -67,7 +67,7 @@ struct CheckCommand: ParsableCommand {
     var jobs: Int = ProcessInfo.processInfo.activeProcessorCount
 
     @Option(name: .customLong("max-rounds"), help: "Closure rounds per sample at most.")
-    var maxRounds: Int = 10
+    var maxRounds: Int = 16
 
     @Option(help: "Time limit of one build, in seconds.")
     var timeout: Double = 1800

@@ -132,6 +132,25 @@ extension Unit {
     /// Combining findings does not depend on how samples were grouped: the
     /// property `develtrace merge` relies on.
     @Suite struct FindingMergeTests {
+        @Test("each sample keeps its own severity when the samples disagree; the finding has the worst")
+        func ownSeverities() {
+            func seen(_ sample: String, _ severity: Severity, _ path: String = ".kernelvariables") -> Finding {
+                Finding(path: path, class: .extra, severity: severity, samples: [sample], round: 1, detail: nil, evidence: [])
+            }
+            let merged = FindingMerge.merge(
+                [
+                    [seen("make-scripts", .fatal)], [seen("asm", .benign), seen("asm", .benign, "x")], [seen("pre-build", .divergent)],
+                    [seen("tracepoint", .benign, "x")],
+                ],
+                sampleOrder: ["asm", "make-scripts", "pre-build", "tracepoint"])
+            let mixed = merged.first { $0.path == ".kernelvariables" }!
+            #expect(mixed.severity == .fatal)
+            #expect(mixed.severities == ["asm": .benign, "make-scripts": .fatal, "pre-build": .divergent])
+            #expect(mixed.severityAndSamples == "fatal, round 1, make-scripts; divergent: pre-build; benign: asm")
+            let agreed = merged.first { $0.path == "x" }!
+            #expect(agreed.severities == nil && agreed.severityAndSamples == "benign, round 1, asm, tracepoint")
+        }
+
         @Test("per sample, or per shard then merged: the same findings", arguments: [1, 2, 3, 7])
         func groupingDoesNotMatter(seed: UInt64) {
             var random = SplitMix(seed: seed)

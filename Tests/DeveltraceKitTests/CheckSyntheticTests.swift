@@ -75,6 +75,12 @@ extension Machine {
                 "unrunnable", "rm scripts/basic/fixdep && echo 'not a program' > scripts/basic/fixdep && chmod 644 scripts/basic/fixdep",
                 [.init(.unrunnable, "scripts/basic/fixdep", .fatal)]
             ),
+            (
+                // Cross-built packages that shipped host tools of the target
+                // (linux-surface 6.13, BPI-R3 6.6, Armbian 5.15).
+                "foreign-host-tool", "aarch64-linux-gnu-gcc -o scripts/basic/fixdep scripts/basic/fixdep.c",
+                [.init(.unrunnable, "scripts/basic/fixdep", .fatal)]
+            ),
         ]
 
         @Test("each defect gives exactly its findings", arguments: cases.map(\.0))
@@ -90,6 +96,12 @@ extension Machine {
             #expect(result.samples.first?.reference == "succeeded")
             for finding in result.findings {
                 #expect(!finding.evidence.isEmpty, "\(finding.path) has evidence")
+            }
+            if name == "foreign-host-tool" {
+                // Named by its ELF header, whatever execve said.
+                #expect(
+                    result.findings.first?.detail?.hasPrefix("an ELF program for AArch64; this machine runs x86-64") == true,
+                    "\(result.findings.first?.detail ?? "")")
             }
             #expect(result.exitStatus == (expected.contains { $0.kind == .missing || $0.severity == .fatal } ? 1 : 0))
             // Input trees are never written.

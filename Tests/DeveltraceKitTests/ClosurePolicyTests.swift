@@ -43,6 +43,69 @@ extension Unit {
                     failedInARow: 0) == .nextRound(adding: [Self.a]))
         }
 
+        @Test("after four failed rounds in a row, the kin of the newly probed files come too, and only then")
+        func kinAfterSerialRounds() {
+            let sh = RawPath("scripts/as-version.sh")
+            // The runner's kin leave out what closure put beside them already.
+            let kin: (Set<RawPath>) -> Set<RawPath> = { fresh in
+                fresh == [sh] ? [RawPath("scripts/cc-version.sh")] : []
+            }
+            #expect(
+                ClosurePolicy.decide(
+                    probedAbsent: [sh], usedAbsent: { [] }, added: [], roundSucceeded: false, round: 3, maxRounds: 10, failedInARow: 3,
+                    kin: kin) == .nextRound(adding: [sh]))
+            #expect(
+                ClosurePolicy.decide(
+                    probedAbsent: [sh], usedAbsent: { [] }, added: [Self.c], roundSucceeded: false, round: 4, maxRounds: 10,
+                    failedInARow: 4, kin: kin) == .nextRound(adding: [sh, RawPath("scripts/cc-version.sh")]))
+            // Not for files probed in earlier rounds, nor after a round that built.
+            #expect(
+                ClosurePolicy.decide(
+                    probedAbsent: [sh], usedAbsent: { [] }, added: [sh], roundSucceeded: false, round: 5, maxRounds: 10,
+                    failedInARow: 5, kin: kin) == .classify)
+            #expect(
+                ClosurePolicy.decide(
+                    probedAbsent: [sh], usedAbsent: { [] }, added: [], roundSucceeded: true, round: 5, maxRounds: 10, failedInARow: 0,
+                    kin: kin) == .nextRound(adding: [sh]))
+        }
+
+        @Test("directories looked for come only when a failed round leaves nothing else to add")
+        func directories() {
+            let include = RawPath("security/selinux/include")
+            #expect(
+                ClosurePolicy.decide(
+                    probedAbsent: [], usedAbsent: { [] }, added: [], roundSucceeded: false, round: 8, maxRounds: 10,
+                    absentDirectories: { [include] }) == .nextRound(adding: [include]))
+            #expect(
+                ClosurePolicy.decide(
+                    probedAbsent: [Self.a], usedAbsent: { [] }, added: [], roundSucceeded: false, round: 2, maxRounds: 10,
+                    absentDirectories: { [include] }) == .nextRound(adding: [Self.a]))
+            #expect(
+                ClosurePolicy.decide(
+                    probedAbsent: [], usedAbsent: { [] }, added: [include], roundSucceeded: false, round: 9, maxRounds: 10,
+                    absentDirectories: { [include] }) == .classify, "made once")
+            #expect(
+                ClosurePolicy.decide(
+                    probedAbsent: [], usedAbsent: { [] }, added: [], roundSucceeded: true, round: 3, maxRounds: 10,
+                    absentDirectories: { [include] }) == .classify, "a round that built needs nothing")
+        }
+
+        @Test("a file's kin share its suffix; no suffix, a leading dot only, or a crowded directory: none")
+        func kinOfAFile() {
+            let names = ["as-version.sh", "cc-version.sh", "Makefile.build", "ld-version.sh", "sign-file", "vmlinux", ".gitignore"]
+                .map(RawPath.init)
+            #expect(
+                ClosurePolicy.kin(of: RawPath("as-version.sh"), among: names) == [RawPath("cc-version.sh"), RawPath("ld-version.sh")])
+            #expect(ClosurePolicy.kin(of: RawPath("vmlinux"), among: names + [RawPath("sign-file")]).isEmpty)
+            #expect(ClosurePolicy.kin(of: RawPath(".config"), among: names + [RawPath(".gitignore")]).isEmpty)
+            #expect(
+                ClosurePolicy.kin(of: RawPath(".conf.o.cmd"), among: [RawPath(".expr.o.cmd"), RawPath("conf.o")])
+                    == [RawPath(".expr.o.cmd")])
+            let crowd = (0...ClosurePolicy.kinPerDirectory).map { RawPath("h\($0).h") }
+            #expect(ClosurePolicy.kin(of: RawPath("a.h"), among: crowd).isEmpty)
+            #expect(ClosurePolicy.kin(of: RawPath("a.h"), among: Array(crowd.dropFirst())).count == ClosurePolicy.kinPerDirectory)
+        }
+
         @Test("closure ends when nothing new is missing or the rounds are used up; the reference-only set is not asked for needlessly")
         func end() {
             #expect(

@@ -145,6 +145,11 @@ extension Machine {
             if !regression.expected.contains(where: { $0.hasPrefix("unrunnable") }) {
                 #expect(result.samples.map(\.candidate) == ["succeeded"], "\(result.samples.first?.log ?? "")")
             }
+            // A program of another machine is named by its ELF header.
+            for finding in result.findings where finding.class == .unrunnable && regression.name.contains("another machine") {
+                #expect(
+                    finding.detail?.hasPrefix("an ELF program for AArch64; this machine runs x86-64") == true, "\(finding.detail ?? "")")
+            }
             // The evidence names the process and the call.
             for finding in result.findings where finding.baseline == .new {
                 let evidence = try #require(finding.evidence.first { $0.build == "candidate" })

@@ -9,7 +9,7 @@ extension Unit {
             Finding(path: path, class: kind, severity: severity, samples: ["s"], round: round, detail: nil, evidence: [])
         }
 
-        @Test("only added files that share a non-benign round with another finding are tested, grouped by round, in order")
+        @Test("only added files that share a non-benign round with another finding are tested, grouped by round, smaller groups first")
         func contested() {
             let findings = [
                 Self.finding("vmlinux", .divergent, round: 1), Self.finding(".config", .divergent, round: 1),
@@ -19,8 +19,15 @@ extension Unit {
                 Self.finding("not-added.h", .divergent, round: 1),
             ]
             let added: Set<String> = ["vmlinux", ".config", "alone.h", "ok.h", "ok2.h", "x.h"]
-            #expect(SeverityExperiment.contested(findings, added: added).map { $0.map(\.path) } == [[".config", "vmlinux"], ["x.h"]])
+            #expect(SeverityExperiment.contested(findings, added: added).map { $0.map(\.path) } == [["x.h"], [".config", "vmlinux"]])
             #expect(SeverityExperiment.contested([Self.finding("a", .fatal, round: 1)], added: ["a"]).isEmpty)
+            // Groups of one size: earlier rounds first.
+            let even = [
+                Self.finding("b", .fatal, round: 3), Self.finding("c", .fatal, round: 3), Self.finding("d", .fatal, round: 2),
+                Self.finding("e", .fatal, round: 2),
+            ]
+            #expect(
+                SeverityExperiment.contested(even, added: ["b", "c", "d", "e"]).map { $0.map(\.path) } == [["d", "e"], ["b", "c"]])
         }
 
         /// Runs a bisection against an oracle: a held-out group's outcome is

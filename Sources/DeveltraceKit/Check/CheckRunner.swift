@@ -34,7 +34,7 @@ public struct CheckOptions: Sendable {
 
     public init(
         buildTree: String, sourceTree: String? = nil, candidates: [String], kbuildDir: String? = nil, modules: [String] = [],
-        corpus: String, maps: [String] = [], jobs: Int = 1, maxRounds: Int = 10, timeout: Duration? = nil, command: [String] = []
+        corpus: String, maps: [String] = [], jobs: Int = 1, maxRounds: Int = 16, timeout: Duration? = nil, command: [String] = []
     ) {
         self.buildTree = buildTree
         self.sourceTree = sourceTree
@@ -388,22 +388,59 @@ public final class CheckRunner: @unchecked Sendable {
         // find, and build again (ClosurePolicy decides).
         var next = false
         var needs: Classifier.Needs? = nil
+        let closure = check.scratch.appending(RawPath("closure"))
         do {
             let found = classifier.needs(of: observation)
             needs = found
+            // Where closure puts a kin: beside the file that brought it, in
+            // the layer the build looked in.
+            var kinProbes: [RawPath: RawPath] = [:]
+            let probedAbsent = Set(classifier.absent(found, upToRound: round, probedOnly: true).filter { $0.value == nil }.keys)
+            // Added where no build had looked for it (only the reference used
+            // it), and now looked for in another layer of a split package:
+            // added again where this round looked.
+            var misplaced: [RawPath: RawPath] = [:]
+            for path in probedAbsent.intersection(state.added) {
+                guard let place = state.closurePlaces[path],
+                    let probe = found.candidateProbed[path]?.last(where: { $0.round == round })?.access.path,
+                    let placement = candidate.closurePlacement(for: probe)
+                else { continue }
+                let destination = closure.appending(RawPath("\(placement.mount)")).appending(placement.relative)
+                if destination != place { misplaced[path] = probe }
+            }
             let decision = ClosurePolicy.decide(
-                probedAbsent: Set(classifier.absent(found, upToRound: round, probedOnly: true).filter { $0.value == nil }.keys),
-                usedAbsent: { Set(classifier.absent(found, upToRound: round).filter { $0.value == nil }.keys) }, added: state.added,
+                probedAbsent: probedAbsent,
+                usedAbsent: { Set(classifier.absent(found, upToRound: round).filter { $0.value == nil }.keys) },
+                added: state.added.subtracting(misplaced.keys),
                 roundSucceeded: build.status.isSuccess, round: round, maxRounds: options.maxRounds,
-                failedInARow: (1...round).reversed().prefix { state.failedRounds.contains($0) }.count)
+                failedInARow: (1...round).reversed().prefix { state.failedRounds.contains($0) }.count,
+                absentDirectories: {
+                    Set(found.candidateProbed.keys.filter { classifier.isTreeDirectory($0) && !classifier.candidateHas($0) })
+                },
+                kin: { fresh in
+                    kinProbes = Self.kin(of: fresh, needs: found, classifier: classifier).filter { path, probe in
+                        guard let placement = candidate.closurePlacement(for: probe) else { return false }
+                        let destination = closure.appending(RawPath("\(placement.mount)")).appending(placement.relative)
+                        return state.closurePlaces[path] != destination
+                    }
+                    return Set(kinProbes.keys)
+                })
             if case .nextRound(let missing) = decision {
                 next = true
-                let closure = check.scratch.appending(RawPath("closure"))
                 for path in missing {
                     state.added.insert(path)
-                    let probe = found.candidateProbed[path]?.first?.access.path ?? layout.candidatePath(of: path, in: candidate)
+                    let probe =
+                        misplaced[path] ?? kinProbes[path] ?? found.candidateProbed[path]?.first?.access.path
+                        ?? layout.candidatePath(of: path, in: candidate)
                     guard let source = tree.hostPath(of: path), let placement = candidate.closurePlacement(for: probe) else { continue }
                     let destination = closure.appending(RawPath("\(placement.mount)")).appending(placement.relative)
+                    if classifier.isTreeDirectory(path) {
+                        // Made empty: what the build wants inside shows next round.
+                        if (try? FileSystem.makeDirectories(destination)) == nil {
+                            state.warnings.append("\(check.sample.name): closure could not make the directory \(path)")
+                        }
+                        continue
+                    }
                     try? FileSystem.makeDirectories(destination.parent)
                     if let wrapper = Self.objectTreeMakefile(for: path, probe: probe, layout: layout) {
                         // The object half of a split package: its Makefile is
@@ -460,6 +497,28 @@ extension CheckRunner {
             let source = layout.sourceRoots.first
         else { return nil }
         return "include \(source)/Makefile\n"
+    }
+
+    /// The kin (`ClosurePolicy.kin`) of files a round newly probed that the
+    /// candidate lacks, as tree paths, each with the sandbox path closure
+    /// gives it: the directory of the probe that brought it.
+    static func kin(of fresh: Set<RawPath>, needs: Classifier.Needs, classifier: Classifier) -> [RawPath: RawPath] {
+        var result: [RawPath: RawPath] = [:]
+        for path in fresh.sorted() {
+            guard let probe = needs.candidateProbed[path]?.first?.access.path, let directory = classifier.tree.hostPath(of: path.parent)
+            else { continue }
+            var names: [RawPath] = []
+            try? DirectoryWalk.walk(directory) { entry in
+                if !entry.isDirectory { names.append(entry.relativePath) }
+                return false
+            }
+            for name in ClosurePolicy.kin(of: path.lastComponent, among: names) {
+                let relative = path.parent.isEmpty ? name : path.parent.appending(name)
+                guard result[relative] == nil, !classifier.candidateHas(relative) else { continue }
+                result[relative] = probe.parent.appending(name)
+            }
+        }
+        return result
     }
 
     /// Tells apart the files that share a round's failure or difference

@@ -3,7 +3,7 @@
 ///
 /// The combination does not depend on how samples were grouped: samples
 /// are unioned; the earliest round, the worst severity and the least detail
-/// win; the evidence kept is each sample's first `evidencePerSample` pieces
+/// win, and each sample keeps its own severity (`Finding.severities`); the evidence kept is each sample's first `evidencePerSample` pieces
 /// (in the order the classifier gave), samples in the run's order. That is what makes
 /// `develtrace merge` of shards equal to an unsharded run.
 enum FindingMerge {
@@ -25,9 +25,12 @@ enum FindingMerge {
             // Samples usually agree on the detail; when not, the least one
             // (an order that does not depend on grouping).
             if let detail = finding.detail, existing.detail.map({ detail < $0 }) ?? true { existing.detail = detail }
+            var severities = existing.severityBySample
+            severities.merge(finding.severityBySample, uniquingKeysWith: max)
             existing.samples = Array(Set(existing.samples + finding.samples)).sorted()
             existing.round = min(existing.round, finding.round)
             existing.severity = max(existing.severity, finding.severity)
+            existing.severities = Set(severities.values).count > 1 ? severities : nil
             existing.evidence = existing.evidence + finding.evidence
             merged[key] = existing
         }

@@ -59,6 +59,14 @@ struct Classifier {
         return (status.st_mode & S_IFMT) != S_IFDIR
     }
 
+    /// Whether the full tree has a directory (not a symlink to one) at
+    /// `relative`.
+    func isTreeDirectory(_ relative: RawPath) -> Bool {
+        guard !relative.isEmpty, let host = tree.hostPath(of: relative) else { return false }
+        var status = stat()
+        return host.withCString({ lstat($0, &status) }) == 0 && (status.st_mode & S_IFMT) == S_IFDIR
+    }
+
     /// Whether the candidate as given has `relative` under any of its roots.
     /// The top `Makefile` is held only when every half of a split package
     /// holds its own: `make -C` reads the kbuild dir's (the object half's
@@ -90,6 +98,7 @@ struct Classifier {
             if needs.referenceUsed[relative]!.count < 2 { needs.referenceUsed[relative]!.append((0, access)) }
         }
         let hiddenRoots = [tree.path] + (tree.sourceTree.map { [$0] } ?? [])
+        var machines: [RawPath: ElfMachine?] = [:]
         for (index, build) in observation.rounds.enumerated() {
             let round = index + 1
             let outcome = build.outcome
@@ -109,7 +118,16 @@ struct Classifier {
                 guard let relative = layout.treePath(of: access.path), !relative.isEmpty else { continue }
                 if access.intent == .create || access.intent == .write { needs.created.insert(access.path) }
                 let item: Seen = (round, access)
-                if access.intent == .exec, !access.result.isOK, !Self.absentErrors.contains(access.result.description) {
+                if access.intent == .exec, !Self.absentErrors.contains(access.result.description),
+                    let foreign = foreignMachine(of: access.path, cache: &machines)
+                {
+                    // Judged by the ELF header, not by execve's errno: with
+                    // qemu-user in binfmt_misc, a foreign program runs.
+                    let native = ElfMachine.native.sorted { $0.code > $1.code }.map(\.description).joined(separator: " and ")
+                    let outcome = access.result.isOK ? "" : " (execve: \(access.result))"
+                    needs.unrunnable[relative, default: []].append(
+                        (round, access, "an ELF program for \(foreign); this machine runs \(native)\(outcome)"))
+                } else if access.intent == .exec, !access.result.isOK, !Self.absentErrors.contains(access.result.description) {
                     needs.unrunnable[relative, default: []].append((round, access, "execve failed: \(access.result)"))
                 } else if access.intent == .probe, access.result.description == "EACCES" {
                     // As root, access() fails with EACCES only for X_OK on a
@@ -131,12 +149,34 @@ struct Classifier {
         return needs
     }
 
+    /// The machine of a program inside the candidate that this machine
+    /// cannot run natively, or nil (native, not ELF, outside the candidate).
+    func foreignMachine(of path: RawPath, cache: inout [RawPath: ElfMachine?]) -> ElfMachine? {
+        if let known = cache[path] { return known }
+        var foreign: ElfMachine? = nil
+        if candidate.contains(path), !ElfMachine.native.isEmpty, let file = candidate.contentFile(path),
+            let machine = ElfMachine.of(file: file), !ElfMachine.native.contains(machine)
+        {
+            foreign = machine
+        }
+        cache[path] = foreign
+        return foreign
+    }
+
     /// Tree paths needed and absent from the candidate, with whether a file
     /// of identical content stood in for them (then the tree path it had).
     func absent(_ needs: Needs, upToRound round: Int, probedOnly: Bool = false) -> [RawPath: RawPath?] {
         var result: [RawPath: RawPath?] = [:]
         var wanted = probedOnly ? Set<RawPath>() : Set(needs.referenceUsed.keys)
         for (path, probes) in needs.candidateProbed where probes.contains(where: { $0.round <= round }) { wanted.insert(path) }
+        if !probedOnly {
+            // Read by a later round and not made by it: closure's copy (a
+            // kin, which no round probed and the reference need not use).
+            for (path, uses) in needs.candidateUsed
+            where uses.contains(where: { $0.round > 1 && $0.round <= round && !needs.created.contains($0.access.path) }) {
+                wanted.insert(path)
+            }
+        }
         var stoodIn: SubstituteIndex? = nil
         for path in wanted {
             // Used by the first round, before closure added anything: present
@@ -228,6 +268,10 @@ struct Classifier {
             guard let round = probes.map(\.round).min() ?? firstUse.map({ $0 - 1 }) ?? (substitute != nil ? 1 : nil) else { continue }
             var evidence = probes.prefix(3).map(show)
             evidence += (needs.referenceUsed[path] ?? []).prefix(2).map(show)
+            // Neither looked for nor used by the reference: a kin closure
+            // added, known by the round that used it.
+            let kinUse = probes.isEmpty && needs.referenceUsed[path] == nil
+            if kinUse { evidence += (needs.candidateUsed[path] ?? []).filter { $0.round > 1 }.prefix(2).map(show) }
             if let substitute {
                 relocationTargets.insert(substitute)
                 findings.append(
@@ -246,7 +290,9 @@ struct Classifier {
             } else {
                 findings.append(
                     Finding(
-                        path: path.description, class: .missing, severity: severity(round), samples: [name], round: round, detail: nil,
+                        path: path.description, class: .missing, severity: severity(round), samples: [name], round: round,
+                        detail: kinUse
+                            ? "\(name) never looked for it: closure added it beside a file of its kind that a round lacked" : nil,
                         evidence: evidence))
             }
         }

@@ -59,8 +59,13 @@ public struct Finding: Sendable, Hashable, Codable {
     /// Tree-relative path.
     public var path: String
     public var `class`: FindingClass
+    /// The worst severity among the samples that hit it.
     public var severity: Severity
     public var samples: [String]
+    /// Each sample's own severity, when the samples disagree (nil when they
+    /// agree): a finding fatal to a `make scripts` hook may be benign to
+    /// every plain build.
+    public var severities: [String: Severity]? = nil
     /// The first closure round that found it.
     public var round: Int
     /// For `relocated`: the tree path the candidate used instead; for
@@ -69,6 +74,29 @@ public struct Finding: Sendable, Hashable, Codable {
     public var evidence: [Evidence]
     /// Against `--baseline`: already known, or new (nil without a baseline).
     public var baseline: BaselineStatus? = nil
+}
+
+extension Finding {
+    /// The severity each sample gave it.
+    public var severityBySample: [String: Severity] {
+        var result = Dictionary(uniqueKeysWithValues: samples.map { ($0, severity) })
+        for (sample, severity) in severities ?? [:] { result[sample] = severity }
+        return result
+    }
+
+    /// The samples, worst severity first, for a report line:
+    /// `fatal, round 2, make-scripts; benign: syncconfig, tracepoint`.
+    public var severityAndSamples: String {
+        let bySample = severityBySample
+        var text = "\(severity.rawValue), round \(round)"
+        for level in Severity.allCases.reversed() {
+            let names = samples.filter { bySample[$0] == level }
+            guard !names.isEmpty else { continue }
+            text += level == severity ? ", " : "; \(level.rawValue): "
+            text += names.joined(separator: ", ")
+        }
+        return text
+    }
 }
 
 /// A finding compared with a baseline.

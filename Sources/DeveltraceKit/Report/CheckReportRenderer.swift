@@ -95,7 +95,7 @@ public struct CheckReportRenderer: Sendable {
                 out += "  \(directory)/\n"
                 for finding in byDirectory[directory]! {
                     let name = (finding.path as NSString).lastPathComponent
-                    out += "    \(name)  [\(finding.severity.rawValue), round \(finding.round), \(finding.samples.joined(separator: ", "))]"
+                    out += "    \(name)  [\(finding.severityAndSamples)]"
                     if let detail = finding.detail { out += " — \(detail)" }
                     if finding.baseline == .known { out += paint(" (known)", "2") }
                     out += "\n"

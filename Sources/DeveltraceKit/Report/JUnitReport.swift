@@ -42,7 +42,13 @@ struct JUnitReport {
             cases.append(build)
 
             for findingClass in Self.classes {
-                let findings = result.findings.filter { $0.class == findingClass && $0.samples.contains(sample.name) }
+                // Each finding as this sample saw it (its own severity).
+                let findings = result.findings.filter { $0.class == findingClass && $0.samples.contains(sample.name) }.map {
+                    finding in
+                    var own = finding
+                    own.severity = finding.severityBySample[sample.name] ?? finding.severity
+                    return own
+                }
                 let failing = findings.filter { result.failsGate($0) }
                 var testCase = "    <testcase classname=\"\(xml(suiteName))\" name=\"\(findingClass.rawValue)\">\n"
                 let lines = findings.map { line($0, sample: sample.name) }.joined(separator: "\n")

@@ -72,8 +72,7 @@ struct MarkdownReport {
         if !others.isEmpty {
             out += "## Other findings\n\n"
             for finding in others {
-                out += "- **\(finding.class.rawValue)** `\(code(finding.path))` (\(finding.severity.rawValue), round \(finding.round)"
-                out += "\(finding.samples.isEmpty ? "" : ", \(escape(finding.samples.joined(separator: ", ")))"))"
+                out += "- **\(finding.class.rawValue)** `\(code(finding.path))` (\(escape(finding.severityAndSamples)))"
                 if let detail = finding.detail { out += ": \(escape(detail))" }
                 if finding.baseline == .known { out += " — known" }
                 out += "\n"
