@@ -218,12 +218,16 @@ struct Classifier {
     }
 
     /// A file the candidate build read whose content equals the tree's
-    /// `path`: the relocation target.
+    /// `path`: the relocation target. Not a file the full tree has at that
+    /// path too: that is the tree's own copy (6.12's
+    /// `tools/include/uapi/asm-generic/bitsperlong.h` is a copy of
+    /// `include/uapi/asm-generic/bitsperlong.h`), and a build that looks for
+    /// the other copy does not find it there.
     func substitute(for path: RawPath, in index: SubstituteIndex) -> RawPath? {
         guard let treeFile = tree.hostPath(of: path), let size = FileContent.size(treeFile),
             let places = index.bySize[size], let expected = FileContent.read(treeFile)
         else { return nil }
-        for (other, file) in places where other != path {
+        for (other, file) in places where other != path && !tree.contains(other) {
             if FileContent.read(file) == expected { return other }
         }
         return nil
