@@ -395,6 +395,12 @@ public final class CheckRunner: @unchecked Sendable {
             // Where closure puts a kin: beside the file that brought it, in
             // the layer the build looked in.
             var kinProbes: [RawPath: RawPath] = [:]
+            // The closure layer's file that the sandbox shows at `probe`.
+            func destination(showingAt probe: RawPath) -> RawPath? {
+                candidate.closurePlacement(for: probe).map {
+                    closure.appending(RawPath("\($0.mount)")).appending($0.relative)
+                }
+            }
             let probedAbsent = Set(classifier.absent(found, upToRound: round, probedOnly: true).filter { $0.value == nil }.keys)
             // Added where no build had looked for it (only the reference used
             // it), and now looked for in another layer of a split package:
@@ -403,9 +409,8 @@ public final class CheckRunner: @unchecked Sendable {
             for path in probedAbsent.intersection(state.added) {
                 guard let place = state.closurePlaces[path],
                     let probe = found.candidateProbed[path]?.last(where: { $0.round == round })?.access.path,
-                    let placement = candidate.closurePlacement(for: probe)
+                    let destination = destination(showingAt: probe)
                 else { continue }
-                let destination = closure.appending(RawPath("\(placement.mount)")).appending(placement.relative)
                 if destination != place { misplaced[path] = probe }
             }
             let decision = ClosurePolicy.decide(
@@ -419,8 +424,7 @@ public final class CheckRunner: @unchecked Sendable {
                 },
                 kin: { fresh in
                     kinProbes = Self.kin(of: fresh, needs: found, classifier: classifier).filter { path, probe in
-                        guard let placement = candidate.closurePlacement(for: probe) else { return false }
-                        let destination = closure.appending(RawPath("\(placement.mount)")).appending(placement.relative)
+                        guard let destination = destination(showingAt: probe) else { return false }
                         return state.closurePlaces[path] != destination
                     }
                     return Set(kinProbes.keys)
@@ -432,8 +436,7 @@ public final class CheckRunner: @unchecked Sendable {
                     let probe =
                         misplaced[path] ?? kinProbes[path] ?? found.candidateProbed[path]?.first?.access.path
                         ?? layout.candidatePath(of: path, in: candidate)
-                    guard let source = tree.hostPath(of: path), let placement = candidate.closurePlacement(for: probe) else { continue }
-                    let destination = closure.appending(RawPath("\(placement.mount)")).appending(placement.relative)
+                    guard let source = tree.hostPath(of: path), let destination = destination(showingAt: probe) else { continue }
                     if classifier.isTreeDirectory(path) {
                         // Made empty: what the build wants inside shows next round.
                         if (try? FileSystem.makeDirectories(destination)) == nil {

@@ -1,3 +1,5 @@
+import SystemPackage
+
 #if canImport(Glibc)
 import Glibc
 #endif
@@ -40,12 +42,10 @@ public struct ElfMachine: Hashable, Sendable, CustomStringConvertible {
 
     /// The machine of the ELF file at `path`, or nil (not ELF, unreadable).
     public static func of(file path: RawPath) -> ElfMachine? {
-        let fd = path.withCString { open($0, O_RDONLY | O_CLOEXEC) }
-        guard fd >= 0 else { return nil }
-        defer { close(fd) }
+        guard let fd = try? FileDescriptor.open(path.filePath, .readOnly, options: [.closeOnExec]) else { return nil }
+        defer { try? fd.close() }
         var header = [UInt8](repeating: 0, count: 20)
-        let count = header.withUnsafeMutableBytes { read(fd, $0.baseAddress, 20) }
-        guard count == 20 else { return nil }
+        guard let count = try? header.withUnsafeMutableBytes({ try fd.read(into: $0) }), count == 20 else { return nil }
         return of(header: header)
     }
 
