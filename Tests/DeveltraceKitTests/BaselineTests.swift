@@ -149,6 +149,10 @@ extension Unit {
             #expect(mixed.severityAndSamples == "fatal, round 1, make-scripts; divergent: pre-build; benign: asm")
             let agreed = merged.first { $0.path == "x" }!
             #expect(agreed.severities == nil && agreed.severityAndSamples == "benign, round 1, asm, tracepoint")
+            // A result from elsewhere that names a sample twice is read, not trapped on.
+            var twice = seen("asm", .fatal)
+            twice.samples = ["asm", "asm"]
+            #expect(twice.severityBySample == ["asm": .fatal])
         }
 
         @Test("per sample, or per shard then merged: the same findings", arguments: [1, 2, 3, 7])

@@ -69,15 +69,14 @@ enum ClosurePolicy {
         maxRounds: Int, failedInARow: Int = 0, absentDirectories: () -> Set<RawPath> = { [] },
         kin: (Set<RawPath>) -> Set<RawPath> = { _ in [] }
     ) -> Decision {
+        // No round left: nothing more is asked for (the closures read files).
+        guard round < max(1, maxRounds) else { return .classify }
         let fresh = probedAbsent.subtracting(added)
         var missing = fresh
         if !roundSucceeded && (missing.isEmpty || failedInARow >= serialLimit) { missing.formUnion(usedAbsent().subtracting(added)) }
         if !roundSucceeded && missing.isEmpty { missing.formUnion(absentDirectories().subtracting(added)) }
-        if !roundSucceeded, failedInARow >= kinLimit, !fresh.isEmpty, round < max(1, maxRounds) {
-            missing.formUnion(kin(fresh))
-        }
-        guard !missing.isEmpty, round < max(1, maxRounds) else { return .classify }
-        return .nextRound(adding: missing.sorted())
+        if !roundSucceeded, failedInARow >= kinLimit, !fresh.isEmpty { missing.formUnion(kin(fresh)) }
+        return missing.isEmpty ? .classify : .nextRound(adding: missing.sorted())
     }
 
     /// The kin of file `name` among the names of the files (not

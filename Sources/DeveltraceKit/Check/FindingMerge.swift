@@ -3,9 +3,10 @@
 ///
 /// The combination does not depend on how samples were grouped: samples
 /// are unioned; the earliest round, the worst severity and the least detail
-/// win, and each sample keeps its own severity (`Finding.severities`); the evidence kept is each sample's first `evidencePerSample` pieces
-/// (in the order the classifier gave), samples in the run's order. That is what makes
-/// `develtrace merge` of shards equal to an unsharded run.
+/// win, and each sample keeps its own severity (`Finding.severities`); the
+/// evidence kept is each sample's first `evidencePerSample` pieces (in the
+/// order the classifier gave), samples in the run's order. That is what
+/// makes `develtrace merge` of shards equal to an unsharded run.
 enum FindingMerge {
     /// Pieces of evidence kept per sample (every sample keeps some: a JUnit
     /// suite per sample shows its own).

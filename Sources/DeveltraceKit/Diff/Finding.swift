@@ -79,7 +79,8 @@ public struct Finding: Sendable, Hashable, Codable {
 extension Finding {
     /// The severity each sample gave it.
     public var severityBySample: [String: Severity] {
-        var result = Dictionary(uniqueKeysWithValues: samples.map { ($0, severity) })
+        // A result read back may name a sample twice: not a reason to trap.
+        var result = Dictionary(samples.map { ($0, severity) }, uniquingKeysWith: { first, _ in first })
         for (sample, severity) in severities ?? [:] { result[sample] = severity }
         return result
     }
