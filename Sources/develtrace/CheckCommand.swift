@@ -17,7 +17,9 @@ struct CheckCommand: ParsableCommand {
             overlay that catches writes). Files the candidate lacks are added from \
             the full tree and the candidate build repeats (closure) until nothing \
             new turns up. Findings: missing, relocated, different, tree-write, \
-            unrunnable, extra, outside — each with its evidence.
+            unrunnable, extra, outside, dependency (a system package the builds \
+            used that the candidate's packages do not declare, or a program the \
+            host lacks) — each with its evidence.
 
             Examples:
               develtrace check --build-tree ~/linux \\
@@ -81,6 +83,11 @@ struct CheckCommand: ParsableCommand {
             valueName: "K/N"))
     var shard: String?
 
+    @Flag(
+        name: .customLong("no-system-dependencies"),
+        help: "Do not judge the system packages the candidate builds use (class dependency).")
+    var noSystemDependencies = false
+
     @Flag(name: .customLong("list-unused"), help: "List every candidate file no sample used (class unused); otherwise only their number.")
     var listUnused = false
 
@@ -117,6 +124,7 @@ struct CheckCommand: ParsableCommand {
             corpus: Self.corpusDirectory(), maps: maps, jobs: jobs, maxRounds: maxRounds,
             timeout: .milliseconds(Int(timeout * 1000)), command: Self.reproducibleCommand(CommandLine.arguments))
         options.listUnused = listUnused
+        options.systemDependencies = !noSystemDependencies
         // --module as given, byte for byte.
         let rawModules = RawArguments.values(of: ["--module"])
         if rawModules.count == modules.count { options.modulePaths = rawModules }

@@ -98,6 +98,7 @@ extension Unit {
             #expect(
                 next.gate == [
                     "missing", "relocated:fatal", "different:fatal", "tree-write:fatal", "unrunnable:fatal", "extra:fatal", "outside:fatal",
+                    "dependency:fatal",
                 ])
 
             // A broken sample is exit 3 when no new finding fails the gate.

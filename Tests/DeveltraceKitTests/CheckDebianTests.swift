@@ -97,6 +97,57 @@ extension Machine {
                 "closure repaired every build: \(mutated.samples.map { "\($0.name) \($0.candidate) \($0.rounds) \($0.log ?? "")" })")
             #expect(try Harness.fingerprintShallow(DebianPair.tree) == treeBefore, "the reference tree is untouched")
         }
+
+        /// Debian's flavour package reaches the compiler through
+        /// `linux-compiler-gcc-12-x86` (→ `gcc-12`). The same package with
+        /// that relation cut from its `Depends`, rebuilt with `dpkg-deb -b`:
+        /// the compiler's packages are `dependency` findings, fatal because
+        /// the build fails with their files hidden; the package as printed
+        /// has none of them.
+        @Test("a .deb whose Depends omit the compiler: gcc-12, cpp-12 and binutils are fatal dependency findings")
+        func trimmedDepends() throws {
+            try #require(DebianPair.prepared, "the Debian 6.1 pair is not prepared in \(DebianPair.cache)")
+            let flavour = try #require(DebianPair.debs.first { $0.contains("-amd64_") })
+            let work = Harness.packageRoot.appendingPathComponent(".build/test-work/debian-trimmed")
+            try? FileManager.default.removeItem(at: work)
+            try FileManager.default.createDirectory(at: work, withIntermediateDirectories: true)
+            defer { try? FileManager.default.removeItem(at: work) }
+            let unpacked = work.appendingPathComponent("pkg").path
+            #expect(try Harness.runProcess(["/usr/bin/dpkg-deb", "-R", flavour, unpacked]) == 0)
+            let control = unpacked + "/DEBIAN/control"
+            let text = try String(contentsOfFile: control, encoding: .utf8)
+            try #require(text.contains(", linux-compiler-gcc-12-x86\n"), "\(text)")
+            try text.replacingOccurrences(of: ", linux-compiler-gcc-12-x86\n", with: "\n").write(
+                toFile: control, atomically: true, encoding: .utf8)
+            let trimmed = work.appendingPathComponent("trimmed.deb").path
+            #expect(try Harness.runProcess(["/usr/bin/dpkg-deb", "-Zxz", "-z1", "-b", unpacked, trimmed]) == 0)
+            let others = DebianPair.debs.filter { $0 != flavour }
+            func check(_ candidates: [String]) throws -> CheckResult {
+                try CheckRunner(
+                    options: CheckOptions(
+                        buildTree: DebianPair.tree, candidates: candidates, modules: [Harness.packageRoot.path + "/Fixtures/modules/asm"],
+                        corpus: "", jobs: 1, timeout: .seconds(600))
+                ).run()
+            }
+            let result = try check([trimmed] + others)
+            let dependencies = result.findings.filter { $0.class == .dependency }
+            for package in ["gcc-12", "cpp-12", "binutils"] {
+                let finding = dependencies.first { $0.path == package }
+                #expect(finding?.severity == .fatal, "\(package): \(dependencies.map { "\($0.path) \($0.severity)" })")
+                #expect(finding?.evidence.first?.build == "candidate")
+                #expect(finding?.detail?.contains("(a build-essential member)") == true)
+            }
+            #expect(dependencies.first { $0.path == "cpp-12" }?.detail?.contains("/usr/lib/gcc/x86_64-linux-gnu/12/cc1") == true)
+            #expect(result.exitStatus == 1, "fatal dependency findings fail the default gate")
+            #expect(result.samples.first?.severityRebuilds ?? 0 > 0)
+            #expect(result.inputs.packages.contains { $0.depends?.contains("linux-kbuild-6.1") == true })
+
+            let printed = try check(DebianPair.debs)
+            let names = Set(printed.findings.filter { $0.class == .dependency }.map(\.path))
+            #expect(names.isDisjoint(with: ["gcc-12", "cpp-12", "binutils", "make", "dash", "libc6"]), "\(names)")
+            #expect(printed.findings.filter { $0.class == .dependency }.allSatisfy { $0.severity == .benign })
+            #expect(printed.hostFilesNotOwned?.contains("/etc/ld.so.cache") == true)
+        }
     }
 }
 

@@ -81,6 +81,13 @@ extension Machine {
                 "foreign-host-tool", "aarch64-linux-gnu-gcc -o scripts/basic/fixdep scripts/basic/fixdep.c",
                 [.init(.unrunnable, "scripts/basic/fixdep", .fatal)]
             ),
+            (
+                // A build that runs a program the host lacks (eweOS, Gentoo,
+                // Armbian: `pahole: not found` at Makefile.modfinal).
+                "program-not-found",
+                #"printf 'ifneq ($(M),)\n$(M)/module.ko: banner\n.PHONY: banner\nbanner:\n\ttoilet module\nendif\n' >> Makefile"#,
+                [.init(.dependency, "toilet", .fatal), .init(.different, "Makefile", .fatal)]
+            ),
         ]
 
         @Test("each defect gives exactly its findings", arguments: cases.map(\.0))
@@ -102,6 +109,17 @@ extension Machine {
                 #expect(
                     result.findings.first?.detail?.hasPrefix("an ELF program for AArch64; this machine runs x86-64") == true,
                     "\(result.findings.first?.detail ?? "")")
+            }
+            if name == "program-not-found" {
+                // Named with its package when apt's Contents index is here.
+                let finding = result.findings.first { $0.class == .dependency }
+                let detail = finding?.detail ?? ""
+                #expect(detail.hasPrefix("the build looked for the program toilet (in "), "\(detail)")
+                if ArchiveContents.available(architecture: "amd64") != nil {
+                    #expect(detail.contains("the archive ships it in toilet"), "\(detail)")
+                }
+                #expect(finding?.evidence.first?.errno == "ENOENT")
+                #expect(finding?.evidence.first?.path.hasSuffix("/toilet") == true)
             }
             #expect(result.exitStatus == (expected.contains { $0.kind == .missing || $0.severity == .fatal } ? 1 : 0))
             // Input trees are never written.

@@ -55,6 +55,9 @@ public struct CheckResult: Sendable, Codable {
     public var warnings: [String]
     public var samples: [SampleResult]
     public var findings: [Finding]
+    /// Host files the candidate builds used that no installed package owns
+    /// (sorted; absent when system dependencies were not judged).
+    public var hostFilesNotOwned: [String]? = nil
     /// Finding counts by class.
     public var summary: [String: Int]
     /// Candidate files no sample used (listed as `unused` findings only with

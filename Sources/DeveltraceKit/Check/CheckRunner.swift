@@ -25,6 +25,9 @@ public struct CheckOptions: Sendable {
     public var baseline: Baseline?
     /// Build only this shard's share of the samples.
     public var shard: Shard?
+    /// Judge the system packages the candidate builds use (`dependency`
+    /// findings); off with `--no-system-dependencies`.
+    public var systemDependencies = true
     /// Where reference builds are recorded and reused across runs (nil:
     /// every reference build runs, nothing is recorded).
     public var referenceCache: (directory: RawPath, sizeLimit: Int64)?
@@ -113,8 +116,12 @@ public final class CheckRunner: @unchecked Sendable {
             progress("staging the candidate")
             let candidate = try StagedCandidate(inputs: inputs, scratch: root)
             let layout = try CandidateLayout(candidate: candidate, kbuildDir: options.kbuildDir, maps: options.maps)
+            var classifier = Classifier(tree: tree, candidate: candidate, layout: layout)
+            if options.systemDependencies {
+                classifier.dependencies = DependencyContext.make(packages: candidate.packages, scratch: root).context
+            }
             progress("candidate staged")
-            return Classifier(tree: tree, candidate: candidate, layout: layout)
+            return classifier
         }
 
         // Builds run in parallel, each pinned with its tracer to one CPU.
@@ -189,12 +196,15 @@ public final class CheckRunner: @unchecked Sendable {
                 roots: layout.roots.map { [$0.candidate.description, $0.tree.description] }, command: options.command,
                 compiler: Self.compilerVersion(), dkms: dkms),
             warnings: candidate.warnings + Self.releaseWarning(tree: tree.release, candidate: layout.kernelRelease)
-                + ordered.flatMap(\.warnings), samples: sampleResults, findings: findings, summary: FindingMerge.summary(findings),
+                + (classifier.dependencies?.warnings ?? []) + ordered.flatMap(\.warnings), samples: sampleResults, findings: findings,
+            summary: FindingMerge.summary(findings),
             unusedFiles: unused.count, exitStatus: 0)
         if let shard = options.shard {
             result.shard = CheckResult.ShardPart(
                 index: shard.index, count: shard.count, unusedPaths: unused.map(\.description).sorted())
         }
+        let unowned = ordered.reduce(into: Set<RawPath>()) { $0.formUnion($1.unownedHostFiles) }
+        if classifier.dependencies != nil { result.hostFilesNotOwned = unowned.map(\.description).sorted() }
         result.evaluate(gate: options.gate, baseline: options.baseline)
         return result
     }
@@ -301,7 +311,8 @@ public final class CheckRunner: @unchecked Sendable {
 
     /// Builds one candidate round (nil: the sample is broken, no round).
     private func candidateRound(
-        _ check: SampleCheck, round: Int, label: String? = nil, tree: BuildTree, staging: StagingTask, cpu: Int
+        _ check: SampleCheck, round: Int, label: String? = nil, hiding hostFiles: [RawPath] = [], tree: BuildTree, staging: StagingTask,
+        cpu: Int
     ) throws -> SampleBuildResult? {
         // A sample whose reference build failed is broken: no candidate rounds.
         if check.isDone { return nil }
@@ -313,7 +324,7 @@ public final class CheckRunner: @unchecked Sendable {
             try StagedCandidate.makeDirectory(closure)
             for index in candidate.mounts.indices { try StagedCandidate.makeDirectory(closure.appending(RawPath("\(index)"))) }
         }
-        var sandbox = SandboxConfiguration(hidden: [tree.path] + (tree.sourceTree.map { [$0] } ?? []))
+        var sandbox = SandboxConfiguration(hidden: [tree.path] + (tree.sourceTree.map { [$0] } ?? []) + hostFiles)
         sandbox.overlays = candidate.mounts.enumerated().map { index, mount in
             .init(lowers: [closure.appending(RawPath("\(index)")), mount.lower], target: mount.target)
         }
@@ -482,9 +493,25 @@ public final class CheckRunner: @unchecked Sendable {
         if build.status.isSuccess {
             try leaveOneOut(check, findings: &findings, state: &state, last: build, tree: tree, staging: staging, cpu: cpu)
         }
+        var unowned = Set<RawPath>()
+        let lastSeverity: Severity =
+            state.failedRounds.contains(round) ? .fatal : state.differingRounds.contains(round) ? .divergent : .benign
+        if var dependencies = classifier.dependencyOutcome(of: observation, needs: final, severity: lastSeverity) {
+            if build.status.isSuccess {
+                try holdOutPackages(
+                    check, findings: &dependencies.findings, state: &state, last: build, tree: tree, staging: staging, cpu: cpu)
+            }
+            findings += dependencies.findings
+            unowned = dependencies.unowned
+            for package in dependencies.hostLacks.sorted() {
+                state.warnings.append(
+                    "\(check.sample.name): this host lacks \(package), which the candidate declares: its builds ran without it (install it for a faithful check)"
+                )
+            }
+        }
         let outcome = SampleOutcome(
             observation: observation, findings: findings, treeFilesUsed: final.referenceUsed.keys.map(\.description).sorted(),
-            candidateUsed: Set(final.candidateUsed.keys), rebuilds: state.rebuilds, warnings: state.warnings)
+            candidateUsed: Set(final.candidateUsed.keys), rebuilds: state.rebuilds, warnings: state.warnings, unownedHostFiles: unowned)
         try execute(check.send(.classified(outcome)), check, tree: tree, staging: staging, queue: queue, cpu: cpu)
         progress("\(check.sample.name): classified")
     }
@@ -550,12 +577,7 @@ extension CheckRunner {
                     // Not a closure round (round 0: the layers exist already).
                     check, round: 0, label: "without-\(state.rebuilds)", tree: tree, staging: staging, cpu: cpu)
             else { return }
-            let differ = last.modules.contains { name, module in
-                guard let other = build.modules[name],
-                    let comparison = ModuleComparison.compare(reference: module, candidate: other, ignoringVermagic: false)
-                else { return true }
-                return !comparison.isIdentical
-            }
+            let differ = Self.modulesDiffer(last, build)
             progress(
                 "\(check.sample.name): held out \(group.count) file\(group.count == 1 ? "" : "s"): \(build.status.isSuccess ? (differ ? "modules differ" : "no change") : "failed")"
             )
@@ -563,6 +585,47 @@ extension CheckRunner {
         }
         for index in findings.indices where findings[index].class == .missing {
             if let severity = bisection.verdicts[findings[index].path] { findings[index].severity = severity }
+        }
+    }
+
+    /// What each undeclared package does, by experiment: the last round
+    /// built again with the package's host files hidden (bisected like
+    /// `leaveOneOut`): it fails (fatal), its modules differ (divergent), or
+    /// nothing changes (benign). A program the host lacks needs no
+    /// experiment: every round ran without it.
+    fileprivate func holdOutPackages(
+        _ check: SampleCheck, findings: inout [Finding], state: inout ClosureState, last: SampleBuildResult, tree: BuildTree,
+        staging: StagingTask, cpu: Int
+    ) throws {
+        let classifier = try staging.value()
+        let used = findings.filter { $0.detail?.hasPrefix("used ") ?? false }.map(\.path).sorted()
+        guard !used.isEmpty else { return }
+        var bisection = SeverityExperiment.Bisection(groups: [used])
+        while let group = bisection.next {
+            state.rebuilds += 1
+            let hidden = classifier.hostFiles(of: Set(group))
+            guard
+                let build = try candidateRound(
+                    check, round: 0, label: "without-\(state.rebuilds)", hiding: hidden, tree: tree, staging: staging, cpu: cpu)
+            else { return }
+            let differ = Self.modulesDiffer(last, build)
+            progress(
+                "\(check.sample.name): held out \(group.joined(separator: ", ")) (\(hidden.count) files): \(build.status.isSuccess ? (differ ? "modules differ" : "no change") : "failed")"
+            )
+            bisection.record(SeverityExperiment.verdict(withoutFile: build.status.isSuccess, modulesDiffer: differ))
+        }
+        for index in findings.indices {
+            if let severity = bisection.verdicts[findings[index].path] { findings[index].severity = severity }
+        }
+    }
+
+    /// Whether `build`'s modules differ from `last`'s (one missing counts).
+    static func modulesDiffer(_ last: SampleBuildResult, _ build: SampleBuildResult) -> Bool {
+        last.modules.contains { name, module in
+            guard let other = build.modules[name],
+                let comparison = ModuleComparison.compare(reference: module, candidate: other, ignoringVermagic: false)
+            else { return true }
+            return !comparison.isIdentical
         }
     }
 }
@@ -667,4 +730,6 @@ struct SampleOutcome {
     var rebuilds = 0
     /// What went wrong without stopping the sample (a failed closure copy).
     var warnings: [String] = []
+    /// Host files the candidate builds used that no package owns.
+    var unownedHostFiles: Set<RawPath> = []
 }

@@ -17,9 +17,12 @@ struct Classifier {
     let tree: BuildTree
     let candidate: StagedCandidate
     let layout: CandidateLayout
+    /// The host's packages and the candidate's declarations (nil: system
+    /// dependencies are not judged).
+    var dependencies: DependencyContext? = nil
 
     private static let lookIntents: Set<AccessIntent> = [.read, .stat, .exec, .probe]
-    private static let absentErrors: Set<String> = ["ENOENT", "ENOTDIR"]
+    static let absentErrors: Set<String> = ["ENOENT", "ENOTDIR"]
 
     /// What the builds needed from the tree, and what the candidate lacked.
     /// One access of one build: round 0 is the reference build.
@@ -37,6 +40,12 @@ struct Classifier {
         var treeWrites: [RawPath: [(round: Int, detail: String, access: FileAccess?)]] = [:]
         /// Paths (absolute) the candidate builds created.
         var created: Set<RawPath> = []
+        /// Host system files the candidate builds read or executed.
+        var hostUses: [RawPath: [Seen]] = [:]
+        /// Program names looked for in the program directories and not
+        /// found there, and names found there.
+        var programProbes: [RawPath: [Seen]] = [:]
+        var programsFound: Set<RawPath> = []
     }
 
     /// The evidence for an access (built only for the accesses a finding
@@ -102,6 +111,7 @@ struct Classifier {
         for (index, build) in observation.rounds.enumerated() {
             let round = index + 1
             let outcome = build.outcome
+            let buildProcesses = dependencies == nil ? [] : ProcessRoles.buildProcesses(outcome.processes)
             for write in outcome.writes where !write.isDirectory {
                 needs.created.insert(write.path)
                 if let relative = layout.treePath(of: write.path), !relative.isEmpty, candidate.contains(write.path) {
@@ -115,7 +125,13 @@ struct Classifier {
                     needs.outside[relative, default: []].append((round, access))
                     continue
                 }
-                guard let relative = layout.treePath(of: access.path), !relative.isEmpty else { continue }
+                guard let relative = layout.treePath(of: access.path), !relative.isEmpty else {
+                    if dependencies != nil {
+                        noteHostAccess(
+                            access, round: round, outcome: outcome, buildProcesses: buildProcesses, sandbox: build.sandbox, into: &needs)
+                    }
+                    continue
+                }
                 if access.intent == .create || access.intent == .write { needs.created.insert(access.path) }
                 let item: Seen = (round, access)
                 if access.intent == .exec, !Self.absentErrors.contains(access.result.description),

@@ -16,6 +16,10 @@ public enum FindingClass: String, Sendable, Codable, CaseIterable, Comparable {
     case extra
     /// The candidate build reached into the full tree or its sources.
     case outside
+    /// A system package the candidate builds used that the candidate's
+    /// packages do not declare, or a program they looked for that the host
+    /// lacks (`path` is the package, or the program's name).
+    case dependency
     /// A candidate file no sample touched (informational).
     case unused
 

@@ -53,4 +53,10 @@ public struct PackageInfo: Sendable, Hashable, Codable {
     /// The source package (Debian's `Source:`), when known.
     public var source: String?
     public var file: String?
+    /// What a Debian package declares it needs (`Pre-Depends` and
+    /// `Depends`, as written; nil for an rpm or when it declares nothing).
+    public var preDepends: String? = nil
+    public var depends: String? = nil
+    /// An rpm's `Requires`, one per entry (nil for a Debian package).
+    public var requires: [String]? = nil
 }

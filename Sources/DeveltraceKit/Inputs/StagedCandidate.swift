@@ -38,14 +38,16 @@ public final class StagedCandidate: @unchecked Sendable {
             case .deb(let path):
                 try Self.makeDirectory(stagingRoot)
                 usesStagingRoot = true
-                let fields = try HostCommand.run(["dpkg-deb", "-f", path.description, "Package", "Version", "Source"])
+                let fields = try HostCommand.run([
+                    "dpkg-deb", "-f", path.description, "Package", "Version", "Source", "Pre-Depends", "Depends",
+                ])
                 guard fields.status == 0 else { throw InputError.corruptPackage(path.description, Self.firstLine(fields.error)) }
-                let info = Self.controlFields(String(decoding: fields.output, as: UTF8.self))
+                let info = ControlParagraphs.parse(String(decoding: fields.output, as: UTF8.self)).first ?? [:]
                 packages.append(
                     PackageInfo(
                         name: info["Package"] ?? path.description, version: info["Version"] ?? "?",
                         source: info["Source"].map { String($0.split(separator: " ").first ?? "") } ?? info["Package"],
-                        file: path.description))
+                        file: path.description, preDepends: info["Pre-Depends"], depends: info["Depends"]))
                 let unpack = try HostCommand.run(["dpkg-deb", "-x", path.description, stagingRoot.description])
                 guard unpack.status == 0 else { throw InputError.corruptPackage(path.description, Self.firstLine(unpack.error)) }
             case .rpm(let path):
@@ -64,6 +66,11 @@ public final class StagedCandidate: @unchecked Sendable {
                         info = PackageInfo(name: fields[0], version: fields[1], source: fields[2], file: path.description)
                     }
                 }
+                if let query = try? HostCommand.run(["rpm", "-qp", "--nosignature", "--requires", path.description]), query.status == 0 {
+                    info.requires = String(decoding: query.output, as: UTF8.self).split(separator: "\n").map {
+                        $0.trimmingCharacters(in: .whitespaces)
+                    }
+                }
                 packages.append(info)
             case .installed(let name):
                 try Self.makeDirectory(stagingRoot)
@@ -72,9 +79,14 @@ public final class StagedCandidate: @unchecked Sendable {
                 guard list.status == 0 else {
                     throw InputError.unsupportedCandidate("\(name) (not an installed package: \(Self.firstLine(list.error)))")
                 }
-                let version = try HostCommand.run(["dpkg-query", "-W", "-f", "${Version}\t${source:Package}", name])
-                let parts = String(decoding: version.output, as: UTF8.self).split(separator: "\t").map(String.init)
-                packages.append(PackageInfo(name: name, version: parts.first ?? "?", source: parts.count > 1 ? parts[1] : nil, file: nil))
+                let version = try HostCommand.run(
+                    ["dpkg-query", "-W", "-f", "${Version}\t${source:Package}\t${Pre-Depends}\t${Depends}", name])
+                let parts = String(decoding: version.output, as: UTF8.self).split(separator: "\t", omittingEmptySubsequences: false)
+                    .map(String.init)
+                func part(_ index: Int) -> String? { parts.count > index && !parts[index].isEmpty ? parts[index] : nil }
+                packages.append(
+                    PackageInfo(
+                        name: name, version: part(0) ?? "?", source: part(1), file: nil, preDepends: part(2), depends: part(3)))
                 let listed = String(decoding: list.output, as: UTF8.self).split(separator: "\n").map(String.init)
                 // Directories the package has children in are not files, even
                 // where the host made them symlinks (merged /usr: dpkg lists
@@ -227,15 +239,6 @@ public final class StagedCandidate: @unchecked Sendable {
 
     static func firstLine(_ text: String) -> String {
         text.split(separator: "\n").first.map(String.init) ?? "unknown error"
-    }
-
-    static func controlFields(_ text: String) -> [String: String] {
-        var fields: [String: String] = [:]
-        for line in text.split(separator: "\n") {
-            guard let colon = line.firstIndex(of: ":") else { continue }
-            fields[String(line[..<colon])] = line[line.index(after: colon)...].trimmingCharacters(in: .whitespaces)
-        }
-        return fields
     }
 
     /// `kernel-devel-6.1.0-1.x86_64` → `kernel-devel`.

@@ -149,6 +149,10 @@ public struct CheckReportRenderer: Sendable {
         if result.unusedFiles > 0 && !result.findings.contains(where: { $0.class == .unused }) {
             out += "\n\(result.unusedFiles) candidate files were used by no sample (--list-unused lists them)\n"
         }
+        if let unowned = result.hostFilesNotOwned, !unowned.isEmpty {
+            let shown = unowned.prefix(8).joined(separator: ", ") + (unowned.count > 8 ? ", …" : "")
+            out += "\n\(unowned.count) host files the candidate builds used are owned by no package: \(shown)\n"
+        }
         out +=
             "\ncandidate: \(result.inputs.candidates.joined(separator: " ")) (kbuild dir \(result.inputs.kbuildDir); \(result.inputs.layout))\n"
         for package in result.inputs.packages { out += "  \(package.name) \(package.version)\n" }

@@ -8,7 +8,7 @@
 struct JUnitReport {
     let result: CheckResult
 
-    static let classes: [FindingClass] = [.missing, .relocated, .different, .treeWrite, .unrunnable, .extra, .outside]
+    static let classes: [FindingClass] = [.missing, .relocated, .different, .treeWrite, .unrunnable, .extra, .outside, .dependency]
 
     func render() -> String {
         var suites: [String] = []

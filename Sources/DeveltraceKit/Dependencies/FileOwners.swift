@@ -1,0 +1,156 @@
+import SystemPackage
+
+#if canImport(Glibc)
+import Glibc
+#endif
+
+/// Which installed package owns each host file, as dpkg records it
+/// (`/var/lib/dpkg/info/*.list`, `diversions`, `alternatives/`): the data
+/// `dpkg -S` reads, indexed once by where each file really is.
+///
+/// dpkg records paths as packages ship them, which are not always where
+/// the file is: on a merged-`/usr` system dpkg says `/bin/sh` and a build
+/// opens `/usr/bin/sh`; a diverted file lives under the diversion's name.
+/// So every recorded path is keyed by its real directory (`realpath` of
+/// its parent) and its own name, and a file another package diverts is
+/// keyed where the diversion put it.
+struct FileOwners: Sendable {
+    /// Real location → the packages that list it.
+    private(set) var owners: [RawPath: Set<String>] = [:]
+    /// Package → the real locations of what it lists (directories included).
+    private(set) var files: [String: [RawPath]] = [:]
+    /// Links that `update-alternatives` manages → the alternative's name
+    /// (`/usr/bin/cc` → `cc`): owned by no package, they lead to one.
+    private(set) var alternativeLinks: [RawPath: String] = [:]
+
+    /// A diversion: `path` of every package but `by` lives at `to`.
+    struct Diversion: Sendable, Hashable {
+        var path: RawPath
+        var to: RawPath
+        /// The diverting package; nil for a local diversion (`:`).
+        var by: String?
+    }
+
+    /// Builds the index from the database's contents; `realDirectory` maps
+    /// a directory to its real path (identity where it does not exist).
+    init(
+        lists: [(package: String, paths: [RawPath])], diversions: [Diversion], alternatives: [(name: String, links: [RawPath])],
+        realDirectory: (RawPath) -> RawPath
+    ) {
+        var real: [RawPath: RawPath] = [:]
+        func key(_ path: RawPath) -> RawPath {
+            let parent = path.parent
+            if real[parent] == nil { real[parent] = realDirectory(parent) }
+            return real[parent]!.appending(path.lastComponent)
+        }
+        let diverted = Dictionary(diversions.map { ($0.path, $0) }, uniquingKeysWith: { first, _ in first })
+        for (package, paths) in lists {
+            var located: [RawPath] = []
+            located.reserveCapacity(paths.count)
+            for path in paths where path.isAbsolute && path.bytes.count > 1 {
+                var place = path
+                if let diversion = diverted[path], diversion.by != package { place = diversion.to }
+                let location = key(place)
+                owners[location, default: []].insert(package)
+                located.append(location)
+            }
+            files[package, default: []] += located
+        }
+        for (name, links) in alternatives {
+            for link in links { alternativeLinks[key(link)] = name }
+        }
+    }
+
+    /// The host's dpkg database (nil without one).
+    static func load(database: RawPath = RawPath("/var/lib/dpkg"), host: HostView = LiveHostView()) -> FileOwners? {
+        let info = database.appending(RawPath("info"))
+        var lists: [(String, [RawPath])] = []
+        var names: [RawPath] = []
+        do throws(Errno) {
+            try DirectoryWalk.walk(info) { entry in
+                names.append(entry.relativePath)
+                return false
+            }
+        } catch {
+            return nil
+        }
+        for name in names where name.bytes.count > 5 && name.bytes.suffix(5) == Array(".list".utf8) {
+            var package = String(decoding: name.bytes.dropLast(5), as: UTF8.self)
+            // `libc6:amd64.list`: the name without the architecture.
+            if let colon = package.firstIndex(of: ":") { package = String(package[..<colon]) }
+            guard let bytes = try? FileReading.bytes(of: info.appending(name)) else { continue }
+            lists.append((package, bytes.split(separator: 10).map { RawPath(bytes: Array($0)) }))
+        }
+        var diversions: [Diversion] = []
+        if let bytes = try? FileReading.bytes(of: database.appending(RawPath("diversions"))) {
+            let lines = bytes.split(separator: 10, omittingEmptySubsequences: false).map { Array($0) }
+            var index = 0
+            while index + 2 < lines.count {
+                let by = String(decoding: lines[index + 2], as: UTF8.self)
+                diversions.append(
+                    Diversion(path: RawPath(bytes: lines[index]), to: RawPath(bytes: lines[index + 1]), by: by == ":" ? nil : by))
+                index += 3
+            }
+        }
+        var alternatives: [(String, [RawPath])] = []
+        let administrative = database.appending(RawPath("alternatives"))
+        var alternativeNames: [RawPath] = []
+        try? DirectoryWalk.walk(administrative) { entry in
+            alternativeNames.append(entry.relativePath)
+            return false
+        }
+        for name in alternativeNames {
+            guard let bytes = try? FileReading.bytes(of: administrative.appending(name)) else { continue }
+            alternatives.append((name.description, Self.alternativeLinks(bytes)))
+        }
+        return FileOwners(
+            lists: lists, diversions: diversions, alternatives: alternatives,
+            realDirectory: { host.realPath(of: $0) ?? $0 })
+    }
+
+    /// The links of one `/var/lib/dpkg/alternatives/NAME` file: the master
+    /// link (line 2) and each slave's link (the lines after each slave
+    /// name, up to the blank line that ends the list).
+    static func alternativeLinks(_ bytes: [UInt8]) -> [RawPath] {
+        let lines = bytes.split(separator: 10, omittingEmptySubsequences: false).map { RawPath(bytes: Array($0)) }
+        guard lines.count > 1 else { return [] }
+        var links = [lines[1]]
+        var index = 2
+        while index + 1 < lines.count, !lines[index].isEmpty {
+            links.append(lines[index + 1])
+            index += 2
+        }
+        return links.filter(\.isAbsolute)
+    }
+
+    /// One step on the way from a path a build named to the file it got.
+    struct Hop: Sendable, Hashable {
+        /// Where this step is (real directory, own name).
+        var path: RawPath
+        /// The packages that list it (empty: none does).
+        var owners: Set<String>
+        /// The alternative that manages it, for an `update-alternatives` link.
+        var alternative: String?
+        /// A symlink (another hop follows), rather than the file itself.
+        var isLink: Bool
+    }
+
+    /// Every hop from `path` to the file it leads to: each symlink on the
+    /// way (with its owner) and the file. At most 40 links, as the kernel.
+    func hops(of path: RawPath, host: HostView) -> [Hop] {
+        var hops: [Hop] = []
+        var current = path.resolvingDotDot()
+        for _ in 0..<40 {
+            let location = host.realPath(of: current.parent).map { $0.appending(current.lastComponent) } ?? current
+            let isLink = host.kind(of: location) == .symlink
+            // `/etc/alternatives/NAME`: the alternative's own link.
+            let alternative =
+                alternativeLinks[location]
+                ?? (location.parent == RawPath("/etc/alternatives") ? location.lastComponent.description : nil)
+            hops.append(Hop(path: location, owners: owners[location] ?? [], alternative: alternative, isLink: isLink))
+            guard isLink, let target = host.linkTarget(of: location) else { break }
+            current = (target.isAbsolute ? target : location.parent.appending(target)).resolvingDotDot()
+        }
+        return hops
+    }
+}

@@ -1,0 +1,293 @@
+import Testing
+
+@testable import DeveltraceKit
+
+extension Unit {
+    /// The `dependency` class's parts: dpkg's data read as dpkg means it,
+    /// the policy, and the rule.
+    @Suite struct DependencyTests {
+        static let status = """
+            Package: gcc-12
+            Status: install ok installed
+            Depends: cpp-12 (= 12.2.0-14), binutils (>= 2.40),
+             libgcc-12-dev (= 12.2.0-14)
+            Provides: c-compiler
+
+            Package: cpp-12
+            Status: install ok installed
+            Depends: gcc-12-base (= 12.2.0-14)
+
+            Package: gcc-12-base
+            Status: install ok installed
+
+            Package: binutils
+            Status: install ok installed
+
+            Package: libgcc-12-dev
+            Status: install ok installed
+
+            Package: linux-compiler-gcc-12-x86
+            Status: install ok installed
+            Depends: gcc-12
+
+            Package: dash
+            Status: install ok installed
+            Essential: yes
+            Pre-Depends: libc6 (>= 2.34)
+
+            Package: libc6
+            Status: install ok installed
+
+            Package: make
+            Status: install ok installed
+            Depends: libc6
+
+            Package: bash
+            Status: install ok installed
+            Essential: yes
+
+            Package: dkms
+            Status: install ok installed
+            Depends: kmod | kldutils, gcc | c-compiler, make | build-essential
+
+            Package: kmod
+            Status: install ok installed
+
+            Package: pahole
+            Status: install ok installed
+            Depends: libdw1
+
+            Package: libdw1
+            Status: install ok installed
+
+            Package: removed-one
+            Status: deinstall ok config-files
+            Provides: c-compiler
+
+            """
+
+        static var installed: InstalledPackages { InstalledPackages(paragraphs: ControlParagraphs.parse(status)) }
+
+        @Test("control paragraphs: continuation lines belong to the field above, blank lines separate")
+        func paragraphs() {
+            let parsed = ControlParagraphs.parse(Self.status)
+            #expect(parsed.count == 15)
+            #expect(parsed[0]["Depends"] == "cpp-12 (= 12.2.0-14), binutils (>= 2.40),\nlibgcc-12-dev (= 12.2.0-14)")
+            #expect(parsed[6]["Essential"] == "yes")
+        }
+
+        @Test("relations: alternatives, versions, architecture qualifiers, restrictions dropped")
+        func relations() {
+            let parsed = PackageRelation.parse("gcc-12 (>= 12.2) | c-compiler, libc6:any [amd64], python3:native <!nocheck>,")
+            #expect(parsed.count == 3)
+            #expect(parsed[0].alternatives.map(\.name) == ["gcc-12", "c-compiler"])
+            #expect(parsed[0].alternatives[0].version == ">= 12.2")
+            #expect(parsed[1].alternatives == [.init(name: "libc6", architecture: "any", version: nil)])
+            #expect(parsed[2].alternatives[0].name == "python3")
+            #expect(PackageRelation.parse("").isEmpty)
+        }
+
+        @Test("closure: transitive Depends and Pre-Depends, virtual packages by their installed providers, first alternative installed")
+        func closure() {
+            let installed = Self.installed
+            let compiler = installed.closure(of: PackageRelation.parse("linux-compiler-gcc-12-x86"))
+            #expect(compiler.packages == ["linux-compiler-gcc-12-x86", "gcc-12", "cpp-12", "gcc-12-base", "binutils", "libgcc-12-dev"])
+            #expect(compiler.unsatisfied.isEmpty)
+            // A virtual name: its installed provider (not a removed one).
+            #expect(installed.closure(of: PackageRelation.parse("c-compiler")).packages.contains("gcc-12"))
+            #expect(installed.satisfiers(of: PackageRelation.parse("c-compiler")[0]) == ["gcc-12"])
+            // The first alternative that is installed.
+            #expect(installed.satisfiers(of: PackageRelation.parse("kldutils | kmod")[0]) == ["kmod"])
+            let missing = installed.closure(of: PackageRelation.parse("libssl-dev | libssl1.0-dev, make"))
+            #expect(missing.unsatisfied == ["libssl-dev | libssl1.0-dev"])
+            #expect(missing.packages == ["make", "libc6"])
+            #expect(installed.essentialClosure == ["dash", "bash", "libc6"], "Pre-Depends count")
+        }
+
+        @Test("policy: Essential, harness (bash, make; dkms for DKMS samples) and the declared closure are never findings")
+        func policy() {
+            let (policy, unsatisfied) = DependencyPolicy.make(
+                candidateRelations: PackageRelation.parse("linux-headers-6.1.0-56-common (= 6.1.192-2), linux-compiler-gcc-12-x86"),
+                candidateNames: ["linux-headers-6.1.0-56-amd64", "linux-headers-6.1.0-56-common"], installed: Self.installed)
+            #expect(unsatisfied.isEmpty, "a candidate package satisfies its sibling's relation itself")
+            #expect(!policy.mustDeclare("gcc-12", dkms: false))
+            #expect(!policy.mustDeclare("binutils", dkms: false))
+            #expect(!policy.mustDeclare("libc6", dkms: false), "Essential's closure")
+            #expect(!policy.mustDeclare("make", dkms: false), "harness")
+            #expect(policy.mustDeclare("pahole", dkms: false))
+            #expect(policy.mustDeclare("kmod", dkms: false))
+            #expect(!policy.mustDeclare("kmod", dkms: true), "dkms's own dependency")
+            let trimmed = DependencyPolicy.make(
+                candidateRelations: [], candidateNames: ["linux-headers-6.1.0-56-amd64"], installed: Self.installed
+            ).policy
+            #expect(trimmed.mustDeclare("gcc-12", dkms: false))
+            #expect(!trimmed.mustDeclare("gcc-12", dkms: true), "dkms brings gcc | c-compiler")
+            let directory = DependencyPolicy.make(candidateRelations: nil, candidateNames: [], installed: Self.installed).policy
+            #expect(!directory.mustDeclare("pahole", dkms: false), "nothing declared, nothing judged")
+        }
+
+        /// A merged-/usr host: dpkg says `/bin/sh`, the build opens `/usr/bin/sh`.
+        static var host: FakeHost {
+            var host = FakeHost()
+            host.directories.formUnion(["/usr/bin", "/etc/alternatives", "/usr/lib/x86_64-linux-gnu"])
+            host.files.formUnion(["/usr/bin/dash", "/usr/bin/x86_64-linux-gnu-gcc-12", "/usr/bin/mawk.distrib", "/usr/bin/mawk"])
+            host.links["/usr/bin/sh"] = "dash"
+            host.links["/usr/bin/cc"] = "/etc/alternatives/cc"
+            host.links["/etc/alternatives/cc"] = "/usr/bin/gcc"
+            host.links["/usr/bin/gcc"] = "gcc-12"
+            host.links["/usr/bin/gcc-12"] = "x86_64-linux-gnu-gcc-12"
+            return host
+        }
+
+        static func owners(_ host: FakeHost) -> FileOwners {
+            FileOwners(
+                lists: [
+                    ("dash", ["/bin/dash", "/bin/sh", "/bin"].map(RawPath.init)),
+                    ("gcc", [RawPath("/usr/bin/gcc")]),
+                    ("gcc-12", ["/usr/bin/gcc-12", "/usr/bin/x86_64-linux-gnu-gcc-12"].map(RawPath.init)),
+                    ("mawk", [RawPath("/usr/bin/mawk")]),
+                    ("local-awk", [RawPath("/usr/bin/mawk")]),
+                ],
+                diversions: [.init(path: RawPath("/usr/bin/mawk"), to: RawPath("/usr/bin/mawk.distrib"), by: "local-awk")],
+                alternatives: [(name: "cc", links: [RawPath("/usr/bin/cc")])], realDirectory: { host.realPath(of: $0) ?? $0 })
+        }
+
+        @Test("owners: merged /usr, every symlink hop, alternatives, diversions")
+        func ownership() {
+            let host = Self.host
+            let owners = Self.owners(host)
+            let sh = owners.hops(of: RawPath("/bin/sh"), host: host)
+            #expect(sh.map(\.path.description) == ["/usr/bin/sh", "/usr/bin/dash"])
+            #expect(sh.map(\.owners) == [["dash"], ["dash"]])
+            let cc = owners.hops(of: RawPath("/usr/bin/cc"), host: host)
+            #expect(
+                cc.map(\.path.description) == [
+                    "/usr/bin/cc", "/etc/alternatives/cc", "/usr/bin/gcc", "/usr/bin/gcc-12", "/usr/bin/x86_64-linux-gnu-gcc-12",
+                ])
+            #expect(cc.map(\.owners) == [[], [], ["gcc"], ["gcc-12"], ["gcc-12"]])
+            #expect(cc.map(\.alternative) == ["cc", "cc", nil, nil, nil])
+            #expect(cc.map(\.isLink) == [true, true, true, true, false])
+            // The diverting package owns the path; the diverted one, the
+            // diversion's target.
+            #expect(owners.owners[RawPath("/usr/bin/mawk")] == ["local-awk"])
+            #expect(owners.owners[RawPath("/usr/bin/mawk.distrib")] == ["mawk"])
+            #expect(owners.files["dash"]?.contains(RawPath("/bin")) == true, "directories are listed; callers skip them")
+        }
+
+        @Test("alternatives file: the master link and each slave's")
+        func alternativeLinks() {
+            let file = "auto\n/usr/bin/cc\ncc.1.gz\n/usr/share/man/man1/cc.1.gz\n\n/usr/bin/gcc\n20\n/usr/share/man/man1/gcc.1.gz\n\n"
+            #expect(FileOwners.alternativeLinks(Array(file.utf8)) == ["/usr/bin/cc", "/usr/share/man/man1/cc.1.gz"].map(RawPath.init))
+        }
+
+        @Test("Contents lines: the path may hold spaces; sections dropped; several packages")
+        func contents() {
+            let index = """
+                usr/bin/make                                            devel/make,devel/make-guile
+                usr/bin/pahole                                          utils/pahole
+                usr/share/doc/a b/x                                     doc/ab
+                usr/bin/makeinfo                                        text/texinfo
+
+                """
+            let found = ArchiveContents.parse(
+                Array(index.utf8),
+                wanted: Set(["/usr/bin/make", "/usr/bin/pahole", "/usr/share/doc/a b/x", "/bin/pahole"].map(RawPath.init)))
+            #expect(found[RawPath("/usr/bin/make")] == ["make", "make-guile"])
+            #expect(found[RawPath("/usr/bin/pahole")] == ["pahole"])
+            #expect(found[RawPath("/usr/share/doc/a b/x")] == ["ab"])
+            #expect(found[RawPath("/bin/pahole")] == nil)
+            #expect(found.count == 3)
+        }
+
+        static func process(_ pid: Int32, _ parent: Int32, _ program: String?) -> TracedProcess {
+            TracedProcess(pid: pid, parent: parent, argv: [], executable: program.map(RawPath.init))
+        }
+
+        @Test("roles: make and what it runs are the build; the driver and dkms's own work are the harness")
+        func roles() {
+            let processes: [Int32: TracedProcess] = [
+                1: Self.process(1, 0, "/bin/bash"), // the driver
+                2: Self.process(2, 1, "/usr/sbin/dkms"),
+                3: Self.process(3, 2, "/usr/bin/make"),
+                4: Self.process(4, 3, "/bin/sh"),
+                5: Self.process(5, 4, "/usr/bin/x86_64-linux-gnu-gcc-12"),
+                6: Self.process(6, 2, "/usr/bin/openssl"), // dkms's signing key
+                7: Self.process(7, 5, nil), // forked, never executed
+            ]
+            #expect(ProcessRoles.buildProcesses(processes) == [3, 4, 5, 7])
+            #expect(ProcessRoles.isSharedObject(RawPath("/usr/lib/x86_64-linux-gnu/libelf.so.1")))
+            #expect(ProcessRoles.isSharedObject(RawPath("/usr/lib/bfd-plugins/liblto_plugin.so")))
+            #expect(!ProcessRoles.isSharedObject(RawPath("/usr/include/linux/socket.h")))
+            #expect(!ProcessRoles.isSharedObject(RawPath("/usr/share/doc/x.sop")))
+            #expect(ProcessRoles.isLibraryRuntime(RawPath("/usr/share/locale/locale.alias")))
+            #expect(ProcessRoles.isLibraryRuntime(RawPath("/usr/lib/x86_64-linux-gnu/gconv/gconv-modules")))
+            #expect(!ProcessRoles.isLibraryRuntime(RawPath("/usr/include/locale.h")))
+        }
+
+        static func seen(_ round: Int, _ path: String, _ syscall: String = "openat", _ intent: AccessIntent = .read) -> Classifier.Seen {
+            (
+                round,
+                FileAccess(
+                    pid: 5, process: 5, syscall: syscall, path: RawPath(path), rawPath: RawPath(path), intent: intent,
+                    result: .ok, sequence: 0)
+            )
+        }
+
+        static func show(_ seen: Classifier.Seen) -> Evidence {
+            Evidence(
+                sample: "hello", build: "candidate", round: seen.round, pid: seen.access.pid, argv: [], syscall: seen.access.syscall,
+                errno: seen.access.result.description, path: seen.access.path.description)
+        }
+
+        @Test("rule: a package used and not declared is a finding; declared, Essential and harness ones are not; unowned files are listed")
+        func rule() {
+            let host = Self.host
+            let owners = Self.owners(host)
+            let uses: [RawPath: [Classifier.Seen]] = [
+                RawPath("/usr/bin/cc"): [Self.seen(1, "/usr/bin/cc", "execve", .exec)],
+                RawPath("/bin/sh"): [Self.seen(1, "/bin/sh", "execve", .exec)],
+                RawPath("/etc/ld.so.cache"): [Self.seen(1, "/etc/ld.so.cache")],
+            ]
+            let hops = Dictionary(uniqueKeysWithValues: uses.keys.map { ($0, owners.hops(of: $0, host: host)) })
+            var installed = ControlParagraphs.parse(Self.status)
+            installed.append(["Package": "gcc", "Status": "install ok installed", "Depends": "gcc-12"])
+            let packages = InstalledPackages(paragraphs: installed)
+            let declared = DependencyPolicy.make(
+                candidateRelations: PackageRelation.parse("linux-compiler-gcc-12-x86, gcc"), candidateNames: ["h"], installed: packages
+            ).policy
+            let trimmed = DependencyPolicy.make(candidateRelations: [], candidateNames: ["h"], installed: packages).policy
+            let absent: [RawPath: [Classifier.Seen]] = [
+                RawPath("toilet"): [Self.seen(2, "/usr/bin/toilet", "execve", .exec)]
+            ]
+            func run(_ policy: DependencyPolicy, shipped: [String]) -> DependencyRule.Outcome {
+                DependencyRule.outcome(
+                    sample: "hello", dkms: false, uses: uses, hops: hops, absentPrograms: absent,
+                    shippedBy: [RawPath("toilet"): shipped], policy: policy, severity: .fatal, show: Self.show)
+            }
+            let good = run(declared, shipped: ["toilet"])
+            #expect(good.findings.map(\.path) == ["toilet"], "gcc-12 comes through the declared compiler")
+            #expect(good.findings[0].detail?.contains("the archive ships it in toilet") == true)
+            #expect(good.findings[0].round == 2 && good.findings[0].severity == .fatal)
+            #expect(good.unowned == [RawPath("/etc/ld.so.cache")], "an alternatives link is not unowned")
+            let bad = run(trimmed, shipped: [])
+            #expect(bad.findings.map(\.path) == ["gcc", "gcc-12", "toilet"])
+            #expect(bad.findings[1].detail?.hasPrefix("used /usr/bin/gcc-12, /usr/bin/x86_64-linux-gnu-gcc-12;") == true)
+            #expect(bad.findings[1].evidence.first?.path == "/usr/bin/cc", "the path the build named")
+            #expect(bad.findings.allSatisfy { $0.class == .dependency })
+            #expect(bad.findings[2].detail?.contains("no package of the archive ships it") == true)
+            // The host lacks a program the candidate declares: a warning, not a finding.
+            var withToilet = installed
+            withToilet.append(["Package": "toilet", "Status": "not-installed ok not-installed"])
+            let lacks = DependencyRule.outcome(
+                sample: "hello", dkms: false, uses: [:], hops: [:], absentPrograms: absent, shippedBy: [RawPath("gcc-12"): []],
+                policy: DependencyPolicy(declared: ["toilet"], essential: [], harness: [], dkmsHarness: [], buildEssential: []),
+                severity: .fatal, show: Self.show)
+            #expect(lacks.findings.count == 1, "without the archive's answer the declaration cannot be matched")
+            let lacksKnown = DependencyRule.outcome(
+                sample: "hello", dkms: false, uses: [:], hops: [:], absentPrograms: absent, shippedBy: [RawPath("toilet"): ["toilet"]],
+                policy: DependencyPolicy(declared: ["toilet"], essential: [], harness: [], dkmsHarness: [], buildEssential: []),
+                severity: .fatal, show: Self.show)
+            #expect(lacksKnown.findings.isEmpty && lacksKnown.hostLacks == ["toilet"])
+        }
+    }
+}
