@@ -152,7 +152,9 @@ extension Machine {
             #expect(run.status == 0, "\(run.error)")
             #expect(!FileManager.default.fileExists(atPath: "/dev/\(marker)"))
             #expect(run.output.contains("sysctl ") && !run.output.contains("sysctl 0"), "\(run.output)")
-            let lines = run.output.split(separator: "\n").map { $0.split(whereSeparator: { $0 == " " || $0 == "\t" }).joined(separator: " ") }
+            let lines = run.output.split(separator: "\n").map {
+                $0.split(whereSeparator: { $0 == " " || $0 == "\t" }).joined(separator: " ")
+            }
             #expect(lines.contains("0"), "/run is empty")
             #expect(lines.contains("no home") && lines.contains("no root"))
             #expect(lines.contains("CapEff: 0000000000000000") && lines.contains("CapBnd: 0000000000000000"))
@@ -244,7 +246,8 @@ extension Machine.Escape {
             ["check", "--build-tree", MiniKernel.tree.path, "--candidate", candidate.path, "--module", sample.path, "--timeout", "2"],
             in: place.work)
         #expect(run.status == 2, "\(run.stderr)")
-        #expect(run.stderr.contains("hostile-dkms/dkms.conf does not evaluate: sourcing it took longer than the time limit"), "\(run.stderr)")
+        #expect(
+            run.stderr.contains("hostile-dkms/dkms.conf does not evaluate: sourcing it took longer than the time limit"), "\(run.stderr)")
     }
 }
 
@@ -303,9 +306,11 @@ extension Machine.Escape {
 }
 
 extension Machine.Escape {
-    @Test("as root, a user's directory is writable inside as the user's would be: through an overlay or a writable bind", .enabled(if: geteuid() == 0))
+    @Test(
+        "as root, a user's directory is writable inside as the user's would be: through an overlay or a writable bind",
+        .enabled(if: geteuid() == 0))
     func userOwnedInputsAsRoot() throws {
-        let place = try Self.place(.rootless)  // owned by the ordinary user
+        let place = try Self.place(.rootless) // owned by the ordinary user
         defer { try? FileManager.default.removeItem(at: place.base) }
         let tree = place.tree.path
         let script = "echo more >> /srv/overlay/file && touch /srv/overlay/new && echo more >> /srv/bind/file && touch /srv/bind/new"

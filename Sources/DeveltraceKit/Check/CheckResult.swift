@@ -44,6 +44,10 @@ public struct CheckResult: Sendable, Codable {
         /// that told apart files sharing a round's failure or difference
         /// (absent when none was needed).
         public var severityRebuilds: Int? = nil
+        /// Rebuilds of the last round with undeclared system packages'
+        /// files hidden, that gave `dependency` findings their severity
+        /// (absent when none was needed).
+        public var dependencyRebuilds: Int? = nil
         /// When the reference build reused in this run was recorded (ISO
         /// 8601), or nil when it ran in this run.
         public var referenceRecorded: String? = nil

@@ -186,6 +186,7 @@ public final class CheckRunner: @unchecked Sendable {
                 rounds: observation.rounds.count, modules: lastGood, log: log, treeFilesUsed: outcome.treeFilesUsed,
                 candidateFilesUsed: outcome.candidateUsed.map(\.description).sorted(),
                 severityRebuilds: outcome.rebuilds > 0 ? outcome.rebuilds : nil,
+                dependencyRebuilds: outcome.dependencyRebuilds > 0 ? outcome.dependencyRebuilds : nil,
                 referenceRecorded: observation.reference.reused.map(Self.timestamp))
         }
         var result = CheckResult(
@@ -511,7 +512,9 @@ public final class CheckRunner: @unchecked Sendable {
         }
         let outcome = SampleOutcome(
             observation: observation, findings: findings, treeFilesUsed: final.referenceUsed.keys.map(\.description).sorted(),
-            candidateUsed: Set(final.candidateUsed.keys), rebuilds: state.rebuilds, warnings: state.warnings, unownedHostFiles: unowned)
+            candidateUsed: Set(final.candidateUsed.keys), rebuilds: state.rebuilds, dependencyRebuilds: state.dependencyRebuilds,
+            warnings: state.warnings,
+            unownedHostFiles: unowned)
         try execute(check.send(.classified(outcome)), check, tree: tree, staging: staging, queue: queue, cpu: cpu)
         progress("\(check.sample.name): classified")
     }
@@ -600,13 +603,17 @@ extension CheckRunner {
         let classifier = try staging.value()
         let used = findings.filter { $0.detail?.hasPrefix("used ") ?? false }.map(\.path).sorted()
         guard !used.isEmpty else { return }
-        var bisection = SeverityExperiment.Bisection(groups: [used])
+        // Held out one at a time when few (a candidate that declares no
+        // compiler has most of them fatal, where bisection would cost more
+        // rebuilds than there are packages); as a group to bisect when many.
+        var bisection = SeverityExperiment.Bisection(groups: used.count <= 8 ? used.map { [$0] } : [used])
         while let group = bisection.next {
-            state.rebuilds += 1
+            state.dependencyRebuilds += 1
             let hidden = classifier.hostFiles(of: Set(group))
             guard
                 let build = try candidateRound(
-                    check, round: 0, label: "without-\(state.rebuilds)", hiding: hidden, tree: tree, staging: staging, cpu: cpu)
+                    check, round: 0, label: "without-packages-\(state.dependencyRebuilds)", hiding: hidden, tree: tree, staging: staging,
+                    cpu: cpu)
             else { return }
             let differ = Self.modulesDiffer(last, build)
             progress(
@@ -728,6 +735,8 @@ struct SampleOutcome {
     var candidateUsed: Set<RawPath>
     /// Rebuilds made to tell severities apart (`SeverityExperiment`).
     var rebuilds = 0
+    /// Rebuilds made with system packages hidden.
+    var dependencyRebuilds = 0
     /// What went wrong without stopping the sample (a failed closure copy).
     var warnings: [String] = []
     /// Host files the candidate builds used that no package owns.

@@ -11,6 +11,8 @@ struct ClosureState {
     var differingRounds = Set<Int>()
     /// Rebuilds made to tell severities apart (`SeverityExperiment`).
     var rebuilds = 0
+    /// Rebuilds made with system packages hidden (`holdOutPackages`).
+    var dependencyRebuilds = 0
     /// What went wrong without stopping the sample (a failed copy).
     var warnings: [String] = []
 }

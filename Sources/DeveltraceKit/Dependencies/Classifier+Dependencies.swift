@@ -48,9 +48,11 @@ extension Classifier {
         let host = LiveHostView()
         var uses: [RawPath: [Seen]] = [:]
         var hops: [RawPath: [FileOwners.Hop]] = [:]
-        for (path, seen) in needs.hostUses where host.followedKind(of: path) != .directory {
-            uses[path] = seen
-            hops[path] = context.owners.hops(of: path, host: host)
+        if let owners = context.owners {
+            for (path, seen) in needs.hostUses where host.followedKind(of: path) != .directory {
+                uses[path] = seen
+                hops[path] = owners.hops(of: path, host: host)
+            }
         }
         // Tried and not there: the process that looked for it was `make`
         // (it searches PATH itself, only to run a recipe's command) or ended

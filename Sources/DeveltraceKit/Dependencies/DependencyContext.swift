@@ -4,7 +4,6 @@ import Foundation
 /// candidate's declarations, gathered once per check: the dpkg database's
 /// owners, the policy, and the archive's index (looked up lazily, cached).
 final class DependencyContext: @unchecked Sendable {
-    let owners: FileOwners
     let policy: DependencyPolicy
     /// Declared relations nothing on the host satisfies.
     let unsatisfied: Set<String>
@@ -16,10 +15,8 @@ final class DependencyContext: @unchecked Sendable {
     private var shipped: [RawPath: [String]] = [:]
 
     private init(
-        owners: FileOwners, policy: DependencyPolicy, unsatisfied: Set<String>, warnings: [String], contents: ArchiveContents?,
-        scratch: RawPath
+        policy: DependencyPolicy, unsatisfied: Set<String>, warnings: [String], contents: ArchiveContents?, scratch: RawPath
     ) {
-        self.owners = owners
         self.policy = policy
         self.unsatisfied = unsatisfied
         self.warnings = warnings
@@ -31,7 +28,7 @@ final class DependencyContext: @unchecked Sendable {
     /// on this host; nil on a host without a dpkg database (then no
     /// `dependency` findings, and a warning says so).
     static func make(packages: [PackageInfo], scratch: RawPath) -> (context: DependencyContext?, warnings: [String]) {
-        guard let installed = InstalledPackages.load(), let owners = FileOwners.load() else {
+        guard let installed = InstalledPackages.cached(), FileOwners.databaseExists() else {
             return (nil, ["system dependencies not judged: this host has no dpkg database"])
         }
         var warnings: [String] = []
@@ -65,8 +62,16 @@ final class DependencyContext: @unchecked Sendable {
             )
         }
         let context = DependencyContext(
-            owners: owners, policy: policy, unsatisfied: unsatisfied, warnings: warnings, contents: contents, scratch: scratch)
+            policy: policy, unsatisfied: unsatisfied, warnings: warnings, contents: contents, scratch: scratch)
         return (context, warnings)
+    }
+
+    /// The host's file owners, read once per process and again only when
+    /// dpkg's database changed (a test suite runs many checks). Nil when
+    /// nothing is declared: then no use is judged, only absent programs.
+    var owners: FileOwners? {
+        guard policy.declared != nil else { return nil }
+        return FileOwners.cached()
     }
 
     /// The archive's packages that ship each program name in one of the

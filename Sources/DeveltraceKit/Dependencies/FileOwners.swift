@@ -1,3 +1,4 @@
+import Synchronization
 import SystemPackage
 
 #if canImport(Glibc)
@@ -59,6 +60,28 @@ struct FileOwners: Sendable {
         for (name, links) in alternatives {
             for link in links { alternativeLinks[key(link)] = name }
         }
+    }
+
+    /// Whether the host has a dpkg database to read.
+    static func databaseExists(_ database: RawPath = RawPath("/var/lib/dpkg")) -> Bool {
+        LiveHostView().kind(of: database.appending(RawPath("info"))) == .directory
+    }
+
+    private static let cache = Mutex<(stamp: [Int64], owners: FileOwners)?>(nil)
+
+    /// `load()`, reused while dpkg's database is unchanged (the status file
+    /// and the info directory, by size and modification time).
+    static func cached(database: RawPath = RawPath("/var/lib/dpkg")) -> FileOwners? {
+        func stamp(_ path: RawPath) -> [Int64] {
+            var status = stat()
+            guard path.withCString({ stat($0, &status) }) == 0 else { return [-1] }
+            return [Int64(status.st_size), Int64(status.st_mtim.tv_sec), Int64(status.st_mtim.tv_nsec)]
+        }
+        let now = stamp(database.appending(RawPath("status"))) + stamp(database.appending(RawPath("info")))
+        if let hit = cache.withLock({ $0?.stamp == now ? $0?.owners : nil }) { return hit }
+        guard let owners = load(database: database) else { return nil }
+        cache.withLock { $0 = (now, owners) }
+        return owners
     }
 
     /// The host's dpkg database (nil without one).

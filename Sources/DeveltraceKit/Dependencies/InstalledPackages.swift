@@ -1,6 +1,7 @@
 #if canImport(Glibc)
 import Glibc
 #endif
+import Synchronization
 
 /// The host's installed packages as dpkg records them
 /// (`/var/lib/dpkg/status`): what each depends on, provides, and whether it
@@ -35,6 +36,20 @@ struct InstalledPackages: Sendable {
             byName[name] = package
             for virtual in provides { providers[virtual, default: []].insert(name) }
         }
+    }
+
+    private static let cache = Mutex<(stamp: [Int64], packages: InstalledPackages)?>(nil)
+
+    /// `load()`, reused while the status file is unchanged (by size and
+    /// modification time).
+    static func cached(statusFile: RawPath = RawPath("/var/lib/dpkg/status")) -> InstalledPackages? {
+        var status = stat()
+        guard statusFile.withCString({ stat($0, &status) }) == 0 else { return nil }
+        let stamp = [Int64(status.st_size), Int64(status.st_mtim.tv_sec), Int64(status.st_mtim.tv_nsec)]
+        if let hit = cache.withLock({ $0?.stamp == stamp ? $0?.packages : nil }) { return hit }
+        guard let packages = load(statusFile: statusFile) else { return nil }
+        cache.withLock { $0 = (stamp, packages) }
+        return packages
     }
 
     /// The host's dpkg database (nil where there is none: an rpm host).

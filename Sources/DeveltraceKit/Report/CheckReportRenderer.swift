@@ -125,6 +125,7 @@ public struct CheckReportRenderer: Sendable {
                 ? "\(sample.candidate)"
                 : "\(sample.candidate) after \(sample.rounds) round\(sample.rounds == 1 ? "" : "s")"
                     + (sample.severityRebuilds.map { " and \($0) rebuild\($0 == 1 ? "" : "s") holding files out" } ?? "")
+                    + (sample.dependencyRebuilds.map { ", \($0) hiding system packages" } ?? "")
             let recorded = sample.referenceRecorded.map { " (recorded \($0))" } ?? ""
             out += "  \(sample.name) (\(sample.kind)): reference \(sample.reference)\(recorded); candidate \(candidate)\(modules)\n"
             for (name, comparison) in sample.modules.sorted(by: { $0.key < $1.key }) where !comparison.isIdentical {
