@@ -54,6 +54,18 @@ struct CheckCommand: ParsableCommand {
     @Option(name: .customLong("kbuild-dir"), help: "The kbuild directory inside the candidate (default: detected).")
     var kbuildDir: String?
 
+    @Option(
+        help: ArgumentHelp(
+            "Build the samples for this kernel architecture (arm64, arm, riscv, …), with ARCH and CROSS_COMPILE.",
+            valueName: "ARCH"))
+    var arch: String?
+
+    @Option(
+        name: .customLong("cross-compile"),
+        help: ArgumentHelp(
+            "With --arch: the cross compiler's prefix (default: Debian's, aarch64-linux-gnu- for arm64).", valueName: "PREFIX"))
+    var crossCompile: String?
+
     @Option(name: .customLong("module"), help: "A DKMS source directory or a Kbuild directory; repeatable (default: the built-in corpus).")
     var modules: [String] = []
 
@@ -115,6 +127,7 @@ struct CheckCommand: ParsableCommand {
         if cacheSize < 1 { throw ValidationError("--cache-size must be at least 1 (MiB)") }
         if let cacheDirectory, cacheDirectory.isEmpty { throw ValidationError("--cache-dir must name a directory") }
         if let shard, Shard(shard) == nil { throw ValidationError("--shard \(shard): expected K/N with 1 ≤ K ≤ N, e.g. 2/3") }
+        if crossCompile != nil && arch == nil { throw ValidationError("--cross-compile needs --arch") }
     }
 
     func run() throws {
@@ -125,6 +138,7 @@ struct CheckCommand: ParsableCommand {
             timeout: .milliseconds(Int(timeout * 1000)), command: Self.reproducibleCommand(CommandLine.arguments))
         options.listUnused = listUnused
         options.systemDependencies = !noSystemDependencies
+        if let arch { options.architecture = try TargetArchitecture.named(arch, crossCompile: crossCompile) }
         // --module as given, byte for byte.
         let rawModules = RawArguments.values(of: ["--module"])
         if rawModules.count == modules.count { options.modulePaths = rawModules }

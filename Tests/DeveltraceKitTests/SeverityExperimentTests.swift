@@ -32,10 +32,11 @@ extension Unit {
 
         /// Runs a bisection against an oracle: a held-out group's outcome is
         /// the worst of its members' own (no file stands in for another).
-        static func bisect(_ groups: [[String]], causes: [String: Severity], limit: Int = SeverityExperiment.limit)
-            -> (SeverityExperiment.Bisection, [[String]])
-        {
-            var bisection = SeverityExperiment.Bisection(groups: groups, limit: limit)
+        static func bisect(
+            _ groups: [[String]], causes: [String: Severity], limit: Int = SeverityExperiment.limit,
+            split: SeverityExperiment.Bisection.Split = .halves
+        ) -> (SeverityExperiment.Bisection, [[String]]) {
+            var bisection = SeverityExperiment.Bisection(groups: groups, limit: limit, split: split)
             var tested: [[String]] = []
             let rank: [Severity: Int] = [.benign: 0, .divergent: 1, .fatal: 2]
             while let group = bisection.next {
@@ -43,6 +44,20 @@ extension Unit {
                 bisection.record(group.map { causes[$0] ?? .benign }.max { rank[$0]! < rank[$1]! }!)
             }
             return (bisection, tested)
+        }
+
+        @Test("packages: the whole group once; when it changes something, each alone")
+        func singles() {
+            let none = Self.bisect([["libc6-dev", "pahole"]], causes: [:], split: .singles)
+            #expect(none.1 == [["libc6-dev", "pahole"]], "one rebuild when nothing changes")
+            #expect(none.0.verdicts == ["libc6-dev": .benign, "pahole": .benign])
+            let compiler = Self.bisect(
+                [["binutils", "cpp-12", "gcc-12", "libc6-dev"]], causes: ["binutils": .fatal, "cpp-12": .fatal, "gcc-12": .fatal],
+                split: .singles)
+            #expect(compiler.1 == [["binutils", "cpp-12", "gcc-12", "libc6-dev"], ["binutils"], ["cpp-12"], ["gcc-12"], ["libc6-dev"]])
+            #expect(compiler.0.verdicts == ["binutils": .fatal, "cpp-12": .fatal, "gcc-12": .fatal, "libc6-dev": .benign])
+            let alone = Self.bisect([["pahole"]], causes: ["pahole": .fatal], split: .singles)
+            #expect(alone.1 == [["pahole"]])
         }
 
         @Test("two files of a round are held out one at a time (no group test first)")

@@ -9,7 +9,9 @@ import Foundation
 /// The files the build read from the tree and the host are checked
 /// separately, against its trace (`ReferenceInputs`).
 enum ReferenceKey {
-    static func make(sample: Sample, tree: BuildTree, dkms: String?, neighbours: [Sample] = []) -> String {
+    static func make(
+        sample: Sample, tree: BuildTree, dkms: String?, neighbours: [Sample] = [], architecture: TargetArchitecture? = nil
+    ) -> String {
         var lines = [
             "develtrace-reference \(StoredReference.format) \(DeveltraceVersion.current)",
             "executable \(executable())",
@@ -17,6 +19,7 @@ enum ReferenceKey {
             "machine \(machine())",
             "tree \(encode(tree.path)) source \(tree.sourceTree.map(encode) ?? "-") release \(tree.release)",
             "dkms \(dkms ?? "-")",
+            "target \(architecture.map { "\($0.kernel) \($0.crossCompile)" } ?? "native")",
             "sample \(sample.kind.rawValue) \(encode(sample.path)) \(sample.packageName ?? "-") \(sample.packageVersion ?? "-")",
         ]
         // The other DKMS packages' sources in /usr/src: which (their files

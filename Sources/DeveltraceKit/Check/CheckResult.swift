@@ -19,6 +19,9 @@ public struct CheckResult: Sendable, Codable {
         /// The version of the `dkms` that built the DKMS samples (absent
         /// when there were none).
         public var dkms: String? = nil
+        /// What the samples were built for with `--arch` (absent: this
+        /// machine): `arm64 (CROSS_COMPILE=aarch64-linux-gnu-)`.
+        public var architecture: String? = nil
     }
 
     /// How one sample went.

@@ -25,6 +25,8 @@ public struct CheckOptions: Sendable {
     public var baseline: Baseline?
     /// Build only this shard's share of the samples.
     public var shard: Shard?
+    /// The machine samples are built for, when not this one (`--arch`).
+    public var architecture: TargetArchitecture?
     /// Judge the system packages the candidate builds use (`dependency`
     /// findings); off with `--no-system-dependencies`.
     public var systemDependencies = true
@@ -118,7 +120,8 @@ public final class CheckRunner: @unchecked Sendable {
             let layout = try CandidateLayout(candidate: candidate, kbuildDir: options.kbuildDir, maps: options.maps)
             var classifier = Classifier(tree: tree, candidate: candidate, layout: layout)
             if options.systemDependencies {
-                classifier.dependencies = DependencyContext.make(packages: candidate.packages, scratch: root).context
+                classifier.dependencies =
+                    DependencyContext.make(packages: candidate.packages, scratch: root, architecture: options.architecture).context
             }
             progress("candidate staged")
             return classifier
@@ -131,7 +134,8 @@ public final class CheckRunner: @unchecked Sendable {
             SampleCheck(
                 sample: sample, scratch: root.appending(RawPath("s\(index)")), neighbours: neighbours,
                 referenceKey: options.referenceCache.map { _ in
-                    ReferenceKey.make(sample: sample, tree: tree, dkms: dkms, neighbours: neighbours)
+                    ReferenceKey.make(
+                        sample: sample, tree: tree, dkms: dkms, neighbours: neighbours, architecture: options.architecture)
                 })
         }
         for check in checks {
@@ -195,7 +199,8 @@ public final class CheckRunner: @unchecked Sendable {
                 candidates: inputs.map(\.description), packages: candidate.packages.sorted { $0.name < $1.name },
                 kbuildDir: layout.kbuildDir.description, layout: layout.kind,
                 roots: layout.roots.map { [$0.candidate.description, $0.tree.description] }, command: options.command,
-                compiler: Self.compilerVersion(), dkms: dkms),
+                compiler: Self.compilerVersion(), dkms: dkms,
+                architecture: options.architecture.map { "\($0.kernel) (CROSS_COMPILE=\($0.crossCompile))" }),
             warnings: candidate.warnings + Self.releaseWarning(tree: tree.release, candidate: layout.kernelRelease)
                 + (classifier.dependencies?.warnings ?? []) + ordered.flatMap(\.warnings), samples: sampleResults, findings: findings,
             summary: FindingMerge.summary(findings),
@@ -283,7 +288,8 @@ public final class CheckRunner: @unchecked Sendable {
             progress("\(check.sample.name): reference build")
             reference = try SampleBuild(
                 sample: check.sample, kernelRelease: tree.release, kbuildDir: tree.path, sandbox: sandbox, scratch: check.scratch,
-                label: "reference", cpu: cpu, timeout: options.timeout, neighbours: check.neighbours
+                label: "reference", cpu: cpu, timeout: options.timeout, neighbours: check.neighbours,
+                architecture: options.architecture
             ).run(cancel: cancellation)
             if let cache, let key = check.referenceKey, let used = reference.sandbox, !cancellation.isCancelled {
                 let inputs = ReferenceInputs.paths(of: reference.outcome, hostPath: used.hostPath, scratch: [check.scratch])
@@ -342,7 +348,8 @@ public final class CheckRunner: @unchecked Sendable {
         progress("\(check.sample.name): \(label) build")
         let build = try SampleBuild(
             sample: check.sample, kernelRelease: release, kbuildDir: classifier.layout.kbuildDir, sandbox: sandbox,
-            scratch: check.scratch, label: label, cpu: cpu, timeout: options.timeout, neighbours: check.neighbours
+            scratch: check.scratch, label: label, cpu: cpu, timeout: options.timeout, neighbours: check.neighbours,
+            architecture: options.architecture
         ).run(cancel: cancellation)
         progress("\(check.sample.name): \(label) built")
         return build
@@ -603,10 +610,12 @@ extension CheckRunner {
         let classifier = try staging.value()
         let used = findings.filter { $0.detail?.hasPrefix("used ") ?? false }.map(\.path).sorted()
         guard !used.isEmpty else { return }
-        // Held out one at a time when few (a candidate that declares no
-        // compiler has most of them fatal, where bisection would cost more
-        // rebuilds than there are packages); as a group to bisect when many.
-        var bisection = SeverityExperiment.Bisection(groups: used.count <= 8 ? used.map { [$0] } : [used])
+        // All held out at once first: most often nothing changes, and one
+        // rebuild settles them. Otherwise one at a time when few (a
+        // candidate that declares no compiler has most of them fatal, where
+        // bisection would cost more rebuilds than there are packages), else
+        // bisected.
+        var bisection = SeverityExperiment.Bisection(groups: [used], split: used.count <= 8 ? .singles : .halves)
         while let group = bisection.next {
             state.dependencyRebuilds += 1
             let hidden = classifier.hostFiles(of: Set(group))

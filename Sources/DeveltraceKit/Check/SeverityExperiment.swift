@@ -73,12 +73,26 @@ enum SeverityExperiment {
         /// Rebuilds made.
         private(set) var rebuilds = 0
         let limit: Int
+        let split: Split
 
-        /// Groups of at most two are tested one file at a time (a group
-        /// test first would cost a third rebuild).
-        init(groups: [[String]], limit: Int = SeverityExperiment.limit) {
-            pending = groups.flatMap { group in group.count <= 2 ? group.map { Group(paths: [$0]) } : [Group(paths: group)] }
+        /// How a group whose absence changed something is told apart.
+        enum Split: Equatable {
+            /// In two, and each half again (few causes among many).
+            case halves
+            /// Each member alone (most members are causes: a cross or a
+            /// missing compiler's packages), after one rebuild of the whole
+            /// group, which settles the common case of none at once.
+            case singles
+        }
+
+        /// With `.halves`, groups of at most two are tested one file at a
+        /// time (a group test first would cost a third rebuild).
+        init(groups: [[String]], limit: Int = SeverityExperiment.limit, split: Split = .halves) {
+            pending = groups.flatMap { group in
+                group.count == 1 || (split == .halves && group.count <= 2) ? group.map { Group(paths: [$0]) } : [Group(paths: group)]
+            }
             self.limit = limit
+            self.split = split
         }
 
         /// The files to hold out for the next rebuild, or nil when done or
@@ -94,6 +108,8 @@ enum SeverityExperiment {
                 for path in group.paths { verdicts[path] = severity }
                 // The first half changed nothing: the cause is in the second.
                 if severity == .benign, group.isFirstHalf, !pending.isEmpty { pending[0].holdsACause = true }
+            } else if split == .singles {
+                pending.insert(contentsOf: group.paths.map { Group(paths: [$0]) }, at: 0)
             } else {
                 pending.insert(contentsOf: Self.halves(group.paths), at: 0)
             }

@@ -27,7 +27,9 @@ final class DependencyContext: @unchecked Sendable {
     /// The context for a candidate made of `packages` (empty: a directory)
     /// on this host; nil on a host without a dpkg database (then no
     /// `dependency` findings, and a warning says so).
-    static func make(packages: [PackageInfo], scratch: RawPath) -> (context: DependencyContext?, warnings: [String]) {
+    static func make(packages: [PackageInfo], scratch: RawPath, architecture: TargetArchitecture? = nil) -> (
+        context: DependencyContext?, warnings: [String]
+    ) {
         guard let installed = InstalledPackages.cached(), FileOwners.databaseExists() else {
             return (nil, ["system dependencies not judged: this host has no dpkg database"])
         }
@@ -46,7 +48,8 @@ final class DependencyContext: @unchecked Sendable {
             relations = debian.flatMap { PackageRelation.parse($0.preDepends ?? "") + PackageRelation.parse($0.depends ?? "") }
         }
         let (policy, unsatisfied) = DependencyPolicy.make(
-            candidateRelations: relations, candidateNames: Set(packages.map(\.name)), installed: installed)
+            candidateRelations: relations, candidateNames: Set(packages.map(\.name)), installed: installed,
+            crossTriplet: architecture.map { String($0.crossCompile.hasSuffix("-") ? $0.crossCompile.dropLast() : $0.crossCompile[...]) })
         if !unsatisfied.isEmpty {
             warnings.append(
                 "system dependencies: the candidate declares \(unsatisfied.sorted().joined(separator: ", ")), which this host does not have installed; what they would bring in is unknown here"

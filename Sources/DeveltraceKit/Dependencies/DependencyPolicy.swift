@@ -42,11 +42,20 @@ struct DependencyPolicy: Sendable, Equatable {
     /// (nil: none known), on a host whose dpkg database is `installed`.
     /// Relations a candidate package satisfies itself (the flavour's
     /// `Depends` on its `-common`) are not looked up on the host.
-    static func make(candidateRelations relations: [PackageRelation]?, candidateNames: Set<String>, installed: InstalledPackages)
-        -> (policy: DependencyPolicy, unsatisfied: Set<String>)
-    {
+    ///
+    /// `crossTriplet` (`aarch64-linux-gnu`, for `check --arch`): a foreign
+    /// flavour's `Depends: gcc-12` means its own architecture's compiler,
+    /// which a cross build replaces with Debian's cross package of the same
+    /// name and the triplet (`gcc-12-aarch64-linux-gnu`, which brings
+    /// `cpp-12-…` and `binutils-…`): that substitution is taken first, and is
+    /// not a missing dependency.
+    static func make(
+        candidateRelations relations: [PackageRelation]?, candidateNames: Set<String>, installed: InstalledPackages,
+        crossTriplet: String? = nil
+    ) -> (policy: DependencyPolicy, unsatisfied: Set<String>) {
         let declared = relations.map { relations in
-            installed.closure(of: relations.filter { !$0.alternatives.contains { candidateNames.contains($0.name) } })
+            let own = relations.filter { !$0.alternatives.contains { candidateNames.contains($0.name) } }
+            return installed.closure(of: crossTriplet.map { triplet in own.map { $0.crossing(triplet) } } ?? own)
         }
         func closure(_ names: [String]) -> Set<String> {
             installed.closure(of: names.map { PackageRelation(alternatives: [.init(name: $0)]) }).packages

@@ -20,6 +20,13 @@ struct PackageRelation: Sendable, Hashable {
 
     var alternatives: [Alternative]
 
+    /// The same relation for a cross build: each alternative's cross
+    /// package (`NAME-TRIPLET`) first, then the alternative itself.
+    func crossing(_ triplet: String) -> PackageRelation {
+        PackageRelation(
+            alternatives: alternatives.flatMap { [Alternative(name: "\($0.name)-\(triplet)", version: $0.version), $0] })
+    }
+
     /// Parses a relationship field; architecture restrictions (`[amd64]`)
     /// and build profiles (`<!nocheck>`) are dropped.
     static func parse(_ field: String) -> [PackageRelation] {

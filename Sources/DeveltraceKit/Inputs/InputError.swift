@@ -18,6 +18,8 @@ public enum InputError: Error, CustomStringConvertible, Sendable {
     case badBaseline(path: String, reason: String)
     /// Shard results that do not make one whole run.
     case badShards(String)
+    /// `--arch` names no architecture develtrace can build for here.
+    case badArchitecture(String, String)
 
     public var description: String {
         switch self {
@@ -49,6 +51,8 @@ public enum InputError: Error, CustomStringConvertible, Sendable {
             return "\(path): not a usable baseline: \(reason)"
         case .badShards(let detail):
             return "cannot merge: \(detail)"
+        case .badArchitecture(let name, let detail):
+            return "--arch \(name): \(detail)"
         }
     }
 }

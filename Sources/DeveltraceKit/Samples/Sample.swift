@@ -93,7 +93,7 @@ enum SampleDriver {
     static let script = #"""
         #!/bin/bash
         # develtrace's sample driver (see SampleDriver in the sources).
-        kernelver=$1 kernel_source_dir=$2 module_dir=$3 kind=$4 name=$5 version=$6
+        kernelver=$1 kernel_source_dir=$2 module_dir=$3 kind=$4 name=$5 version=$6 arch=$7
         if [ "$kind" = kbuild ]; then
             cd "$module_dir" || exit 1
             exec make -C "$kernel_source_dir" M="$module_dir" modules
@@ -101,7 +101,9 @@ enum SampleDriver {
         cd /
         # The trees on the command line: the host's /etc/dkms/framework.conf
         # may name others, which are not in the sandbox.
-        dkms build -m "$name" -v "$version" -k "$kernelver" --kernelsourcedir "$kernel_source_dir"             --dkmstree /var/lib/dkms --sourcetree /usr/src --verbose
+        # -a: the machine DKMS builds for (BUILD_EXCLUSIVE_ARCH is matched
+        # against it); ARCH and CROSS_COMPILE come through the environment.
+        dkms build -m "$name" -v "$version" -k "$kernelver" ${arch:+-a "$arch"} --kernelsourcedir "$kernel_source_dir"             --dkmstree /var/lib/dkms --sourcetree /usr/src --verbose
         status=$?
         # DKMS sends make's output to make.log: the build directory's while
         # it fails, the kernel's log directory once it succeeded.

@@ -44,6 +44,8 @@ struct SampleBuild {
     /// may take another package's sources from there: west-chamber's
     /// takes xtables-addons').
     var neighbours: [Sample] = []
+    /// The machine to build for, when not this one (`check --arch`).
+    var architecture: TargetArchitecture? = nil
 
     func run(cancel: CancellationHandle) throws -> SampleBuildResult {
         let copy = scratch.appending(RawPath("\(label)-\(sample.name)"))
@@ -91,11 +93,12 @@ struct SampleBuild {
         defer { close(nullFD) }
         let arguments = [
             "/bin/bash", "/develtrace-driver.sh", kernelRelease, kbuildDir.description, inside.description, sample.kind.rawValue,
-            sample.packageName ?? "", sample.packageVersion ?? "",
+            sample.packageName ?? "", sample.packageVersion ?? "", architecture?.machine ?? "",
         ]
-        let environment = [
-            "PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin", "HOME=/root", "LANG=C.UTF-8", "LC_ALL=C.UTF-8",
-        ]
+        let environment =
+            [
+                "PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin", "HOME=/root", "LANG=C.UTF-8", "LC_ALL=C.UTF-8",
+            ] + (architecture?.environment ?? [])
         let request = TraceRequest(
             program: RawPath("/bin/bash"), arguments: arguments.map(RawPath.init), environment: environment.map(RawPath.init),
             workingDirectory: sample.kind == .dkms ? SampleDriver.dkmsTree : inside, sandbox: configuration, cpu: cpu,
