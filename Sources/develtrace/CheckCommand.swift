@@ -80,6 +80,11 @@ struct CheckCommand: ParsableCommand {
     @Option(help: "Samples built in parallel (default: the number of CPUs).")
     var jobs: Int = ProcessInfo.processInfo.activeProcessorCount
 
+    @Option(
+        name: .customLong("max-rebuilds"),
+        help: "Rebuilds per sample at most to tell apart findings that share a round (and again for system packages); 0: none.")
+    var maxRebuilds = 24
+
     @Option(name: .customLong("max-rounds"), help: "Closure rounds per sample at most.")
     var maxRounds: Int = 16
 
@@ -128,6 +133,7 @@ struct CheckCommand: ParsableCommand {
         if let cacheDirectory, cacheDirectory.isEmpty { throw ValidationError("--cache-dir must name a directory") }
         if let shard, Shard(shard) == nil { throw ValidationError("--shard \(shard): expected K/N with 1 ≤ K ≤ N, e.g. 2/3") }
         if crossCompile != nil && arch == nil { throw ValidationError("--cross-compile needs --arch") }
+        if maxRebuilds < 0 { throw ValidationError("--max-rebuilds must be 0 or more") }
     }
 
     func run() throws {
@@ -138,6 +144,7 @@ struct CheckCommand: ParsableCommand {
             timeout: .milliseconds(Int(timeout * 1000)), command: Self.reproducibleCommand(CommandLine.arguments))
         options.listUnused = listUnused
         options.systemDependencies = !noSystemDependencies
+        options.maxRebuilds = maxRebuilds
         if let arch { options.architecture = try TargetArchitecture.named(arch, crossCompile: crossCompile) }
         // --module as given, byte for byte.
         let rawModules = RawArguments.values(of: ["--module"])

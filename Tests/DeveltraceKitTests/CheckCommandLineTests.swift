@@ -55,6 +55,34 @@ extension Machine {
             #expect(!FileManager.default.fileExists(atPath: report.path), "no empty report is left")
         }
 
+        @Test(
+            "a bad --arch exits 2 with one line before any build",
+            arguments: [
+                (["--arch", "vax"], "--arch vax: not a kernel architecture develtrace knows"),
+                (
+                    ["--arch", "arm64", "--cross-compile", "nosuch-linux-gnu-"],
+                    "--arch arm64: no cross compiler nosuch-linux-gnu-gcc on PATH"
+                ),
+                (["--cross-compile", "aarch64-linux-gnu-"], "--cross-compile needs --arch"),
+            ])
+        func badArchitecture(extra: [String], message: String) throws {
+            try #require(FileManager.default.isExecutableFile(atPath: CommandLine.executable), "swift build first")
+            let work = try Self.work()
+            defer { try? FileManager.default.removeItem(at: work) }
+            let report = work.appendingPathComponent("report.json")
+            let run = try CommandLine.run(
+                [
+                    "check", "--build-tree", MiniKernel.tree.path, "--candidate", MiniKernel.tree.path + "/include", "--module",
+                    MiniKernel.module,
+                ]
+                    + extra + ["--output", report.path], in: work)
+            #expect(run.status == 2, "\(run.stderr)")
+            #expect(run.stderr.contains(message), "\(run.stderr)")
+            // The message, then at most ArgumentParser's usage hint.
+            #expect(run.stderr.split(separator: "\n").first?.contains(message) == true, "\(run.stderr)")
+            #expect(!FileManager.default.fileExists(atPath: report.path))
+        }
+
         @Test("a sample that does not build against the full tree exits 3, blamed on the sample")
         func brokenSample() throws {
             try #require(FileManager.default.isExecutableFile(atPath: CommandLine.executable), "swift build first")

@@ -1,3 +1,4 @@
+import Foundation
 import Testing
 
 @testable import DeveltraceKit
@@ -288,6 +289,51 @@ extension Unit {
                 policy: DependencyPolicy(declared: ["toilet"], essential: [], harness: [], dkmsHarness: [], buildEssential: []),
                 severity: .fatal, show: Self.show)
             #expect(lacksKnown.findings.isEmpty && lacksKnown.hostLacks == ["toilet"])
+        }
+    }
+}
+
+extension Unit {
+    @Suite struct TargetArchitectureTests {
+        @Test("--arch: the kernel's name or the machine's; Debian's cross prefix unless given; the compiler must be on PATH")
+        func named() throws {
+            let bin = FileManager.default.temporaryDirectory.appendingPathComponent("dt-arch-\(UUID().uuidString.prefix(8))")
+            try FileManager.default.createDirectory(at: bin, withIntermediateDirectories: true)
+            defer { try? FileManager.default.removeItem(at: bin) }
+            for name in ["aarch64-linux-gnu-gcc", "my-cross-gcc"] {
+                let file = bin.appendingPathComponent(name).path
+                FileManager.default.createFile(atPath: file, contents: Data("#!/bin/sh\n".utf8), attributes: [.posixPermissions: 0o755])
+            }
+            let arm64 = try TargetArchitecture.named("arm64", crossCompile: nil, path: bin.path)
+            #expect(arm64 == TargetArchitecture(kernel: "arm64", machine: "aarch64", crossCompile: "aarch64-linux-gnu-"))
+            #expect(arm64.environment == ["ARCH=arm64", "CROSS_COMPILE=aarch64-linux-gnu-"])
+            #expect(try TargetArchitecture.named("aarch64", crossCompile: nil, path: bin.path).kernel == "arm64")
+            #expect(try TargetArchitecture.named("arm64", crossCompile: "my-cross-", path: bin.path).crossCompile == "my-cross-")
+            #expect(throws: InputError.self) { try TargetArchitecture.named("vax", crossCompile: nil, path: bin.path) }
+            #expect(throws: InputError.self) { try TargetArchitecture.named("riscv", crossCompile: nil, path: bin.path) }
+        }
+
+        @Test("a cross build's relation: the cross package first, then the name itself")
+        func crossing() {
+            let relation = PackageRelation.parse("gcc-12 (>= 12) | c-compiler")[0].crossing("aarch64-linux-gnu")
+            #expect(
+                relation.alternatives.map(\.name) == ["gcc-12-aarch64-linux-gnu", "gcc-12", "c-compiler-aarch64-linux-gnu", "c-compiler"])
+            var status = ControlParagraphs.parse(DependencyTests.status)
+            status.append([
+                "Package": "gcc-12-aarch64-linux-gnu", "Status": "install ok installed", "Depends": "binutils-aarch64-linux-gnu",
+            ])
+            status.append(["Package": "binutils-aarch64-linux-gnu", "Status": "install ok installed"])
+            let installed = InstalledPackages(paragraphs: status)
+            let cross = DependencyPolicy.make(
+                candidateRelations: PackageRelation.parse("gcc-12"), candidateNames: [], installed: installed,
+                crossTriplet: "aarch64-linux-gnu"
+            ).policy
+            #expect(!cross.mustDeclare("gcc-12-aarch64-linux-gnu", dkms: false))
+            #expect(!cross.mustDeclare("binutils-aarch64-linux-gnu", dkms: false))
+            let native = DependencyPolicy.make(
+                candidateRelations: PackageRelation.parse("gcc-12"), candidateNames: [], installed: installed
+            ).policy
+            #expect(native.mustDeclare("gcc-12-aarch64-linux-gnu", dkms: false), "only a cross build substitutes")
         }
     }
 }

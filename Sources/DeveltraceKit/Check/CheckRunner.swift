@@ -25,6 +25,10 @@ public struct CheckOptions: Sendable {
     public var baseline: Baseline?
     /// Build only this shard's share of the samples.
     public var shard: Shard?
+    /// Rebuilds a sample may spend telling severities apart, for files
+    /// (`SeverityExperiment`) and again for system packages; 0 keeps each
+    /// finding's round severity (`--max-rebuilds`).
+    public var maxRebuilds = SeverityExperiment.limit
     /// The machine samples are built for, when not this one (`--arch`).
     public var architecture: TargetArchitecture?
     /// Judge the system packages the candidate builds use (`dependency`
@@ -569,7 +573,7 @@ extension CheckRunner {
         staging: StagingTask, cpu: Int
     ) throws {
         let groups = SeverityExperiment.contested(findings, added: Set(state.closurePlaces.keys.map(\.description)))
-        var bisection = SeverityExperiment.Bisection(groups: groups.map { $0.map(\.path) })
+        var bisection = SeverityExperiment.Bisection(groups: groups.map { $0.map(\.path) }, limit: options.maxRebuilds)
         let held = check.scratch.appending(RawPath("held-out"))
         while let group = bisection.next {
             DirectoryWalk.removeTree(held)
@@ -615,7 +619,8 @@ extension CheckRunner {
         // candidate that declares no compiler has most of them fatal, where
         // bisection would cost more rebuilds than there are packages), else
         // bisected.
-        var bisection = SeverityExperiment.Bisection(groups: [used], split: used.count <= 8 ? .singles : .halves)
+        var bisection = SeverityExperiment.Bisection(
+            groups: [used], limit: options.maxRebuilds, split: used.count <= 8 ? .singles : .halves)
         while let group = bisection.next {
             state.dependencyRebuilds += 1
             let hidden = classifier.hostFiles(of: Set(group))
