@@ -290,7 +290,8 @@ struct SandboxPlan {
         for bind in configuration.binds {
             try Self.checkAbsolute(bind.target)
             let isDirectory = try checkSource(bind.source)
-            let target = try makeMountPoint(bind.target, directory: isDirectory, submounts: submounts, mounted: mounted, tmpfs: tmpfsTargets)
+            let target = try makeMountPoint(
+                bind.target, directory: isDirectory, submounts: submounts, mounted: mounted, tmpfs: tmpfsTargets)
             if !bind.readOnly, case .rootMapped = identity {
                 steps.append(
                     MountStep(kind: .idmappedBind, source: bind.source, target: inside(target), idmapOwner: host.owner(of: bind.source)))
@@ -332,7 +333,9 @@ struct SandboxPlan {
     var text: String {
         var lines = preparation.map { "prepare: \($0)" }
         for step in steps {
-            lines.append("init: \(step.summary)" + (step.data.map { " [\($0)]" } ?? "") + (step.kind == .mount && step.flags != 0 ? " flags=0x\(String(step.flags, radix: 16))" : ""))
+            lines.append(
+                "init: \(step.summary)" + (step.data.map { " [\($0)]" } ?? "")
+                    + (step.kind == .mount && step.flags != 0 ? " flags=0x\(String(step.flags, radix: 16))" : ""))
         }
         return lines.joined(separator: "\n") + "\n"
     }

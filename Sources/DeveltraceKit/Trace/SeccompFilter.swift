@@ -136,19 +136,19 @@ public struct SeccompFilter: Sendable {
         func instruction(_ code: UInt16, _ jt: UInt8, _ jf: UInt8, _ k: UInt32) -> [UInt8] {
             withUnsafeBytes(of: code.littleEndian) { Array($0) } + [jt, jf] + withUnsafeBytes(of: k.littleEndian) { Array($0) }
         }
-        let load: UInt16 = 0x20  // BPF_LD | BPF_W | BPF_ABS
-        let equal: UInt16 = 0x15  // BPF_JMP | BPF_JEQ | BPF_K
-        let greater: UInt16 = 0x25  // BPF_JMP | BPF_JGT | BPF_K
-        let ret: UInt16 = 0x06  // BPF_RET | BPF_K
+        let load: UInt16 = 0x20 // BPF_LD | BPF_W | BPF_ABS
+        let equal: UInt16 = 0x15 // BPF_JMP | BPF_JEQ | BPF_K
+        let greater: UInt16 = 0x25 // BPF_JMP | BPF_JGT | BPF_K
+        let ret: UInt16 = 0x06 // BPF_RET | BPF_K
         let (x86_64, i386) = (knownRanges[0], knownRanges[1])
-        return instruction(load, 0, 0, 4)  // 0: A = arch
-            + instruction(equal, 0, 2, x86_64.arch)  // 1: x86_64? 2 : 4
-            + instruction(load, 0, 0, 0)  // 2: A = nr
-            + instruction(greater, 3, 4, x86_64.highest)  // 3: unknown? 7 : 8
-            + instruction(equal, 0, 3, i386.arch)  // 4: i386? 5 : 8
-            + instruction(load, 0, 0, 0)  // 5: A = nr
-            + instruction(greater, 0, 1, i386.highest)  // 6: unknown? 7 : 8
-            + instruction(ret, 0, 0, errnoAction(ENOSYS))  // 7: refuse
+        return instruction(load, 0, 0, 4) // 0: A = arch
+            + instruction(equal, 0, 2, x86_64.arch) // 1: x86_64? 2 : 4
+            + instruction(load, 0, 0, 0) // 2: A = nr
+            + instruction(greater, 3, 4, x86_64.highest) // 3: unknown? 7 : 8
+            + instruction(equal, 0, 3, i386.arch) // 4: i386? 5 : 8
+            + instruction(load, 0, 0, 0) // 5: A = nr
+            + instruction(greater, 0, 1, i386.highest) // 6: unknown? 7 : 8
+            + instruction(ret, 0, 0, errnoAction(ENOSYS)) // 7: refuse
         // 8: libseccomp's program, which loads what it needs itself.
     }
 }
