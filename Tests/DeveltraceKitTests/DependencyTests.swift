@@ -302,7 +302,7 @@ extension Unit {
             defer { try? FileManager.default.removeItem(at: bin) }
             for name in ["aarch64-linux-gnu-gcc", "my-cross-gcc"] {
                 let file = bin.appendingPathComponent(name).path
-                FileManager.default.createFile(atPath: file, contents: Data("#!/bin/sh\n".utf8), attributes: [.posixPermissions: 0o755])
+                _ = FileManager.default.createFile(atPath: file, contents: Data("#!/bin/sh\n".utf8), attributes: [.posixPermissions: 0o755])
             }
             let arm64 = try TargetArchitecture.named("arm64", crossCompile: nil, path: bin.path)
             #expect(arm64 == TargetArchitecture(kernel: "arm64", machine: "aarch64", crossCompile: "aarch64-linux-gnu-"))
