@@ -8,16 +8,12 @@ import Testing
 /// packages are all in the archive, and a reference tree with the headers'
 /// .config, checked identical after `olddefconfig`.
 enum Debian612 {
-    static var top: String { DebianPair.cache + "/debian-6.12" }
-    static var tree: String { top + "/linux" }
-    static var prepared: Bool { FileManager.default.fileExists(atPath: tree + "/.develtrace-prepared") }
-    static var runs: Bool { prepared || DebianPair.required }
-
-    static var debs: [String] {
-        let directory = top + "/debs"
-        let names = (try? FileManager.default.contentsOfDirectory(atPath: directory)) ?? []
-        return names.filter { $0.hasPrefix("linux-headers-") || $0.hasPrefix("linux-kbuild-") }.sorted().map { directory + "/" + $0 }
-    }
+    static let pair = PreparedDebianPair(label: "6.12")
+    static var top: String { pair.top }
+    static var tree: String { pair.tree }
+    static var prepared: Bool { pair.prepared }
+    static var runs: Bool { pair.runs }
+    static var debs: [String] { pair.debs }
 
     /// Every DKMS sample the preparation downloads (bookworm's versions) and
     /// the built-in corpus.

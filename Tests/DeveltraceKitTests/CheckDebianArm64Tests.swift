@@ -9,12 +9,24 @@ import Testing
 /// foreign), against linux-source-6.1 with the arm64 headers' .config,
 /// cross-built (`tools/prepare-debian 6.1-arm64`).
 enum DebianArm64 {
-    static var top: String { DebianPair.cache + "/debian-6.1-arm64" }
-    static var tree: String { top + "/linux" }
-    static var prepared: Bool { FileManager.default.fileExists(atPath: tree + "/.develtrace-prepared") }
-    static var runs: Bool { prepared || DebianPair.required }
+    static let pair = PreparedDebianPair(label: "6.1-arm64")
+    static var top: String { pair.top }
+    static var tree: String { pair.tree }
+    static var prepared: Bool { pair.prepared }
+    static var runs: Bool { pair.runs }
+    static var debs: [String] { pair.debs }
+}
 
-    static var debs: [String] {
+/// A pair `tools/prepare-debian LABEL` put in the cache: its reference tree
+/// and its flavour, -common and kbuild `.deb`s.
+struct PreparedDebianPair: Sendable {
+    let label: String
+    var top: String { DebianPair.cache + "/debian-" + label }
+    var tree: String { top + "/linux" }
+    var prepared: Bool { FileManager.default.fileExists(atPath: tree + "/.develtrace-prepared") }
+    var runs: Bool { prepared || DebianPair.required }
+
+    var debs: [String] {
         let directory = top + "/debs"
         let names = (try? FileManager.default.contentsOfDirectory(atPath: directory)) ?? []
         return names.filter { $0.hasPrefix("linux-headers-") || $0.hasPrefix("linux-kbuild-") }.sorted().map { directory + "/" + $0 }

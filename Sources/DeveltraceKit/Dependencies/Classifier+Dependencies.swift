@@ -7,19 +7,17 @@ extension Classifier {
 
     /// Records `access` of a candidate round if a build process made it
     /// (`ProcessRoles`) of a host system file (not the candidate, not a
-    /// sample or anything else the sandbox binds). A shared object a host
+    /// sample or anything else the sandbox binds: `bound`, its bind and
+    /// overlay targets). A shared object a host
     /// program loads is that program's (its package's own dependency), and
     /// so is what the C library reads for it (`ProcessRoles.isLibraryRuntime`).
     func noteHostAccess(
-        _ access: FileAccess, round: Int, outcome: TraceOutcome, buildProcesses: Set<Int32>, sandbox: SandboxConfiguration?,
-        into needs: inout Needs
+        _ access: FileAccess, round: Int, outcome: TraceOutcome, buildProcesses: Set<Int32>, bound: [RawPath], into needs: inout Needs
     ) {
         guard buildProcesses.contains(access.process) else { return }
         let path = access.path.resolvingDotDot()
         guard Self.systemRoots.contains(where: { path.isSame(or: $0) }), !candidate.contains(path) else { return }
-        if let sandbox, (sandbox.binds.map(\.target) + sandbox.overlays.map(\.target)).contains(where: { path.isSame(or: $0) }) {
-            return
-        }
+        if bound.contains(where: { path.isSame(or: $0) }) { return }
         if DependencyRule.programDirectories.contains(path.parent),
             access.intent == .exec || access.intent == .stat || access.intent == .probe
         {

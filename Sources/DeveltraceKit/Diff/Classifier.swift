@@ -112,6 +112,7 @@ struct Classifier {
             let round = index + 1
             let outcome = build.outcome
             let buildProcesses = dependencies == nil ? [] : ProcessRoles.buildProcesses(outcome.processes)
+            let bound = build.sandbox.map { $0.binds.map(\.target) + $0.overlays.map(\.target) } ?? []
             for write in outcome.writes where !write.isDirectory {
                 needs.created.insert(write.path)
                 if let relative = layout.treePath(of: write.path), !relative.isEmpty, candidate.contains(write.path) {
@@ -128,7 +129,7 @@ struct Classifier {
                 guard let relative = layout.treePath(of: access.path), !relative.isEmpty else {
                     if dependencies != nil {
                         noteHostAccess(
-                            access, round: round, outcome: outcome, buildProcesses: buildProcesses, sandbox: build.sandbox, into: &needs)
+                            access, round: round, outcome: outcome, buildProcesses: buildProcesses, bound: bound, into: &needs)
                     }
                     continue
                 }
