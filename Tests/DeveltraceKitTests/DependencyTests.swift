@@ -272,6 +272,7 @@ extension Unit {
             #expect(good.unowned == [RawPath("/etc/ld.so.cache")], "an alternatives link is not unowned")
             let bad = run(trimmed, shipped: [])
             #expect(bad.findings.map(\.path) == ["gcc", "gcc-12", "toilet"])
+            #expect(bad.undeclared == ["gcc", "gcc-12"], "an absent program is not held out")
             #expect(bad.findings[1].detail?.hasPrefix("used /usr/bin/gcc-12, /usr/bin/x86_64-linux-gnu-gcc-12;") == true)
             #expect(bad.findings[1].evidence.first?.path == "/usr/bin/cc", "the path the build named")
             #expect(bad.findings.allSatisfy { $0.class == .dependency })

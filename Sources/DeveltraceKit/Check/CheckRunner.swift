@@ -511,7 +511,8 @@ public final class CheckRunner: @unchecked Sendable {
         if var dependencies = classifier.dependencyOutcome(of: observation, needs: final, severity: lastSeverity) {
             if build.status.isSuccess {
                 try holdOutPackages(
-                    check, findings: &dependencies.findings, state: &state, last: build, tree: tree, staging: staging, cpu: cpu)
+                    dependencies.undeclared, check, findings: &dependencies.findings, state: &state, last: build, tree: tree,
+                    staging: staging, cpu: cpu)
             }
             findings += dependencies.findings
             unowned = dependencies.unowned
@@ -608,11 +609,10 @@ extension CheckRunner {
     /// nothing changes (benign). A program the host lacks needs no
     /// experiment: every round ran without it.
     fileprivate func holdOutPackages(
-        _ check: SampleCheck, findings: inout [Finding], state: inout ClosureState, last: SampleBuildResult, tree: BuildTree,
-        staging: StagingTask, cpu: Int
+        _ used: [String], _ check: SampleCheck, findings: inout [Finding], state: inout ClosureState, last: SampleBuildResult,
+        tree: BuildTree, staging: StagingTask, cpu: Int
     ) throws {
         let classifier = try staging.value()
-        let used = findings.filter { $0.detail?.hasPrefix("used ") ?? false }.map(\.path).sorted()
         guard !used.isEmpty else { return }
         // All held out at once first: most often nothing changes, and one
         // rebuild settles them. Otherwise one at a time when few (a

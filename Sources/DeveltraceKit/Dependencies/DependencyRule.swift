@@ -13,6 +13,9 @@ enum DependencyRule {
         /// Packages the candidate declares that the host lacks (the check
         /// then saw a build without them: install them).
         var hostLacks: Set<String> = []
+        /// The packages found by use (not absent programs): what an
+        /// experiment may hide to learn their severity, sorted.
+        var undeclared: [String] = []
     }
 
     /// Directories a shell or `execvp` looks for a program in.
@@ -45,6 +48,7 @@ enum DependencyRule {
                 }
             }
         }
+        outcome.undeclared = used.keys.sorted()
         for (package, uses) in used.sorted(by: { $0.key < $1.key }) {
             var paths: [RawPath] = []
             for use in uses where !paths.contains(use.path) { paths.append(use.path) }
