@@ -101,6 +101,28 @@ extension Unit {
             #expect(!underTmp.preparation.contains { if case .whiteout = $0 { true } else { false } })
         }
 
+        @Test("as root, directories made on the way to a whiteout in a candidate overlay are the sandbox root's, as its lowers show")
+        func whiteoutDirectoriesOwned() throws {
+            var configuration = Self.configuration
+            configuration.hidden.append(RawPath("/usr/src/linux-headers-6.1.0-56-amd64/scripts/basic/.fixdep.cmd"))
+            configuration.hidden.append(RawPath("/usr/bin/pahole"))
+            let plan = try SandboxPlan(
+                configuration: configuration, scratch: RawPath("/scratch"), identity: .rootMapped(hostID: 1_000_000_000), host: FakeHost())
+            let upper = RawPath("/scratch/overlay-0-upper")
+            #expect(plan.preparation.contains(.whiteout(upper.appending(RawPath("scripts/basic/.fixdep.cmd")))))
+            for directory in ["scripts", "scripts/basic"] {
+                let made = upper.appending(RawPath(directory))
+                let order = try #require(plan.preparation.firstIndex(of: .directory(made)), "\(directory)")
+                let owned = try #require(
+                    plan.preparation.firstIndex(of: .chown(made, uid: 1_000_000_000, gid: 1_000_000_000)), "\(directory)")
+                #expect(order < owned)
+            }
+            // A host directory (through a base overlay, not idmapped) keeps
+            // the host's owner: the build cannot write into /usr/bin.
+            #expect(plan.preparation.contains(.whiteout(RawPath("/scratch/base-0-upper/bin/pahole"))))
+            #expect(!plan.preparation.contains(.chown(RawPath("/scratch/base-0-upper/bin"), uid: 1_000_000_000, gid: 1_000_000_000)))
+        }
+
         @Test("bad sandbox paths are refused before anything is prepared")
         func refusals() {
             var relative = Self.configuration

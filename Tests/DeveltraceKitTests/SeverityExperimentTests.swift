@@ -46,6 +46,45 @@ extension Unit {
             return (bisection, tested)
         }
 
+        /// The same, `width` rebuilds at a time (`batch`).
+        static func bisectInBatches(
+            _ groups: [[String]], causes: [String: Severity], width: Int, limit: Int = SeverityExperiment.limit,
+            split: SeverityExperiment.Bisection.Split = .halves
+        ) -> (SeverityExperiment.Bisection, [[[String]]]) {
+            var bisection = SeverityExperiment.Bisection(groups: groups, limit: limit, split: split)
+            var batches: [[[String]]] = []
+            let rank: [Severity: Int] = [.benign: 0, .divergent: 1, .fatal: 2]
+            while case let batch = bisection.batch(upTo: width), !batch.isEmpty {
+                batches.append(batch)
+                bisection.record(batch.map { group in (group, group.map { causes[$0] ?? .benign }.max { rank[$0]! < rank[$1]! }!) })
+            }
+            return (bisection, batches)
+        }
+
+        @Test("rebuilt two at a time: the same verdicts as one at a time, in fewer steps, never over the limit")
+        func batches() {
+            let files = (0..<16).map { "f\($0)" }
+            for causes: [String: Severity] in [["f15": .fatal], ["f1": .fatal, "f2": .fatal, "f9": .divergent], [:]] {
+                let (serial, tested) = Self.bisect([files, ["g0", "g1", "g2"]], causes: causes)
+                let (parallel, batches) = Self.bisectInBatches([files, ["g0", "g1", "g2"]], causes: causes, width: 2)
+                #expect(parallel.verdicts == serial.verdicts, "\(causes)")
+                #expect(parallel.verdicts.count == 19)
+                #expect(batches.allSatisfy { $0.count <= 2 })
+                #expect(batches.count < tested.count, "\(batches)")
+                // A first half's sibling built beside it is not inferred: at
+                // most one rebuild per split more than one at a time.
+                #expect(parallel.rebuilds <= 2 * serial.rebuilds)
+            }
+            // Each package alone, both at once once the group failed.
+            let (packages, steps) = Self.bisectInBatches(
+                [["binutils", "cpp-12", "gcc-12"]], causes: ["gcc-12": .fatal], width: 2, split: .singles)
+            #expect(steps == [[["binutils", "cpp-12", "gcc-12"]], [["binutils"], ["cpp-12"]], [["gcc-12"]]])
+            #expect(packages.verdicts == ["binutils": .benign, "cpp-12": .benign, "gcc-12": .fatal])
+            let (bounded, boundedSteps) = Self.bisectInBatches(
+                [files], causes: Dictionary(uniqueKeysWithValues: files.map { ($0, .fatal) }), width: 2, limit: 5)
+            #expect(bounded.rebuilds == 5 && boundedSteps.joined().count == 5)
+        }
+
         @Test("packages: the whole group once; when it changes something, each alone")
         func singles() {
             let none = Self.bisect([["libc6-dev", "pahole"]], causes: [:], split: .singles)

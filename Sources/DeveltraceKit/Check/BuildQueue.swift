@@ -17,6 +17,10 @@ final class BuildQueue: @unchecked Sendable {
     private var added = 0
     private var failure: (any Error)?
     private var stopped = false
+    /// Workers waiting for a job, and helper jobs (`fanOut`) queued for
+    /// them and not yet taken.
+    private var waiting = 0
+    private var helpersQueued = 0
 
     /// Adds a job; lower `priority` runs first, then first added.
     func add(priority: Int, _ job: @escaping Job) {
@@ -59,6 +63,7 @@ final class BuildQueue: @unchecked Sendable {
             if stopped || cancelled() { return nil }
             if let index = jobs.indices.min(by: { (jobs[$0].priority, jobs[$0].order) < (jobs[$1].priority, jobs[$1].order) }) {
                 running += 1
+                if jobs[index].priority == Self.helperPriority { helpersQueued -= 1 }
                 return jobs.remove(at: index).job
             }
             if running == 0 {
@@ -66,8 +71,62 @@ final class BuildQueue: @unchecked Sendable {
                 condition.broadcast()
                 return nil
             }
+            waiting += 1
             condition.wait()
+            waiting -= 1
         }
+    }
+
+    /// The priority of `fanOut`'s helpers: before any other job.
+    private static let helperPriority = Int.min
+
+    /// Workers with nothing to do right now (a hint: `fanOut` checks again).
+    var idleWorkers: Int {
+        condition.lock()
+        defer { condition.unlock() }
+        return max(0, waiting - helpersQueued)
+    }
+
+    /// Runs `work` for the indices `0..<count` from inside a job: on the
+    /// job's own thread (`cpu`) and on as many workers as are idle right
+    /// now, each taking the next index until none is left; returns each
+    /// index's result. A worker busy with another job is never waited for,
+    /// so two jobs fanning out at once cannot deadlock: what no idle worker
+    /// takes, the calling thread does.
+    func fanOut<T: Sendable>(_ count: Int, cpu: Int, _ work: @escaping @Sendable (_ index: Int, _ cpu: Int) -> T) -> [T] {
+        let shared = FanOut<T>(count: count)
+        let group = DispatchGroup()
+        var orders: [Int] = []
+        condition.lock()
+        let helpers = min(count - 1, max(0, waiting - helpersQueued))
+        for _ in 0..<max(0, helpers) {
+            group.enter()
+            let order = added
+            orders.append(order)
+            jobs.append(
+                (
+                    Self.helperPriority, order,
+                    { cpu in
+                        defer { group.leave() }
+                        while let index = shared.claim() { shared.store(index, work(index, cpu)) }
+                    }
+                ))
+            added += 1
+            helpersQueued += 1
+        }
+        if helpers > 0 { condition.broadcast() }
+        condition.unlock()
+        while let index = shared.claim() { shared.store(index, work(index, cpu)) }
+        // Helpers no worker took (the queue stopped, or every index was
+        // claimed first) are withdrawn rather than waited for.
+        condition.lock()
+        let before = jobs.count
+        jobs.removeAll { orders.contains($0.order) }
+        helpersQueued -= before - jobs.count
+        for _ in 0..<(before - jobs.count) { group.leave() }
+        condition.unlock()
+        group.wait()
+        return shared.results()
     }
 
     private func finished(_ error: (any Error)?) {
@@ -79,5 +138,38 @@ final class BuildQueue: @unchecked Sendable {
         }
         condition.broadcast()
         condition.unlock()
+    }
+}
+
+/// The indices a `fanOut` hands out and the results it gathers.
+private final class FanOut<T: Sendable>: @unchecked Sendable {
+    private let lock = NSLock()
+    private var nextIndex = 0
+    private let count: Int
+    private var stored: [T?]
+
+    init(count: Int) {
+        self.count = count
+        stored = Array(repeating: nil, count: count)
+    }
+
+    func claim() -> Int? {
+        lock.lock()
+        defer { lock.unlock() }
+        guard nextIndex < count else { return nil }
+        nextIndex += 1
+        return nextIndex - 1
+    }
+
+    func store(_ index: Int, _ value: T) {
+        lock.lock()
+        stored[index] = value
+        lock.unlock()
+    }
+
+    func results() -> [T] {
+        lock.lock()
+        defer { lock.unlock() }
+        return stored.map { $0! }
     }
 }

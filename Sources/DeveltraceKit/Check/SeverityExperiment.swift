@@ -97,26 +97,46 @@ enum SeverityExperiment {
 
         /// The files to hold out for the next rebuild, or nil when done or
         /// out of rebuilds.
-        var next: [String]? { rebuilds < limit ? pending.first?.paths : nil }
+        var next: [String]? { batch(upTo: 1).first }
+
+        /// The groups to hold out next, at most `count`, built at the same
+        /// time (each from the last round, none depending on another's
+        /// verdict); empty when done or out of rebuilds.
+        func batch(upTo count: Int) -> [[String]] {
+            Array(pending.prefix(max(0, min(count, limit - rebuilds)))).map(\.paths)
+        }
 
         /// Records what the rebuild without `next` gave.
         mutating func record(_ severity: Severity) {
-            guard next != nil else { return }
-            let group = pending.removeFirst()
-            rebuilds += 1
-            if severity == .benign || group.paths.count == 1 {
-                for path in group.paths { verdicts[path] = severity }
-                // The first half changed nothing: the cause is in the second.
-                if severity == .benign, group.isFirstHalf, !pending.isEmpty { pending[0].holdsACause = true }
-            } else if split == .singles {
-                pending.insert(contentsOf: group.paths.map { Group(paths: [$0]) }, at: 0)
-            } else {
-                pending.insert(contentsOf: Self.halves(group.paths), at: 0)
+            guard let group = next else { return }
+            record([(group, severity)])
+        }
+
+        /// Records what the rebuilds of a `batch` gave, in the batch's order.
+        /// A first half's sibling that was built in the same batch keeps its
+        /// own verdict rather than the inference that it holds a cause.
+        mutating func record(_ outcomes: [(paths: [String], severity: Severity)]) {
+            let built = Set(outcomes.map(\.paths))
+            for (paths, severity) in outcomes {
+                guard rebuilds < limit, let index = pending.firstIndex(where: { $0.paths == paths }) else { continue }
+                let group = pending.remove(at: index)
+                rebuilds += 1
+                if severity == .benign || group.paths.count == 1 {
+                    for path in group.paths { verdicts[path] = severity }
+                    // The first half changed nothing: the cause is in the second.
+                    if severity == .benign, group.isFirstHalf, index < pending.count, !built.contains(pending[index].paths) {
+                        pending[index].holdsACause = true
+                    }
+                } else if split == .singles {
+                    pending.insert(contentsOf: group.paths.map { Group(paths: [$0]) }, at: index)
+                } else {
+                    pending.insert(contentsOf: Self.halves(group.paths), at: index)
+                }
             }
             // A group known to hold a cause is split without its own rebuild.
-            while let first = pending.first, first.holdsACause, first.paths.count > 1 {
-                pending.removeFirst()
-                pending.insert(contentsOf: Self.halves(first.paths), at: 0)
+            while let index = pending.firstIndex(where: { $0.holdsACause && $0.paths.count > 1 }) {
+                let group = pending.remove(at: index)
+                pending.insert(contentsOf: Self.halves(group.paths), at: index)
             }
         }
 

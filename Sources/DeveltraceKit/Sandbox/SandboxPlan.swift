@@ -115,6 +115,9 @@ struct SandboxPlan {
     private let host: any HostView
     /// What the preparation will have made (the scratch directory is new).
     private var planned: Set<RawPath> = []
+    /// Upper layers of overlays whose lowers are idmapped to the sandbox's
+    /// root (configured overlays, as root).
+    private var mappedUppers: Set<RawPath> = []
 
     /// Directories of the host shown through overlays (writes are caught).
     static let baseDirectories = ["/usr", "/etc"].map(RawPath.init)
@@ -269,6 +272,7 @@ struct SandboxPlan {
                 // root's: a build may write there as a root build could (into
                 // the upper layer, never the lower).
                 lowers = []
+                mappedUppers.insert(upper)
                 for (layerIndex, lower) in overlay.lowers.enumerated() {
                     let mapped = scratch.appending(RawPath("overlay-\(index)-lower-\(layerIndex)"))
                     makeDirectory(mapped)
@@ -363,6 +367,20 @@ struct SandboxPlan {
         }
     }
 
+    /// Directories made in `holder`'s upper layer on the way to `path`.
+    /// A configured overlay's lower layers show as the sandbox root's
+    /// (idmapped), so its upper directories are made the sandbox root's
+    /// too: otherwise a directory on the way to a whiteout would show as
+    /// nobody's, and a build could no longer write into it.
+    private mutating func makeUpperDirectories(_ path: RawPath, in holder: OverlayDiff.Layer) {
+        let before = preparation.count
+        makeDirectories(path, below: holder.upper)
+        guard case .rootMapped(let id) = identity, mappedUppers.contains(holder.upper) else { return }
+        for step in preparation[before...] {
+            if case .directory(let made) = step { preparation.append(.chown(made, uid: id, gid: id)) }
+        }
+    }
+
     private mutating func makeSymlink(_ path: RawPath, target: RawPath) {
         guard planned.insert(path).inserted else { return }
         preparation.append(.symlink(path, target: target))
@@ -444,7 +462,7 @@ struct SandboxPlan {
         if let mount = submounts.first(where: { target.isSame(or: $0) }) {
             throw .insideHostMount(path: target, mount: mount)
         }
-        makeDirectories(relative.parent, below: holder.upper)
+        makeUpperDirectories(relative.parent, in: holder)
         markPremade(target)
         let inUpper = holder.upper.appending(relative)
         if directory {
@@ -471,7 +489,7 @@ struct SandboxPlan {
         let holder = layer(holding: hidden)
         guard hidden != holder.target else { throw .nested(path: hidden, under: holder.target) }
         let relative = RawPath(bytes: Array(hidden.bytes.dropFirst(holder.target.bytes.count == 1 ? 1 : holder.target.bytes.count + 1)))
-        makeDirectories(relative.parent, below: holder.upper)
+        makeUpperDirectories(relative.parent, in: holder)
         markPremade(hidden)
         let inUpper = holder.upper.appending(relative)
         if planned.insert(inUpper).inserted { preparation.append(.whiteout(inUpper)) }

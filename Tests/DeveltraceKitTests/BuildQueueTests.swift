@@ -1,0 +1,86 @@
+import Foundation
+import Testing
+
+@testable import DeveltraceKit
+
+extension Unit {
+    /// `BuildQueue.fanOut`: a job's rebuilds spread over idle workers,
+    /// never waiting on a busy one.
+    @Suite struct BuildQueueFanOut {
+        /// Records which worker (cpu) ran each index, and how many ran at once.
+        final class Record: @unchecked Sendable {
+            let lock = NSLock()
+            var cpus: [Int: Int] = [:]
+            var running = 0
+            var most = 0
+            func enter(_ index: Int, cpu: Int) {
+                lock.withLock {
+                    cpus[index] = cpu
+                    running += 1
+                    most = max(most, running)
+                }
+            }
+            func leave() { lock.withLock { running -= 1 } }
+        }
+
+        /// A value shared by the queue's threads.
+        final class Shared<T>: @unchecked Sendable {
+            private let lock = NSLock()
+            private var value: T
+            init(_ value: T) { self.value = value }
+            func withLock<R>(_ body: (inout T) -> R) -> R { lock.withLock { body(&value) } }
+        }
+
+        @Test("a lone job's fan-out runs on the idle worker too, and returns each index's result")
+        func idleWorkerHelps() throws {
+            let queue = BuildQueue()
+            let record = Record()
+            let results = Shared<[Int]>([])
+            queue.add(priority: 0) { cpu in
+                // Let the other worker reach its wait.
+                while queue.idleWorkers == 0 { usleep(1000) }
+                let squares = queue.fanOut(6, cpu: cpu) { index, cpu in
+                    record.enter(index, cpu: cpu)
+                    usleep(20000)
+                    record.leave()
+                    return index * index
+                }
+                results.withLock { $0 = squares }
+            }
+            try queue.run(workers: 2, cpus: 2) { false }
+            #expect(results.withLock { $0 } == [0, 1, 4, 9, 16, 25])
+            #expect(Set(record.cpus.values) == [0, 1], "\(record.cpus)")
+            #expect(record.most == 2)
+        }
+
+        @Test("two jobs fanning out at once finish (each runs its own when no worker is idle)")
+        func noDeadlock() throws {
+            let queue = BuildQueue()
+            let total = Shared(0)
+            for _ in 0..<2 {
+                queue.add(priority: 0) { cpu in
+                    let parts = queue.fanOut(4, cpu: cpu) { index, _ in
+                        usleep(5000)
+                        return index
+                    }
+                    total.withLock { $0 += parts.reduce(0, +) }
+                }
+            }
+            try queue.run(workers: 2, cpus: 2) { false }
+            #expect(total.withLock { $0 } == 12)
+        }
+
+        @Test("a stopped queue's helpers are withdrawn: the fan-out still ends, on the caller")
+        func cancelled() throws {
+            let queue = BuildQueue()
+            let stop = Shared(false)
+            let ran = Shared(0)
+            queue.add(priority: 0) { cpu in
+                stop.withLock { $0 = true }
+                _ = queue.fanOut(3, cpu: cpu) { _, _ in ran.withLock { $0 += 1 } }
+            }
+            try queue.run(workers: 2, cpus: 2) { stop.withLock { $0 } }
+            #expect(ran.withLock { $0 } == 3)
+        }
+    }
+}
