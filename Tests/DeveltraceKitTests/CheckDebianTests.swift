@@ -70,6 +70,22 @@ extension Machine {
             #expect(lds?.detail?.contains("arch/x86/module.lds") == true)
             #expect(clean.exitStatus == 0)
             #expect(clean.inputs.layout.hasPrefix("split"))
+            // Where the packages hold what the builds used: paths as
+            // installed, no host file (the .debs were unpacked into the
+            // run's scratch). The top Makefile is held twice: the
+            // flavour's kbuild wrapper and -common's, which it includes.
+            let files = try #require(clean.candidateFiles)
+            let used = Set(clean.samples.flatMap { $0.candidateFilesUsed ?? [] })
+            #expect(Set(files.keys).isSubset(of: used) && files.count > 500)
+            for (path, places) in files {
+                #expect(
+                    places.allSatisfy {
+                        $0.hostPath == nil && ($0.path.hasPrefix("/usr/src/linux-headers-") || $0.path.hasPrefix("/usr/lib/linux-kbuild-"))
+                    }, "\(path): \(places)")
+            }
+            let makefiles = try #require(files["Makefile"]).map(\.path)
+            #expect(makefiles.count == 2 && makefiles.contains { $0.hasSuffix("-common/Makefile") }, "\(makefiles)")
+            #expect(files["include/linux/module.h"]?.map(\.path).allSatisfy { $0.hasSuffix("-common/include/linux/module.h") } == true)
             // System dependencies as printed: the compiler comes through
             // linux-compiler-gcc-12-x86 (and dkms); linux-kbuild-6.1 does
             // not depend on pahole, which the top Makefile runs for its

@@ -74,6 +74,12 @@ extension Machine.CheckCommandLine {
         let shard2 = try JSONDecoder().decode(CheckResult.self, from: Data(contentsOf: work.appendingPathComponent("shard-2.json")))
         #expect(shard2.findings.contains { $0.class == .unused && $0.path == "include/linux/delta.h" }, "unused in shard 2")
         #expect(result.unusedFiles == shard2.unusedFiles - 1)
+        // Where the candidate (a directory) holds what the samples used,
+        // merged from every shard: delta.h from shard 1's sample only.
+        let delta = try #require(result.candidateFiles?["include/linux/delta.h"])
+        #expect(delta.count == 1 && delta[0].path.hasSuffix("/include/linux/delta.h") && delta[0].hostPath == delta[0].path)
+        #expect(FileManager.default.fileExists(atPath: delta[0].path))
+        #expect(shard2.candidateFiles?["include/linux/delta.h"] == nil)
 
         // Renders like any result.
         try whole.stdout.write(to: work.appendingPathComponent("whole.json"))

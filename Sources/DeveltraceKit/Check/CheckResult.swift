@@ -54,6 +54,19 @@ public struct CheckResult: Sendable, Codable {
         /// When the reference build reused in this run was recorded (ISO
         /// 8601), or nil when it ran in this run.
         public var referenceRecorded: String? = nil
+        /// A DKMS sample's `PACKAGE_NAME` and `PACKAGE_VERSION`, as its
+        /// `dkms.conf` gave them in the sandbox (absent for other kinds).
+        public var packageName: String? = nil
+        public var packageVersion: String? = nil
+    }
+
+    /// A file of the candidate: where the sandbox (an installed system)
+    /// shows it, symlinks resolved, and, for a candidate given as a
+    /// directory or installed root, the file on this host (absent for
+    /// packages, unpacked into the run's scratch directory).
+    public struct CandidateFile: Codable, Equatable, Sendable {
+        public var path: String
+        public var hostPath: String?
     }
 
     public var schemaVersion = CheckResult.schemaVersion
@@ -65,6 +78,10 @@ public struct CheckResult: Sendable, Codable {
     /// Host files the candidate builds used that no installed package owns
     /// (sorted; absent when system dependencies were not judged).
     public var hostFilesNotOwned: [String]? = nil
+    /// Where the candidate holds each tree path a sample's candidate builds
+    /// used (`candidateFilesUsed`): every file under the layout's roots
+    /// that has it, each place once (sorted).
+    public var candidateFiles: [String: [CandidateFile]]? = nil
     /// Finding counts by class.
     public var summary: [String: Int]
     /// Candidate files no sample used (listed as `unused` findings only with

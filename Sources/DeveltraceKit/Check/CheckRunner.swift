@@ -195,7 +195,8 @@ public final class CheckRunner: @unchecked Sendable {
                 candidateFilesUsed: outcome.candidateUsed.map(\.description).sorted(),
                 severityRebuilds: outcome.rebuilds > 0 ? outcome.rebuilds : nil,
                 dependencyRebuilds: outcome.dependencyRebuilds > 0 ? outcome.dependencyRebuilds : nil,
-                referenceRecorded: observation.reference.reused.map(Self.timestamp))
+                referenceRecorded: observation.reference.reused.map(Self.timestamp), packageName: observation.sample.packageName,
+                packageVersion: observation.sample.packageVersion)
         }
         var result = CheckResult(
             inputs: CheckResult.Inputs(
@@ -213,10 +214,26 @@ public final class CheckRunner: @unchecked Sendable {
             result.shard = CheckResult.ShardPart(
                 index: shard.index, count: shard.count, unusedPaths: unused.map(\.description).sorted())
         }
+        result.candidateFiles = Self.candidateFiles(of: used, classifier: classifier, scratch: root)
         let unowned = ordered.reduce(into: Set<RawPath>()) { $0.formUnion($1.unownedHostFiles) }
         if classifier.dependencies != nil { result.hostFilesNotOwned = unowned.map(\.description).sorted() }
         result.evaluate(gate: options.gate, baseline: options.baseline)
         return result
+    }
+
+    /// Where the candidate holds each of the tree paths `used`
+    /// (`CheckResult.candidateFiles`); a file closure added is in none.
+    static func candidateFiles(of used: Set<RawPath>, classifier: Classifier, scratch: RawPath) -> [String: [CheckResult.CandidateFile]] {
+        var files: [String: [CheckResult.CandidateFile]] = [:]
+        for path in used {
+            let places = classifier.candidatePlaces(of: path).map { place in
+                // Unpacked packages live in the scratch directory, gone after the run.
+                let host = classifier.candidate.contentFile(place).flatMap { $0.isSame(or: scratch) ? nil : $0 }
+                return CheckResult.CandidateFile(path: place.description, hostPath: host?.description)
+            }
+            if !places.isEmpty { files[path.description] = places }
+        }
+        return files
     }
 
     /// A time as the report writes it (ISO 8601, UTC).

@@ -45,6 +45,15 @@ public enum ShardMerge {
         merged.warnings = warnings
         merged.samples = results.flatMap(\.samples).sorted { ($0.name, $0.directory) < ($1.name, $1.directory) }
 
+        // What any shard's samples used, and the host files none owns.
+        if results.contains(where: { $0.candidateFiles != nil }) {
+            merged.candidateFiles = results.reduce(into: [:]) { files, result in
+                files.merge(result.candidateFiles ?? [:]) { first, _ in first }
+            }
+        }
+        if results.contains(where: { $0.hostFilesNotOwned != nil }) {
+            merged.hostFilesNotOwned = Set(results.flatMap { $0.hostFilesNotOwned ?? [] }).sorted()
+        }
         // A candidate file is unused when no shard's samples used it.
         var unused = Set(results[0].shard!.unusedPaths)
         for result in results.dropFirst() { unused.formIntersection(result.shard!.unusedPaths) }

@@ -95,6 +95,28 @@ struct Classifier {
         return false
     }
 
+    /// Every place the candidate as given holds tree path `relative`, one
+    /// per layout root that has it, as the sandbox shows it (symlinks
+    /// resolved); files only, sorted.
+    func candidatePlaces(of relative: RawPath) -> [RawPath] {
+        var places = Set<RawPath>()
+        for root in layout.roots {
+            let inside: RawPath
+            if root.tree.isEmpty {
+                inside = relative
+            } else if relative.isSame(or: root.tree) {
+                inside = relative.relative(to: root.tree)
+            } else {
+                continue
+            }
+            guard let place = candidate.resolve(inside.isEmpty ? root.candidate : root.candidate.appending(inside)),
+                isCandidateFile(place)
+            else { continue }
+            places.insert(place)
+        }
+        return places.sorted()
+    }
+
     func needs(of observation: SampleObservation) -> Needs {
         var needs = Needs()
         let reference = observation.reference.outcome
