@@ -78,9 +78,12 @@ final class OutputSink: Sendable {
     /// report before the builds, to fail early, and empties it at the end).
     init(path: RawPath?, truncate: Bool = true) throws(RunFailure) {
         if let path, path != RawPath("-") {
-            let fd = path.withCString { open($0, O_WRONLY | O_CREAT | (truncate ? O_TRUNC : 0) | O_CLOEXEC, 0o644) }
-            if fd < 0 { throw .badInput("cannot write \(path): \(Errno(rawValue: errno))") }
-            self.fd = fd
+            do throws(Errno) {
+                // Owned by the sink from here on.
+                self.fd = try OwnedDescriptor.open(path, O_WRONLY | O_CREAT | (truncate ? O_TRUNC : 0), mode: 0o644).release()
+            } catch {
+                throw .badInput("cannot write \(path): \(error)")
+            }
             self.name = path.description
         } else {
             self.fd = 1

@@ -74,30 +74,30 @@ public struct ModuleComparison: Sendable, Hashable, Codable {
     /// Section contents by name (SHT_NOBITS sections as their size).
     static func sections(of path: RawPath) -> [String: [UInt8]]? {
         guard elf_version(UInt32(EV_CURRENT)) != UInt32(EV_NONE) else { return nil }
-        let fd = path.withCString { open($0, O_RDONLY | O_CLOEXEC) }
-        guard fd >= 0 else { return nil }
-        defer { close(fd) }
-        guard let elf = elf_begin(fd, ELF_C_READ, nil) else { return nil }
-        defer { elf_end(elf) }
-        var stringIndex: Int = 0
-        guard elf_getshdrstrndx(elf, &stringIndex) == 0 else { return nil }
-        var result: [String: [UInt8]] = [:]
-        var section = elf_nextscn(elf, nil)
-        while let current = section {
-            var header = GElf_Shdr()
-            if gelf_getshdr(current, &header) != nil, let namePointer = elf_strptr(elf, stringIndex, Int(header.sh_name)) {
-                let name = String(cString: namePointer)
-                if header.sh_type == UInt32(SHT_NOBITS) {
-                    result[name] = Array("nobits:\(header.sh_size)".utf8)
-                } else if let data = elf_getdata(current, nil), let buffer = data.pointee.d_buf {
-                    result[name] = Array(UnsafeRawBufferPointer(start: buffer, count: Int(data.pointee.d_size)))
-                } else {
-                    result[name] = []
+        let sections = try? withOpened(path, O_RDONLY) { fd -> [String: [UInt8]]? in
+            guard let elf = elf_begin(fd, ELF_C_READ, nil) else { return nil }
+            defer { elf_end(elf) }
+            var stringIndex: Int = 0
+            guard elf_getshdrstrndx(elf, &stringIndex) == 0 else { return nil }
+            var result: [String: [UInt8]] = [:]
+            var section = elf_nextscn(elf, nil)
+            while let current = section {
+                var header = GElf_Shdr()
+                if gelf_getshdr(current, &header) != nil, let namePointer = elf_strptr(elf, stringIndex, Int(header.sh_name)) {
+                    let name = String(cString: namePointer)
+                    if header.sh_type == UInt32(SHT_NOBITS) {
+                        result[name] = Array("nobits:\(header.sh_size)".utf8)
+                    } else if let data = elf_getdata(current, nil), let buffer = data.pointee.d_buf {
+                        result[name] = Array(UnsafeRawBufferPointer(start: buffer, count: Int(data.pointee.d_size)))
+                    } else {
+                        result[name] = []
+                    }
                 }
+                section = elf_nextscn(elf, current)
             }
-            section = elf_nextscn(elf, current)
+            return result
         }
-        return result
+        return sections ?? nil
     }
 
     /// `.modinfo` without its `vermagic=` entry.

@@ -29,15 +29,15 @@ struct ModuleSignature: Equatable, CustomStringConvertible {
     /// The signature of the module at `path`, or nil when it has none (or
     /// cannot be read).
     init?(path: RawPath) {
-        let fd = path.withCString { open($0, O_RDONLY | O_CLOEXEC) }
-        guard fd >= 0 else { return nil }
-        defer { close(fd) }
-        var status = stat()
-        guard fstat(fd, &status) == 0 else { return nil }
-        let length = min(Int(status.st_size), 65536)
-        var tail = [UInt8](repeating: 0, count: length)
-        let count = tail.withUnsafeMutableBytes { pread(fd, $0.baseAddress, $0.count, status.st_size - off_t(length)) }
-        guard count == length else { return nil }
+        let read = try? withOpened(path, O_RDONLY) { fd -> [UInt8]? in
+            var status = stat()
+            guard fstat(fd, &status) == 0 else { return nil }
+            let length = min(Int(status.st_size), 65536)
+            var tail = [UInt8](repeating: 0, count: length)
+            let count = tail.withUnsafeMutableBytes { pread(fd, $0.baseAddress, $0.count, status.st_size - off_t(length)) }
+            return count == length ? tail : nil
+        }
+        guard let tail = read ?? nil else { return nil }
         self.init(tail: tail)
     }
 

@@ -85,12 +85,16 @@ struct SampleBuild {
         // Both must open: -1 would mean "inherit develtrace's own", and the
         // build's output would pour into develtrace's standard output (and
         // into a JSON report written there).
-        let logFD = logPath.withCString { open($0, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0o644) }
-        guard logFD >= 0 else { throw SandboxError.preparation(logPath, Errno(rawValue: errno)) }
-        defer { close(logFD) }
-        let nullFD = open("/dev/null", O_RDONLY | O_CLOEXEC)
-        guard nullFD >= 0 else { throw SandboxError.preparation(RawPath("/dev/null"), Errno(rawValue: errno)) }
-        defer { close(nullFD) }
+        let logFile: OwnedDescriptor
+        do throws(Errno) { logFile = try OwnedDescriptor.open(logPath, O_WRONLY | O_CREAT | O_TRUNC, mode: 0o644) } catch {
+            throw SandboxError.preparation(logPath, error)
+        }
+        let nullFile: OwnedDescriptor
+        do throws(Errno) { nullFile = try OwnedDescriptor.open(RawPath("/dev/null"), O_RDONLY) } catch {
+            throw SandboxError.preparation(RawPath("/dev/null"), error)
+        }
+        let logFD = logFile.raw
+        let nullFD = nullFile.raw
         let arguments = [
             "/bin/bash", "/develtrace-driver.sh", kernelRelease, kbuildDir.description, inside.description, sample.kind.rawValue,
             sample.packageName ?? "", sample.packageVersion ?? "", architecture?.machine ?? "",
@@ -108,6 +112,9 @@ struct SampleBuild {
         cancel.register(session)
         defer { cancel.unregister(session) }
         let outcome = try session.run(timeout: timeout)
+        // Open for the whole run: the descriptors are the build's output.
+        logFile.close()
+        nullFile.close()
 
         let logData = (try? Data(contentsOf: URL(fileURLWithPath: logPath.description))) ?? Data()
         var log = String(decoding: logData.suffix(65536), as: UTF8.self)

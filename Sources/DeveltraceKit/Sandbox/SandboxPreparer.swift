@@ -39,22 +39,27 @@ enum PreparationStep: Sendable, Equatable, CustomStringConvertible {
 enum SandboxPreparer {
     static func prepare(_ steps: [PreparationStep]) throws(SandboxError) {
         for step in steps {
-            let failed: RawPath?
-            switch step {
-            case .directory(let path):
-                failed = path.withCString({ mkdir($0, 0o755) }) != 0 && errno != EEXIST ? path : nil
-            case .symlink(let path, let target):
-                failed = path.withCString({ p in target.withCString { symlink($0, p) } }) != 0 && errno != EEXIST ? path : nil
-            case .emptyFile(let path):
-                let fd = path.withCString { open($0, O_CREAT | O_WRONLY | O_CLOEXEC, 0o644) }
-                if fd >= 0 { close(fd) }
-                failed = fd < 0 ? path : nil
-            case .whiteout(let path):
-                failed = path.withCString({ mknod($0, S_IFCHR | 0o000, 0) }) != 0 && errno != EEXIST ? path : nil
-            case .chown(let path, let uid, let gid):
-                failed = path.withCString({ chown($0, uid, gid) }) != 0 ? path : nil
+            do throws(Errno) {
+                switch step {
+                case .directory(let path):
+                    try existingOrErrno { path.withCString { mkdir($0, 0o755) } }
+                case .symlink(let path, let target):
+                    try existingOrErrno { path.withCString { p in target.withCString { symlink($0, p) } } }
+                case .emptyFile(let path):
+                    try OwnedDescriptor.open(path, O_CREAT | O_WRONLY, mode: 0o644).close()
+                case .whiteout(let path):
+                    try existingOrErrno { path.withCString { mknod($0, S_IFCHR | 0o000, 0) } }
+                case .chown(let path, let uid, let gid):
+                    try nothingOrErrno { path.withCString { chown($0, uid, gid) } }
+                }
+            } catch {
+                throw .preparation(step.path, error)
             }
-            if let failed { throw .preparation(failed, Errno(rawValue: errno)) }
         }
+    }
+
+    /// Like `nothingOrErrno`, and what exists already counts as made.
+    private static func existingOrErrno(_ body: () -> CInt) throws(Errno) {
+        do throws(Errno) { try nothingOrErrno(body) } catch  where error == .fileExists {}
     }
 }

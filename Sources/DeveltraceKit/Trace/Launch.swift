@@ -205,11 +205,15 @@ final class Launch {
         if denySetgroups { files.insert(("setgroups", "deny"), at: 0) }
         for (name, text) in files {
             let path = "/proc/\(pid)/\(name)"
-            let fd = open(path, O_WRONLY | O_CLOEXEC)
-            let written = fd < 0 ? -1 : text.withCString { write(fd, $0, strlen($0)) }
-            let error = errno
-            if fd >= 0 { close(fd) }
-            if written != text.utf8.count { throw .userNamespaces(.map(path, Errno(rawValue: error))) }
+            do throws(Errno) {
+                let file = try OwnedDescriptor.open(RawPath(path), O_WRONLY)
+                // One write: the kernel takes a map only whole.
+                let written = try valueOrErrno { text.withCString { write(file.raw, $0, strlen($0)) } }
+                file.close()
+                if written != text.utf8.count { throw Errno.invalidArgument }
+            } catch {
+                throw .userNamespaces(.map(path, error))
+            }
         }
     }
 

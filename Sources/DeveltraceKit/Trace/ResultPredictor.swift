@@ -58,8 +58,11 @@ struct ResultPredictor {
     /// descriptor of the directory itself (nil when it cannot be opened).
     mutating func workingDirectoryDescriptor(of pid: pid_t) -> Int32? {
         if let cached = workingDirectoryDescriptors[pid] { return cached }
-        let fd = "\(pid)/cwd".withCString { openat(proc.rawValue, $0, OpenFlags.path.rawValue | O_DIRECTORY | O_CLOEXEC) }
-        guard fd >= 0 else { return nil }
+        // Kept open in the cache until `forget` or a chdir closes it.
+        guard
+            let fd = try? OwnedDescriptor.open(RawPath("\(pid)/cwd"), OpenFlags.path.rawValue | O_DIRECTORY, relativeTo: proc.rawValue)
+                .release()
+        else { return nil }
         workingDirectoryDescriptors[pid] = fd
         return fd
     }

@@ -315,12 +315,11 @@ final class TraceLoop {
 
     /// The thread group id of a task, from `/proc/TID/status`.
     private func threadGroup(of tid: pid_t) -> pid_t? {
-        let fd = "\(tid)/status".withCString { openat(proc.rawValue, $0, O_RDONLY | O_CLOEXEC) }
-        guard fd >= 0 else { return nil }
-        defer { close(fd) }
         var buffer = [UInt8](repeating: 0, count: 1024)
-        let n = buffer.withUnsafeMutableBytes { Glibc.read(fd, $0.baseAddress, 1024) }
-        guard n > 0 else { return nil }
+        let read = try? withOpened(RawPath("\(tid)/status"), O_RDONLY, relativeTo: proc.rawValue) { fd in
+            buffer.withUnsafeMutableBytes { Glibc.read(fd, $0.baseAddress, 1024) }
+        }
+        guard let n = read, n > 0 else { return nil }
         let text = String(decoding: buffer[0..<n], as: UTF8.self)
         for line in text.split(separator: "\n") where line.hasPrefix("Tgid:") {
             return pid_t(line.dropFirst(5).trimmingCharacters(in: " \t"))

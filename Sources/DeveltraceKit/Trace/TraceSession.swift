@@ -116,7 +116,9 @@ public final class TraceSession: Sendable {
 
         // The tracees' root (the sandbox's, after its pivot_root), for
         // predicting results without joining any namespace.
-        let root = "\(initPid)/root".withCString { openat(proc.rawValue, $0, OpenFlags.path.rawValue | O_DIRECTORY | O_CLOEXEC) }
+        let root =
+            (try? OwnedDescriptor.open(RawPath("\(initPid)/root"), OpenFlags.path.rawValue | O_DIRECTORY, relativeTo: proc.rawValue)
+                .release()) ?? -1
         defer { if root >= 0 { close(root) } }
         let loop = TraceLoop(initPid: initPid, proc: proc, root: root)
         loop.onAccess = onAccess
