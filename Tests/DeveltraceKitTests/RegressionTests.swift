@@ -44,7 +44,19 @@ extension Machine {
             var sample: String
             var expected: [String]
             var testDescription: String { name }
+            /// Where its classification record lives (`Fixtures/recorded/SLUG`).
+            var slug: String {
+                let words = name.lowercased().split { !($0.isLetter || $0.isNumber) }
+                return String(words.joined(separator: "-").prefix(60))
+            }
         }
+
+        /// `DEVELTRACE_RECORD_CLASSIFICATION=1 swift test --filter Regressions`
+        /// records each case's classification (`ClassificationRecord`,
+        /// gzip'd) into `Fixtures/recorded`, for the `RecordedRegressions`
+        /// unit tests.
+        static let recording = ProcessInfo.processInfo.environment["DEVELTRACE_RECORD_CLASSIFICATION"] == "1"
+        static let records = Harness.fixtures.appendingPathComponent("recorded")
 
         static let cases: [Case] = [
             Case(
@@ -148,7 +160,18 @@ extension Machine {
             // Each regression is about files; the system-dependency
             // experiments would cost a rebuild each.
             options.systemDependencies = false
+            if Self.recording {
+                let directory = Self.records.appendingPathComponent(regression.slug)
+                try? FileManager.default.removeItem(at: directory)
+                options.recordClassification = RawPath(directory.path)
+            }
             let result = try CheckRunner(options: options).run()
+            if Self.recording {
+                let directory = Self.records.appendingPathComponent(regression.slug)
+                for file in try FileManager.default.contentsOfDirectory(atPath: directory.path) where file.hasSuffix(".json") {
+                    #expect(try Harness.runProcess(["/bin/gzip", "-9", "-n", "-f", directory.appendingPathComponent(file).path]) == 0)
+                }
+            }
             let reference = result.samples.map(\.reference)
             #expect(reference == ["succeeded"], "\(result.samples.first?.log ?? "")")
             let found = result.findings.filter { $0.baseline == .new }.map { "\($0.class.rawValue) \($0.path) \($0.severity.rawValue)" }

@@ -37,6 +37,9 @@ public struct CheckOptions: Sendable {
     /// Where reference builds are recorded and reused across runs (nil:
     /// every reference build runs, nothing is recorded).
     public var referenceCache: (directory: RawPath, sizeLimit: Int64)?
+    /// Where to write each sample's `ClassificationRecord` (`SAMPLE.json`),
+    /// for tests that classify again without building; nil: none.
+    public var recordClassification: RawPath? = nil
 
     /// `$XDG_CACHE_HOME/develtrace/references`, or under `~/.cache`.
     public static var defaultReferenceCacheDirectory: RawPath? { ReferenceCache.defaultDirectory }
@@ -519,6 +522,9 @@ public final class CheckRunner: @unchecked Sendable {
             if state.failedRounds.contains(round) { return .fatal }
             return state.differingRounds.contains(round) ? .divergent : .benign
         }
+        if let directory = options.recordClassification {
+            record(observation, classifier: classifier, state: state, scratch: check.scratch.parent, in: directory)
+        }
         if build.status.isSuccess {
             try leaveOneOut(
                 check, findings: &findings, state: &state, last: build, tree: tree, staging: staging, queue: queue, cpu: cpu)
@@ -582,6 +588,26 @@ extension CheckRunner {
             }
         }
         return result
+    }
+
+    /// Writes `observation`'s classification record (`ClassificationRecord`)
+    /// into `directory`; a record that cannot be written is a warning.
+    private func record(
+        _ observation: SampleObservation, classifier: Classifier, state: ClosureState, scratch: RawPath, in directory: RawPath
+    ) {
+        let record = ClassificationRecord(
+            observation: observation, classifier: classifier, failedRounds: state.failedRounds, differingRounds: state.differingRounds)
+        func real(_ path: String) -> RawPath { RawPath(URL(fileURLWithPath: path).standardizedFileURL.path) }
+        var placeholders = [(real(options.buildTree), "/@tree"), (scratch, "/@scratch")]
+        if let source = options.sourceTree { placeholders.append((real(source), "/@source")) }
+        for (index, candidate) in options.candidates.enumerated() { placeholders.append((real(candidate), "/@candidate\(index)")) }
+        let file = directory.appending(RawPath("\(observation.sample.name).json"))
+        do {
+            try FileSystem.makeDirectories(directory)
+            try record.encoded(placeholders: placeholders).write(to: URL(fileURLWithPath: file.description))
+        } catch {
+            progress("\(observation.sample.name): cannot write \(file): \(error)")
+        }
     }
 
     /// Tells apart the files that share a round's failure or difference

@@ -20,6 +20,9 @@ struct Classifier {
     /// The host's packages and the candidate's declarations (nil: system
     /// dependencies are not judged).
     var dependencies: DependencyContext? = nil
+    /// Where every answer about a file of the trees or the candidate
+    /// comes from: the file system, or a table in tests.
+    var facts: any FileFacts = LiveFileFacts()
 
     private static let lookIntents: Set<AccessIntent> = [.read, .stat, .exec, .probe]
     static let absentErrors: Set<String> = ["ENOENT", "ENOTDIR"]
@@ -59,22 +62,38 @@ struct Classifier {
             path: seen.access.path.description)
     }
 
-    func isTreeFile(_ relative: RawPath) -> Bool {
-        guard let host = tree.hostPath(of: relative) else { return false }
-        var status = stat()
-        guard host.withCString({ stat($0, &status) }) == 0 else {
-            return host.withCString({ lstat($0, &status) }) == 0 // a dangling symlink is still a file
+    /// The host path of tree path `relative` (object tree first), nil when
+    /// neither tree has it.
+    func treeHostPath(of relative: RawPath) -> RawPath? {
+        for root in [tree.path] + (tree.sourceTree.map { [$0] } ?? []) {
+            let host = root.appending(relative)
+            if facts.kind(of: host, following: false) != nil { return host }
         }
-        return (status.st_mode & S_IFMT) != S_IFDIR
+        return nil
+    }
+
+    /// Whether the full tree has `relative` (as anything).
+    func treeContains(_ relative: RawPath) -> Bool { treeHostPath(of: relative) != nil }
+
+    func isTreeFile(_ relative: RawPath) -> Bool {
+        guard let host = treeHostPath(of: relative) else { return false }
+        // A dangling symlink is still a file.
+        return facts.kind(of: host, following: true) != .directory
     }
 
     /// Whether the full tree has a directory (not a symlink to one) at
     /// `relative`.
     func isTreeDirectory(_ relative: RawPath) -> Bool {
-        guard !relative.isEmpty, let host = tree.hostPath(of: relative) else { return false }
-        var status = stat()
-        return host.withCString({ lstat($0, &status) }) == 0 && (status.st_mode & S_IFMT) == S_IFDIR
+        guard !relative.isEmpty, let host = treeHostPath(of: relative) else { return false }
+        return facts.kind(of: host, following: false) == .directory
     }
+
+    /// The candidate's `path` with symlinks resolved as the sandbox would
+    /// (`StagedCandidate.resolve`), nil when absent.
+    func candidateResolve(_ path: RawPath) -> RawPath? { candidate.resolve(path, facts: facts) }
+
+    /// The host file holding the content of sandbox path `path`.
+    func candidateContentFile(_ path: RawPath) -> RawPath? { candidateResolve(path).map(candidate.backing) }
 
     /// Whether the candidate as given has `relative` under any of its roots.
     /// The top `Makefile` is held only when every half of a split package
@@ -82,14 +101,14 @@ struct Classifier {
     /// wrapper), which includes the source half's (the kernel's).
     func candidateHas(_ relative: RawPath) -> Bool {
         if relative == RawPath("Makefile") {
-            return ([layout.kbuildDir] + layout.sourceRoots).allSatisfy { candidate.exists($0.appending(relative)) }
+            return ([layout.kbuildDir] + layout.sourceRoots).allSatisfy { candidateResolve($0.appending(relative)) != nil }
         }
         for root in layout.roots {
             if root.tree.isEmpty {
-                if candidate.exists(root.candidate.appending(relative)) { return true }
+                if candidateResolve(root.candidate.appending(relative)) != nil { return true }
             } else if relative.isSame(or: root.tree) {
                 let inside = relative.relative(to: root.tree)
-                if candidate.exists(inside.isEmpty ? root.candidate : root.candidate.appending(inside)) { return true }
+                if candidateResolve(inside.isEmpty ? root.candidate : root.candidate.appending(inside)) != nil { return true }
             }
         }
         return false
@@ -109,7 +128,7 @@ struct Classifier {
             } else {
                 continue
             }
-            guard let place = candidate.resolve(inside.isEmpty ? root.candidate : root.candidate.appending(inside)),
+            guard let place = candidateResolve(inside.isEmpty ? root.candidate : root.candidate.appending(inside)),
                 isCandidateFile(place)
             else { continue }
             places.insert(place)
@@ -193,8 +212,8 @@ struct Classifier {
     func foreignMachine(of path: RawPath, cache: inout [RawPath: ElfMachine?]) -> ElfMachine? {
         if let known = cache[path] { return known }
         var foreign: ElfMachine? = nil
-        if candidate.contains(path), !ElfMachine.native.isEmpty, let file = candidate.contentFile(path),
-            let machine = ElfMachine.of(file: file), !ElfMachine.native.contains(machine)
+        if candidate.contains(path), !ElfMachine.native.isEmpty, let file = candidateContentFile(path),
+            let machine = facts.elfMachine(of: file), !ElfMachine.native.contains(machine)
         {
             foreign = machine
         }
@@ -247,8 +266,8 @@ struct Classifier {
         for (other, uses) in needs.candidateUsed.sorted(by: { $0.key < $1.key }) {
             var seen = Set<RawPath>()
             for use in uses where use.access.intent == .read || use.access.intent == .stat {
-                guard !needs.created.contains(use.access.path), let file = candidate.contentFile(use.access.path),
-                    seen.insert(file).inserted, let size = FileContent.size(file)
+                guard !needs.created.contains(use.access.path), let file = candidateContentFile(use.access.path),
+                    seen.insert(file).inserted, let size = facts.size(of: file)
                 else { continue }
                 index.bySize[size, default: []].append((other, file))
             }
@@ -263,11 +282,11 @@ struct Classifier {
     /// `include/uapi/asm-generic/bitsperlong.h`), and a build that looks for
     /// the other copy does not find it there.
     func substitute(for path: RawPath, in index: SubstituteIndex) -> RawPath? {
-        guard let treeFile = tree.hostPath(of: path), let size = FileContent.size(treeFile),
-            let places = index.bySize[size], let expected = FileContent.read(treeFile)
+        guard let treeFile = treeHostPath(of: path), let size = facts.size(of: treeFile),
+            let places = index.bySize[size], let expected = facts.content(of: treeFile)
         else { return nil }
-        for (other, file) in places where other != path && !tree.contains(other) {
-            if FileContent.read(file) == expected { return other }
+        for (other, file) in places where other != path && !treeContains(other) {
+            if facts.content(of: file) == expected { return other }
         }
         return nil
     }
@@ -278,7 +297,7 @@ struct Classifier {
     func standIn(for path: RawPath, needs: Needs) -> (path: RawPath, use: Seen)? {
         let name = path.lastComponent
         for (other, uses) in needs.candidateUsed.sorted(by: { $0.key < $1.key }) where other != path && other.lastComponent == name {
-            guard !tree.contains(other) else { continue }
+            guard !treeContains(other) else { continue }
             if let use = uses.first(where: { $0.access.intent == .read && !needs.created.contains($0.access.path) }),
                 isCandidateFile(use.access.path)
             {
@@ -351,17 +370,17 @@ struct Classifier {
             }
             let reads = uses.filter { ($0.access.intent == .read || $0.access.intent == .exec) && !made($0) }
             guard let first = reads.first else { continue }
-            if let treeFile = tree.hostPath(of: path), needs.referenceUsed[path] != nil {
+            if let treeFile = treeHostPath(of: path), needs.referenceUsed[path] != nil {
                 // A program is not data, even when a shell reads it after
                 // its exec failed.
                 let executed =
                     needs.unrunnable[path] != nil || uses.contains { $0.access.intent == .exec }
                     || needs.referenceUsed[path]!.contains { $0.access.intent == .exec }
-                guard !executed, !dataReads.isEmpty, let expected = FileContent.read(treeFile) else { continue }
+                guard !executed, !dataReads.isEmpty, let expected = facts.content(of: treeFile) else { continue }
                 var sawSame = false
                 var differing: [Seen] = []
                 for use in dataReads {
-                    guard let file = candidate.contentFile(use.access.path), let actual = FileContent.read(file) else { continue }
+                    guard let file = candidateContentFile(use.access.path), let actual = facts.content(of: file) else { continue }
                     if actual == expected { sawSame = true } else { differing.append(use) }
                 }
                 if !sawSame, let use = differing.first {
@@ -371,7 +390,7 @@ struct Classifier {
                             samples: [name], round: use.round,
                             detail: "content differs from the full tree's", evidence: differing.prefix(3).map(show)))
                 }
-            } else if !tree.contains(path), !relocationTargets.contains(path), isCandidateFile(first.access.path) {
+            } else if !treeContains(path), !relocationTargets.contains(path), isCandidateFile(first.access.path) {
                 findings.append(
                     Finding(
                         path: path.description, class: .extra, severity: severity(reads.map(\.round).max() ?? first.round), samples: [name],
@@ -425,23 +444,8 @@ struct Classifier {
     /// A regular file or symlink of the candidate (not a directory, not
     /// something the build made).
     func isCandidateFile(_ path: RawPath) -> Bool {
-        guard candidate.contains(path), let file = candidate.contentFile(path) else { return false }
-        var status = stat()
-        guard file.withCString({ stat($0, &status) }) == 0 else { return false }
-        return (status.st_mode & S_IFMT) != S_IFDIR
-    }
-}
-
-/// File contents for comparisons (whole files; kernel files are small).
-enum FileContent {
-    static func read(_ path: RawPath) -> [UInt8]? {
-        try? FileReading.bytes(of: path)
-    }
-
-    /// The size of a regular file (through symlinks), nil for anything else.
-    static func size(_ path: RawPath) -> Int? {
-        var status = stat()
-        guard path.withCString({ stat($0, &status) }) == 0, (status.st_mode & S_IFMT) == S_IFREG else { return nil }
-        return Int(status.st_size)
+        guard candidate.contains(path), let file = candidateContentFile(path), let kind = facts.kind(of: file, following: true)
+        else { return false }
+        return kind != .directory
     }
 }

@@ -15,6 +15,14 @@ public struct BuildTree: Sendable {
         "Module.symvers",
     ]
 
+    /// A tree described rather than found (tests over recorded or made-up
+    /// files): nothing is checked.
+    init(describing path: RawPath, sourceTree: RawPath? = nil, release: String) {
+        self.path = path
+        self.sourceTree = sourceTree
+        self.release = release
+    }
+
     public init(path: String, sourceTree: String? = nil) throws(InputError) {
         let url = URL(fileURLWithPath: path).standardizedFileURL
         var isDirectory: ObjCBool = false

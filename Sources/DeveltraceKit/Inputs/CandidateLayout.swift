@@ -26,6 +26,15 @@ public struct CandidateLayout: Sendable {
     /// upstream version instead), else `include/config/kernel.release`.
     public let kernelRelease: String?
 
+    /// A layout described rather than detected (tests over recorded or
+    /// made-up files).
+    init(kbuildDir: RawPath, roots: [Root], kind: String, kernelRelease: String?) {
+        self.kbuildDir = kbuildDir
+        self.roots = roots
+        self.kind = kind
+        self.kernelRelease = kernelRelease
+    }
+
     public init(candidate: StagedCandidate, kbuildDir override: String?, maps: [String]) throws(InputError) {
         let kbuild: RawPath
         if let override {

@@ -22,6 +22,14 @@ public final class StagedCandidate: @unchecked Sendable {
     public private(set) var warnings: [String] = []
     private let scratch: RawPath
 
+    /// A candidate described by its mounts (a recorded classification):
+    /// nothing is unpacked or looked at.
+    init(describing mounts: [Mount]) {
+        inputs = []
+        self.mounts = mounts
+        scratch = RawPath("/@scratch")
+    }
+
     /// Unpacks and lays out `inputs` under `scratch` (which the caller owns).
     public init(inputs: [CandidateInput], scratch: RawPath) throws {
         self.inputs = inputs
@@ -169,7 +177,10 @@ public final class StagedCandidate: @unchecked Sendable {
 
     /// `path` with every symlink resolved the way the sandbox would, or nil
     /// if some component does not exist.
-    public func resolve(_ path: RawPath) -> RawPath? {
+    public func resolve(_ path: RawPath) -> RawPath? { resolve(path, facts: LiveFileFacts()) }
+
+    /// `resolve`, asking `facts` about the files.
+    func resolve(_ path: RawPath, facts: any FileFacts) -> RawPath? {
         var pending = path.resolvingDotDot().bytes.split(separator: 47).map { RawPath(bytes: Array($0)) }
         var current = RawPath("/")
         var hops = 0
@@ -181,12 +192,11 @@ public final class StagedCandidate: @unchecked Sendable {
             }
             let next = current.appending(component)
             let host = backing(next)
-            var status = stat()
-            guard host.withCString({ lstat($0, &status) }) == 0 else { return nil }
-            if (status.st_mode & S_IFMT) == S_IFLNK {
+            guard let kind = facts.kind(of: host, following: false) else { return nil }
+            if kind == .symlink {
                 hops += 1
                 if hops > 40 { return nil }
-                guard let target = FileSystem.readLink(host) else { return nil }
+                guard let target = facts.linkTarget(of: host) else { return nil }
                 let rest = target.bytes.split(separator: 47).map { RawPath(bytes: Array($0)) }
                 pending = rest + pending
                 if target.isAbsolute { current = RawPath("/") }
