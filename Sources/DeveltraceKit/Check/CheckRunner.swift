@@ -598,7 +598,7 @@ extension CheckRunner {
         let record = ClassificationRecord(
             observation: observation, classifier: classifier, failedRounds: state.failedRounds, differingRounds: state.differingRounds)
         func real(_ path: String) -> RawPath { RawPath(URL(fileURLWithPath: path).standardizedFileURL.path) }
-        var placeholders = [(real(options.buildTree), "/@tree"), (scratch, "/@scratch")]
+        var placeholders = [(real(options.buildTree), "/@tree"), (scratch, "/@scratch"), (observation.sample.path, "/@sample")]
         if let source = options.sourceTree { placeholders.append((real(source), "/@source")) }
         for (index, candidate) in options.candidates.enumerated() { placeholders.append((real(candidate), "/@candidate\(index)")) }
         let file = directory.appending(RawPath("\(observation.sample.name).json"))
