@@ -1,0 +1,62 @@
+import Foundation
+
+/// One sample's progress through its builds: its stage (`SampleStage`),
+/// changed only by `send`, under the sample's lock.
+final class SampleCheck: @unchecked Sendable {
+    let sample: Sample
+    let scratch: RawPath
+    private let lock = NSLock()
+    private var stage = SampleStage.started
+
+    /// What its reference build is recorded under, when recording is on.
+    let referenceKey: String?
+    /// Every DKMS sample of the run (`SampleBuild.neighbours`).
+    let neighbours: [Sample]
+
+    init(sample: Sample, scratch: RawPath, neighbours: [Sample] = [], referenceKey: String? = nil) {
+        self.sample = sample
+        self.scratch = scratch
+        self.neighbours = neighbours
+        self.referenceKey = referenceKey
+    }
+
+    /// Moves the sample on; returns what to do next.
+    func send(_ event: SampleStage.Event) -> SampleStage.Command? {
+        lock.lock()
+        defer { lock.unlock() }
+        let (next, command) = SampleStage.transition(stage, event)
+        stage = next
+        return command
+    }
+
+    var isDone: Bool {
+        lock.lock()
+        defer { lock.unlock() }
+        return stage.isDone
+    }
+
+    var outcome: SampleOutcome? {
+        lock.lock()
+        defer { lock.unlock() }
+        if case .done(let outcome) = stage { return outcome }
+        return nil
+    }
+}
+
+/// What checking one sample gave.
+struct SampleOutcome {
+    var observation: SampleObservation
+    var findings: [Finding]
+    /// Tree files the reference build used.
+    var treeFilesUsed: [String]
+    /// Tree paths the candidate builds used.
+    var candidateUsed: Set<RawPath>
+    /// Rebuilds made to tell severities apart (`SeverityExperiment`).
+    var rebuilds = 0
+    /// Rebuilds made with system packages hidden.
+    var dependencyRebuilds = 0
+    /// What went wrong without stopping the sample (a failed closure copy).
+    var warnings: [String] = []
+    /// Host files the candidate builds used that no package owns.
+    var unownedHostFiles: Set<RawPath> = []
+}
