@@ -14,6 +14,7 @@
 #include <sys/vfs.h>
 #include <sys/uio.h>
 #include <sys/user.h>
+#include <sys/wait.h>
 #include <unistd.h>
 
 long dt_ptrace(int request, pid_t pid, uintptr_t addr, uintptr_t data) {
@@ -114,6 +115,30 @@ int dt_thread_fs_identity(uid_t uid, gid_t gid, int clear_groups) {
 const int dt_at_eaccess = AT_EACCESS;
 const int dt_clone_sandbox_namespaces = CLONE_NEWNS | CLONE_NEWPID | CLONE_NEWNET | CLONE_NEWIPC | CLONE_NEWUTS;
 const int dt_clone_newuser = CLONE_NEWUSER;
+
+const int dt_ptrace_cont = PTRACE_CONT;
+const int dt_ptrace_detach = PTRACE_DETACH;
+const int dt_ptrace_syscall = PTRACE_SYSCALL;
+const int dt_ptrace_setoptions = PTRACE_SETOPTIONS;
+const int dt_ptrace_geteventmsg = PTRACE_GETEVENTMSG;
+const int dt_ptrace_seize = PTRACE_SEIZE;
+const int dt_ptrace_listen = PTRACE_LISTEN;
+const unsigned long dt_ptrace_o_tracesysgood = PTRACE_O_TRACESYSGOOD;
+const unsigned long dt_ptrace_o_tracefork = PTRACE_O_TRACEFORK;
+const unsigned long dt_ptrace_o_tracevfork = PTRACE_O_TRACEVFORK;
+const unsigned long dt_ptrace_o_traceclone = PTRACE_O_TRACECLONE;
+const unsigned long dt_ptrace_o_traceexec = PTRACE_O_TRACEEXEC;
+const unsigned long dt_ptrace_o_traceseccomp = PTRACE_O_TRACESECCOMP;
+const unsigned long dt_ptrace_o_exitkill = PTRACE_O_EXITKILL;
+const int dt_ptrace_event_fork = PTRACE_EVENT_FORK;
+const int dt_ptrace_event_vfork = PTRACE_EVENT_VFORK;
+const int dt_ptrace_event_clone = PTRACE_EVENT_CLONE;
+const int dt_ptrace_event_exec = PTRACE_EVENT_EXEC;
+const int dt_ptrace_event_vfork_done = PTRACE_EVENT_VFORK_DONE;
+const int dt_ptrace_event_exit = PTRACE_EVENT_EXIT;
+const int dt_ptrace_event_seccomp = PTRACE_EVENT_SECCOMP;
+const int dt_ptrace_event_stop = PTRACE_EVENT_STOP;
+const int dt_wait_all_own_thread = __WALL | __WNOTHREAD;
 
 int dt_is_tmpfs(const char *path) {
     struct statfs info;

@@ -77,6 +77,17 @@ extern const int dt_clone_sandbox_namespaces;
 /// `CLONE_NEWUSER`.
 extern const int dt_clone_newuser;
 
+// MARK: ptrace constants (<linux/ptrace.h>; its macros do not import)
+
+extern const int dt_ptrace_cont, dt_ptrace_detach, dt_ptrace_syscall, dt_ptrace_setoptions, dt_ptrace_geteventmsg,
+    dt_ptrace_seize, dt_ptrace_listen;
+extern const unsigned long dt_ptrace_o_tracesysgood, dt_ptrace_o_tracefork, dt_ptrace_o_tracevfork, dt_ptrace_o_traceclone,
+    dt_ptrace_o_traceexec, dt_ptrace_o_traceseccomp, dt_ptrace_o_exitkill;
+extern const int dt_ptrace_event_fork, dt_ptrace_event_vfork, dt_ptrace_event_clone, dt_ptrace_event_exec,
+    dt_ptrace_event_vfork_done, dt_ptrace_event_exit, dt_ptrace_event_seccomp, dt_ptrace_event_stop;
+/// `__WALL | __WNOTHREAD` for `waitpid`.
+extern const int dt_wait_all_own_thread;
+
 /// `faccessat2` flags.
 extern const int dt_at_eaccess;
 

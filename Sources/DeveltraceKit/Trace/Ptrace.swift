@@ -5,42 +5,64 @@ import SystemPackage
 import Glibc
 #endif
 
-/// The ptrace requests, options and events develtrace uses (from
-/// `<linux/ptrace.h>`; the C macros do not import).
+/// The ptrace requests, options and events develtrace uses, with the
+/// values of `<linux/ptrace.h>` (through the C target: its macros do not
+/// import).
 enum Ptrace {
-    static let cont: Int32 = 7
-    static let detach: Int32 = 17
-    static let syscall: Int32 = 24
-    static let setOptions: Int32 = 0x4200
-    static let getEventMessage: Int32 = 0x4201
-    static let seize: Int32 = 0x4206
-    static let listen: Int32 = 0x4208
+    static let cont = dt_ptrace_cont
+    static let detach = dt_ptrace_detach
+    static let syscall = dt_ptrace_syscall
+    static let setOptions = dt_ptrace_setoptions
+    static let getEventMessage = dt_ptrace_geteventmsg
+    static let seize = dt_ptrace_seize
+    static let listen = dt_ptrace_listen
 
     struct Options: OptionSet {
         let rawValue: UInt
-        static let traceSysGood = Options(rawValue: 0x1)
-        static let traceFork = Options(rawValue: 0x2)
-        static let traceVFork = Options(rawValue: 0x4)
-        static let traceClone = Options(rawValue: 0x8)
-        static let traceExec = Options(rawValue: 0x10)
-        static let traceSeccomp = Options(rawValue: 0x80)
-        static let exitKill = Options(rawValue: 0x10_0000)
+        static let traceSysGood = Options(rawValue: dt_ptrace_o_tracesysgood)
+        static let traceFork = Options(rawValue: dt_ptrace_o_tracefork)
+        static let traceVFork = Options(rawValue: dt_ptrace_o_tracevfork)
+        static let traceClone = Options(rawValue: dt_ptrace_o_traceclone)
+        static let traceExec = Options(rawValue: dt_ptrace_o_traceexec)
+        static let traceSeccomp = Options(rawValue: dt_ptrace_o_traceseccomp)
+        static let exitKill = Options(rawValue: dt_ptrace_o_exitkill)
     }
 
-    enum Event: Int32 {
-        case fork = 1
-        case vfork = 2
-        case clone = 3
-        case exec = 4
-        case vforkDone = 5
-        case exit = 6
-        case seccomp = 7
-        case stop = 128
+    /// `PTRACE_EVENT_*`, as the high byte of a stop's status gives it.
+    enum Event: Equatable {
+        case fork, vfork, clone, exec, vforkDone, exit, seccomp, stop
+
+        init?(rawValue: Int32) {
+            switch rawValue {
+            case dt_ptrace_event_fork: self = .fork
+            case dt_ptrace_event_vfork: self = .vfork
+            case dt_ptrace_event_clone: self = .clone
+            case dt_ptrace_event_exec: self = .exec
+            case dt_ptrace_event_vfork_done: self = .vforkDone
+            case dt_ptrace_event_exit: self = .exit
+            case dt_ptrace_event_seccomp: self = .seccomp
+            case dt_ptrace_event_stop: self = .stop
+            default: return nil
+            }
+        }
+
+        var rawValue: Int32 {
+            switch self {
+            case .fork: dt_ptrace_event_fork
+            case .vfork: dt_ptrace_event_vfork
+            case .clone: dt_ptrace_event_clone
+            case .exec: dt_ptrace_event_exec
+            case .vforkDone: dt_ptrace_event_vfork_done
+            case .exit: dt_ptrace_event_exit
+            case .seccomp: dt_ptrace_event_seccomp
+            case .stop: dt_ptrace_event_stop
+            }
+        }
     }
 
     /// `waitpid` flags: every child kind (`__WALL`), only this thread's
     /// children and tracees (`__WNOTHREAD`) — other threads run other traces.
-    static let waitFlags: Int32 = 0x4000_0000 | 0x2000_0000
+    static let waitFlags = dt_wait_all_own_thread
 
     static func request(_ request: Int32, _ pid: pid_t, _ addr: UInt = 0, _ data: UInt = 0) throws(Errno) {
         try nothingOrErrno { dt_ptrace(request, pid, addr, data) }
