@@ -2,7 +2,10 @@
 #include "CDeveltrace.h"
 
 #include <errno.h>
+#include <linux/audit.h>
+#include <linux/filter.h>
 #include <linux/openat2.h>
+#include <linux/seccomp.h>
 #include <linux/ptrace.h>
 #include <signal.h>
 #include <stddef.h>
@@ -139,6 +142,20 @@ const int dt_ptrace_event_exit = PTRACE_EVENT_EXIT;
 const int dt_ptrace_event_seccomp = PTRACE_EVENT_SECCOMP;
 const int dt_ptrace_event_stop = PTRACE_EVENT_STOP;
 const int dt_wait_all_own_thread = __WALL | __WNOTHREAD;
+
+const uint32_t dt_seccomp_ret_allow = SECCOMP_RET_ALLOW;
+const uint32_t dt_seccomp_ret_errno = SECCOMP_RET_ERRNO;
+const uint32_t dt_seccomp_ret_trace = SECCOMP_RET_TRACE;
+const uint32_t dt_seccomp_ret_data = SECCOMP_RET_DATA;
+const uint32_t dt_audit_arch_x86_64 = AUDIT_ARCH_X86_64;
+const uint32_t dt_audit_arch_i386 = AUDIT_ARCH_I386;
+const uint64_t dt_clone_untraced = CLONE_UNTRACED;
+const uint64_t dt_clone_newns = CLONE_NEWNS;
+const uint64_t dt_clone_newuser_flag = CLONE_NEWUSER;
+const uint16_t dt_bpf_load_word = BPF_LD | BPF_W | BPF_ABS;
+const uint16_t dt_bpf_jump_equal = BPF_JMP | BPF_JEQ | BPF_K;
+const uint16_t dt_bpf_jump_greater = BPF_JMP | BPF_JGT | BPF_K;
+const uint16_t dt_bpf_return = BPF_RET | BPF_K;
 
 int dt_is_tmpfs(const char *path) {
     struct statfs info;

@@ -88,6 +88,16 @@ extern const int dt_ptrace_event_fork, dt_ptrace_event_vfork, dt_ptrace_event_cl
 /// `__WALL | __WNOTHREAD` for `waitpid`.
 extern const int dt_wait_all_own_thread;
 
+// MARK: seccomp, audit and clone constants (<linux/seccomp.h>, <linux/audit.h>, <sched.h>)
+
+extern const uint32_t dt_seccomp_ret_allow, dt_seccomp_ret_errno, dt_seccomp_ret_trace, dt_seccomp_ret_data;
+extern const uint32_t dt_audit_arch_x86_64, dt_audit_arch_i386;
+/// Clone flags as a system call's argument (64 bits).
+extern const uint64_t dt_clone_untraced, dt_clone_newns, dt_clone_newuser_flag;
+/// Classic BPF opcodes (<linux/filter.h>): `BPF_LD|BPF_W|BPF_ABS`,
+/// `BPF_JMP|BPF_JEQ|BPF_K`, `BPF_JMP|BPF_JGT|BPF_K`, `BPF_RET|BPF_K`.
+extern const uint16_t dt_bpf_load_word, dt_bpf_jump_equal, dt_bpf_jump_greater, dt_bpf_return;
+
 /// `faccessat2` flags.
 extern const int dt_at_eaccess;
 

@@ -1,3 +1,4 @@
+import CDeveltrace
 #if canImport(Glibc)
 import Glibc
 #endif
@@ -16,10 +17,10 @@ struct RefusedSyscall: Sendable {
     /// Why, for the README and the tests.
     var reason: String
 
-    // Linux's clone flags (uapi/linux/sched.h).
-    static let cloneUntraced: UInt64 = 0x0080_0000
-    static let cloneNewNamespace: UInt64 = 0x0002_0000
-    static let cloneNewUser: UInt64 = 0x1000_0000
+    // Linux's clone flags (uapi/linux/sched.h), through the C target.
+    static let cloneUntraced = dt_clone_untraced
+    static let cloneNewNamespace = dt_clone_newns
+    static let cloneNewUser = dt_clone_newuser_flag
 
     /// Every refusal the filter makes, besides the two blanket ones: numbers
     /// libseccomp cannot name and other ABIs (x32), both ENOSYS.

@@ -39,13 +39,13 @@ public struct SeccompFilter: Sendable {
     }()
 
     init(table: [PathSyscall]) throws(BuildError) {
-        guard let context = seccomp_init(0x7fff_0000 /* SCMP_ACT_ALLOW */) else { throw .libseccomp("create a filter", -1) }
+        guard let context = seccomp_init(dt_seccomp_ret_allow /* SCMP_ACT_ALLOW */) else { throw .libseccomp("create a filter", -1) }
         defer { seccomp_release(context) }
 
         func check(_ rc: Int32, _ step: @autoclosure () -> String) throws(BuildError) {
             if rc < 0 { throw .libseccomp(step(), rc) }
         }
-        let x86: UInt32 = 0x4000_0003 // SCMP_ARCH_X86 (AUDIT_ARCH_I386)
+        let x86 = dt_audit_arch_i386 // SCMP_ARCH_X86
         try check(seccomp_arch_add(context, x86), "add the i386 ABI")
         try check(seccomp_attr_set(context, SCMP_FLTATR_ACT_BADARCH, errnoAction(ENOSYS)), "set the action for foreign ABIs")
         for refusal in RefusedSyscall.table {
@@ -115,7 +115,7 @@ public struct SeccompFilter: Sendable {
 
     /// AUDIT_ARCH_X86_64 and AUDIT_ARCH_I386 with libseccomp's highest
     /// known number for each.
-    static let knownRanges: [(arch: UInt32, highest: UInt32)] = [UInt32(0xC000_003E), UInt32(0x4000_0003)].map { (arch: UInt32) in
+    static let knownRanges: [(arch: UInt32, highest: UInt32)] = [dt_audit_arch_x86_64, dt_audit_arch_i386].map { (arch: UInt32) in
         var highest: UInt32 = 0
         for number in 0..<1024 {
             if let name = seccomp_syscall_resolve_num_arch(arch, Int32(number)) {
@@ -136,10 +136,10 @@ public struct SeccompFilter: Sendable {
         func instruction(_ code: UInt16, _ jt: UInt8, _ jf: UInt8, _ k: UInt32) -> [UInt8] {
             withUnsafeBytes(of: code.littleEndian) { Array($0) } + [jt, jf] + withUnsafeBytes(of: k.littleEndian) { Array($0) }
         }
-        let load: UInt16 = 0x20 // BPF_LD | BPF_W | BPF_ABS
-        let equal: UInt16 = 0x15 // BPF_JMP | BPF_JEQ | BPF_K
-        let greater: UInt16 = 0x25 // BPF_JMP | BPF_JGT | BPF_K
-        let ret: UInt16 = 0x06 // BPF_RET | BPF_K
+        let load = dt_bpf_load_word
+        let equal = dt_bpf_jump_equal
+        let greater = dt_bpf_jump_greater
+        let ret = dt_bpf_return
         let (x86_64, i386) = (knownRanges[0], knownRanges[1])
         return instruction(load, 0, 0, 4) // 0: A = arch
             + instruction(equal, 0, 2, x86_64.arch) // 1: x86_64? 2 : 4
@@ -155,10 +155,10 @@ public struct SeccompFilter: Sendable {
 
 /// `SCMP_ACT_ERRNO(error)`, a C macro.
 private func errnoAction(_ error: Int32) -> UInt32 {
-    0x0005_0000 | UInt32(error & 0xffff)
+    dt_seccomp_ret_errno | (UInt32(truncatingIfNeeded: error) & dt_seccomp_ret_data)
 }
 
 /// `SCMP_ACT_TRACE(data)`, a C macro.
 private func traceAction(_ data: UInt16) -> UInt32 {
-    0x7ff0_0000 | UInt32(data)
+    dt_seccomp_ret_trace | UInt32(data)
 }
