@@ -22,6 +22,15 @@ protocol HostView {
 
 enum HostFileKind: Sendable, Equatable {
     case directory, symlink, other
+
+    /// What the plan tells apart of a `FileKind`: a regular file is other.
+    init(_ kind: FileKind) {
+        switch kind {
+        case .directory: self = .directory
+        case .symlink: self = .symlink
+        case .file, .other: self = .other
+        }
+    }
 }
 
 extension HostView {
@@ -44,24 +53,10 @@ extension HostView {
 
 /// The real host, through system calls.
 struct LiveHostView: HostView {
-    func kind(of path: RawPath) -> HostFileKind? {
-        var status = stat()
-        guard path.withCString({ lstat($0, &status) }) == 0 else { return nil }
-        return Self.kind(status)
-    }
+    func kind(of path: RawPath) -> HostFileKind? { LiveFileFacts().kind(of: path, following: false).map(HostFileKind.init) }
 
     func followedKind(of path: RawPath) -> HostFileKind? {
-        var status = stat()
-        guard path.withCString({ stat($0, &status) }) == 0 else { return nil }
-        return Self.kind(status)
-    }
-
-    private static func kind(_ status: stat) -> HostFileKind {
-        switch status.st_mode & S_IFMT {
-        case S_IFDIR: return .directory
-        case S_IFLNK: return .symlink
-        default: return .other
-        }
+        LiveFileFacts().kind(of: path, following: true).map(HostFileKind.init)
     }
 
     func linkTarget(of path: RawPath) -> RawPath? { FileSystem.readLink(path) }
