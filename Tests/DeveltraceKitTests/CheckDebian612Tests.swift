@@ -7,17 +7,12 @@ import Testing
 /// 6.12` puts in the cache: the packages of the newest version whose four
 /// packages are all in the archive, and a reference tree with the headers'
 /// .config, checked identical after `olddefconfig`.
-enum Debian612 {
-    static let pair = PreparedDebianPair(label: "6.12")
-    static var top: String { pair.top }
-    static var tree: String { pair.tree }
-    static var prepared: Bool { pair.prepared }
-    static var runs: Bool { pair.runs }
-    static var debs: [String] { pair.debs }
+extension PreparedDebianPair {
+    static let v6_12 = PreparedDebianPair(label: "6.12")
 
     /// Every DKMS sample the preparation downloads (bookworm's versions) and
     /// the built-in corpus.
-    static var samples: [String] {
+    static var everySample: [String] {
         let dkms = DebianPair.cache + "/dkms"
         let builtIn = Harness.fixtures.appendingPathComponent("modules").path
         let names = ((try? FileManager.default.contentsOfDirectory(atPath: dkms)) ?? []).sorted().map { dkms + "/" + $0 }
@@ -27,16 +22,17 @@ enum Debian612 {
 }
 
 extension Machine {
-    @Suite(.enabled(if: Debian612.runs, "run tools/prepare-debian 6.12 first")) struct CheckDebian612 {
+    @Suite(.enabled(if: PreparedDebianPair.v6_12.runs, "run tools/prepare-debian 6.12 first")) struct CheckDebian612 {
         @Test(
             "Debian's 6.12 packages: the samples that build find nothing fatal; bookworm's DKMS packages too old for 6.12 are broken samples that do not hide findings"
         )
         func debianPackages() throws {
-            try #require(Debian612.prepared, "the Debian 6.12 pair is not prepared in \(Debian612.top)")
-            try #require(Debian612.debs.count == 3, "three .debs: \(Debian612.debs)")
-            let treeBefore = try Harness.fingerprintShallow(Debian612.tree)
+            try #require(PreparedDebianPair.v6_12.prepared, "the Debian 6.12 pair is not prepared in \(PreparedDebianPair.v6_12.top)")
+            try #require(PreparedDebianPair.v6_12.debs.count == 3, "three .debs: \(PreparedDebianPair.v6_12.debs)")
+            let treeBefore = try Harness.fingerprintShallow(PreparedDebianPair.v6_12.tree)
             let options = CheckOptions(
-                buildTree: Debian612.tree, candidates: Debian612.debs, modules: Debian612.samples, corpus: "", jobs: 2, maxRounds: 10,
+                buildTree: PreparedDebianPair.v6_12.tree, candidates: PreparedDebianPair.v6_12.debs,
+                modules: PreparedDebianPair.everySample, corpus: "", jobs: 2, maxRounds: 10,
                 timeout: .seconds(900))
             let result = try CheckRunner(options: options).run()
 
@@ -73,7 +69,7 @@ extension Machine {
             // A broken sample never hides a finding that fails the gate.
             let failing = result.findings.contains { result.failsGate($0) }
             #expect(result.exitStatus == (failing ? 1 : (broken.isEmpty ? 0 : 3)))
-            #expect(try Harness.fingerprintShallow(Debian612.tree) == treeBefore)
+            #expect(try Harness.fingerprintShallow(PreparedDebianPair.v6_12.tree) == treeBefore)
         }
     }
 }

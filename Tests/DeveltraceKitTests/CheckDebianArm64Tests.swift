@@ -3,20 +3,6 @@ import Testing
 
 @testable import DeveltraceKit
 
-/// Debian 12's arm64 pair, checked from this amd64 machine as distributions
-/// check their arm64 packages: `linux-headers-6.1.0-N-arm64` (an arm64
-/// package), the same `-common` and the amd64 `linux-kbuild-6.1` (Multi-Arch:
-/// foreign), against linux-source-6.1 with the arm64 headers' .config,
-/// cross-built (`tools/prepare-debian 6.1-arm64`).
-enum DebianArm64 {
-    static let pair = PreparedDebianPair(label: "6.1-arm64")
-    static var top: String { pair.top }
-    static var tree: String { pair.tree }
-    static var prepared: Bool { pair.prepared }
-    static var runs: Bool { pair.runs }
-    static var debs: [String] { pair.debs }
-}
-
 /// A pair `tools/prepare-debian LABEL` put in the cache: its reference tree
 /// and its flavour, -common and kbuild `.deb`s.
 struct PreparedDebianPair: Sendable {
@@ -31,19 +17,26 @@ struct PreparedDebianPair: Sendable {
         let names = (try? FileManager.default.contentsOfDirectory(atPath: directory)) ?? []
         return names.filter { $0.hasPrefix("linux-headers-") || $0.hasPrefix("linux-kbuild-") }.sorted().map { directory + "/" + $0 }
     }
+
+    /// Debian 12's arm64 pair, checked from this amd64 machine as distributions
+    /// check their arm64 packages: `linux-headers-6.1.0-N-arm64` (an arm64
+    /// package), the same `-common` and the amd64 `linux-kbuild-6.1` (Multi-Arch:
+    /// foreign), against linux-source-6.1 with the arm64 headers' .config,
+    /// cross-built (`tools/prepare-debian 6.1-arm64`).
+    static let arm64 = PreparedDebianPair(label: "6.1-arm64")
 }
 
 extension Machine {
-    @Suite(.enabled(if: DebianArm64.runs, "run tools/prepare-debian 6.1-arm64 first")) struct CheckDebianArm64 {
+    @Suite(.enabled(if: PreparedDebianPair.arm64.runs, "run tools/prepare-debian 6.1-arm64 first")) struct CheckDebianArm64 {
         @Test(
             "the arm64 pair with --arch arm64: modules identical; module.lds relocated under arch/arm64; syncconfig reaches other architectures' Kconfig; the cross compiler is not a missing dependency"
         )
         func arm64Pair() throws {
-            try #require(DebianArm64.prepared, "the arm64 pair is not prepared in \(DebianArm64.top)")
-            try #require(DebianArm64.debs.count == 3, "three .debs: \(DebianArm64.debs)")
-            let treeBefore = try Harness.fingerprintShallow(DebianArm64.tree)
+            try #require(PreparedDebianPair.arm64.prepared, "the arm64 pair is not prepared in \(PreparedDebianPair.arm64.top)")
+            try #require(PreparedDebianPair.arm64.debs.count == 3, "three .debs: \(PreparedDebianPair.arm64.debs)")
+            let treeBefore = try Harness.fingerprintShallow(PreparedDebianPair.arm64.tree)
             var options = CheckOptions(
-                buildTree: DebianArm64.tree, candidates: DebianArm64.debs,
+                buildTree: PreparedDebianPair.arm64.tree, candidates: PreparedDebianPair.arm64.debs,
                 modules: [
                     DebianPair.cache + "/dkms/v4l2loopback", Harness.fixtures.appendingPathComponent("modules/symbols").path,
                     Harness.fixtures.appendingPathComponent("hooks/syncconfig").path,
@@ -79,7 +72,7 @@ extension Machine {
             // gcc-12-aarch64-linux-gnu stands in for it.
             let dependencies = result.findings.filter { $0.class == .dependency }.map(\.path)
             #expect(!dependencies.contains { $0.hasSuffix("-aarch64-linux-gnu") }, "\(dependencies)")
-            #expect(try Harness.fingerprintShallow(DebianArm64.tree) == treeBefore)
+            #expect(try Harness.fingerprintShallow(PreparedDebianPair.arm64.tree) == treeBefore)
         }
     }
 }
