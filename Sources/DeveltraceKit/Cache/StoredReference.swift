@@ -69,15 +69,9 @@ extension StoredReference {
         status = Self.encode(result.status)
         exitStatus = outcome.exitStatus
         termination = "completed"
-        accesses = outcome.accesses.map {
-            Access(
-                seq: $0.sequence, pid: $0.pid, process: $0.process, syscall: $0.syscall, path: $0.path,
-                raw: $0.rawPath == $0.path ? nil : $0.rawPath, intent: $0.intent, result: $0.result.description)
-        }
-        processes = outcome.processes.values.sorted { $0.pid < $1.pid }.map {
-            Process(pid: $0.pid, parent: $0.parent, argv: $0.argv, executable: $0.executable, exit: $0.exitStatus)
-        }
-        writes = outcome.writes.map { Write(path: $0.path, kind: $0.kind, directory: $0.isDirectory) }
+        accesses = outcome.accesses.map { Access($0) }
+        processes = outcome.processes.values.sorted { $0.pid < $1.pid }.map { Process($0) }
+        writes = outcome.writes.map(Write.init)
         notes = outcome.notes
         commandPid = outcome.commandPid
         log = result.log
@@ -90,6 +84,19 @@ extension StoredReference {
     /// The build result again, its modules at `modules` (name → file).
     func result(moduleCopy: RawPath, modules files: [String: RawPath]) -> SampleBuildResult? {
         guard let status = Self.decode(status) else { return nil }
+        guard let decoded = Self.decode(accesses) else { return nil }
+        let outcome = TraceOutcome(
+            accesses: decoded, processes: Self.decode(processes), exitStatus: exitStatus, termination: .completed,
+            writes: writes.map(\.decoded), notes: notes,
+            launchFailure: nil, commandPid: commandPid,
+            statistics: TraceStatistics(seccompStops: 0, syscallExitStops: 0, otherStops: 0, seconds: 0))
+        return SampleBuildResult(
+            status: status, outcome: outcome, moduleCopy: moduleCopy, moduleInSandbox: moduleInSandbox, log: log, modules: files,
+            reused: Date(timeIntervalSince1970: built))
+    }
+
+    /// Accesses read back; nil when a result does not parse.
+    static func decode(_ accesses: [Access]) -> [FileAccess]? {
         var decoded: [FileAccess] = []
         decoded.reserveCapacity(accesses.count)
         for access in accesses {
@@ -97,21 +104,17 @@ extension StoredReference {
             decoded.append(
                 FileAccess(
                     pid: access.pid, process: access.process, syscall: access.syscall, path: access.path,
-                    rawPath: access.raw ?? access.path,
-                    intent: access.intent, result: result, sequence: access.seq))
+                    rawPath: access.raw ?? access.path, intent: access.intent, result: result, sequence: access.seq))
         }
-        let processes = Dictionary(
-            self.processes.map {
+        return decoded
+    }
+
+    /// Processes read back, by pid.
+    static func decode(_ processes: [Process]) -> [Int32: TracedProcess] {
+        Dictionary(
+            processes.map {
                 ($0.pid, TracedProcess(pid: $0.pid, parent: $0.parent, argv: $0.argv, executable: $0.executable, exitStatus: $0.exit))
             }, uniquingKeysWith: { first, _ in first })
-        let outcome = TraceOutcome(
-            accesses: decoded, processes: processes, exitStatus: exitStatus, termination: .completed,
-            writes: writes.map { CapturedWrite(path: $0.path, kind: $0.kind, isDirectory: $0.directory) }, notes: notes,
-            launchFailure: nil, commandPid: commandPid,
-            statistics: TraceStatistics(seccompStops: 0, syscallExitStops: 0, otherStops: 0, seconds: 0))
-        return SampleBuildResult(
-            status: status, outcome: outcome, moduleCopy: moduleCopy, moduleInSandbox: moduleInSandbox, log: log, modules: files,
-            reused: Date(timeIntervalSince1970: built))
     }
 
     /// The status as the report writes it (`Status.summary`).
@@ -129,6 +132,28 @@ extension StoredReference {
             return Int32(summary.dropFirst("failed (exit ".count).dropLast()).map { .failed(exitStatus: $0) }
         }
     }
+}
+
+extension StoredReference.Access {
+    /// `access` as stored, its pids through `pid` (records renumber them).
+    init(_ access: FileAccess, pid: (Int32) -> Int32 = { $0 }) {
+        self.init(
+            seq: access.sequence, pid: pid(access.pid), process: pid(access.process), syscall: access.syscall, path: access.path,
+            raw: access.rawPath == access.path ? nil : access.rawPath, intent: access.intent, result: access.result.description)
+    }
+}
+
+extension StoredReference.Process {
+    init(_ process: TracedProcess, pid: (Int32) -> Int32 = { $0 }) {
+        self.init(
+            pid: pid(process.pid), parent: pid(process.parent), argv: process.argv, executable: process.executable,
+            exit: process.exitStatus)
+    }
+}
+
+extension StoredReference.Write {
+    init(_ write: CapturedWrite) { self.init(path: write.path, kind: write.kind, directory: write.isDirectory) }
+    var decoded: CapturedWrite { CapturedWrite(path: path, kind: kind, isDirectory: directory) }
 }
 
 /// Paths in stored JSON: the text when it is UTF-8 (and cannot be taken for

@@ -92,16 +92,11 @@ extension ClassificationRecord {
             let processIDs = Set(accesses.map(\.process))
             return Build(
                 status: result.status.summary,
-                accesses: accesses.map {
-                    StoredReference.Access(
-                        seq: $0.sequence, pid: pid($0.pid), process: pid($0.process), syscall: $0.syscall, path: $0.path,
-                        raw: $0.rawPath == $0.path ? nil : $0.rawPath, intent: $0.intent, result: $0.result.description)
-                },
+                accesses: accesses.map { StoredReference.Access($0, pid: pid) },
                 processes: outcome.processes.values.filter { processIDs.contains($0.pid) }.sorted { $0.pid < $1.pid }.map {
-                    StoredReference.Process(
-                        pid: pid($0.pid), parent: pid($0.parent), argv: $0.argv, executable: $0.executable, exit: $0.exitStatus)
+                    StoredReference.Process($0, pid: pid)
                 },
-                writes: outcome.writes.map { StoredReference.Write(path: $0.path, kind: $0.kind, directory: $0.isDirectory) })
+                writes: outcome.writes.map(StoredReference.Write.init))
         }
         sample = observation.sample
         tree = classifier.tree.path
@@ -149,22 +144,12 @@ extension ClassificationRecord {
     /// The observation again (module files are not kept: comparisons are).
     func observation() -> SampleObservation? {
         func result(_ build: Build) -> SampleBuildResult? {
-            guard let status = StoredReference.decode(build.status) else { return nil }
-            var accesses: [FileAccess] = []
-            for access in build.accesses {
-                guard let result = AccessResult(name: access.result) else { return nil }
-                accesses.append(
-                    FileAccess(
-                        pid: access.pid, process: access.process, syscall: access.syscall, path: access.path,
-                        rawPath: access.raw ?? access.path, intent: access.intent, result: result, sequence: access.seq))
+            guard let status = StoredReference.decode(build.status), let accesses = StoredReference.decode(build.accesses) else {
+                return nil
             }
-            let processes = Dictionary(
-                build.processes.map {
-                    ($0.pid, TracedProcess(pid: $0.pid, parent: $0.parent, argv: $0.argv, executable: $0.executable, exitStatus: $0.exit))
-                }, uniquingKeysWith: { first, _ in first })
             let outcome = TraceOutcome(
-                accesses: accesses, processes: processes, exitStatus: 0, termination: .completed,
-                writes: build.writes.map { CapturedWrite(path: $0.path, kind: $0.kind, isDirectory: $0.directory) }, notes: [],
+                accesses: accesses, processes: StoredReference.decode(build.processes), exitStatus: 0, termination: .completed,
+                writes: build.writes.map(\.decoded), notes: [],
                 launchFailure: nil, commandPid: 1,
                 statistics: TraceStatistics(seccompStops: 0, syscallExitStops: 0, otherStops: 0, seconds: 0))
             return SampleBuildResult(
