@@ -103,37 +103,17 @@ struct Classifier {
         if relative == RawPath("Makefile") {
             return ([layout.kbuildDir] + layout.sourceRoots).allSatisfy { candidateResolve($0.appending(relative)) != nil }
         }
-        for root in layout.roots {
-            if root.tree.isEmpty {
-                if candidateResolve(root.candidate.appending(relative)) != nil { return true }
-            } else if relative.isSame(or: root.tree) {
-                let inside = relative.relative(to: root.tree)
-                if candidateResolve(inside.isEmpty ? root.candidate : root.candidate.appending(inside)) != nil { return true }
-            }
-        }
-        return false
+        return layout.candidatePaths(of: relative).contains { candidateResolve($0) != nil }
     }
 
     /// Every place the candidate as given holds tree path `relative`, one
     /// per layout root that has it, as the sandbox shows it (symlinks
     /// resolved); files only, sorted.
     func candidatePlaces(of relative: RawPath) -> [RawPath] {
-        var places = Set<RawPath>()
-        for root in layout.roots {
-            let inside: RawPath
-            if root.tree.isEmpty {
-                inside = relative
-            } else if relative.isSame(or: root.tree) {
-                inside = relative.relative(to: root.tree)
-            } else {
-                continue
-            }
-            guard let place = candidateResolve(inside.isEmpty ? root.candidate : root.candidate.appending(inside)),
-                isCandidateFile(place)
-            else { continue }
-            places.insert(place)
+        let places = layout.candidatePaths(of: relative).compactMap { path in
+            candidateResolve(path).flatMap { isCandidateFile($0) ? $0 : nil }
         }
-        return places.sorted()
+        return Set(places).sorted()
     }
 
     func needs(of observation: SampleObservation) -> Needs {

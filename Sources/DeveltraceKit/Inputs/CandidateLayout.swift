@@ -151,6 +151,18 @@ public struct CandidateLayout: Sendable {
         return relative.isEmpty ? best.tree : best.tree.appending(relative)
     }
 
+    /// Where each root would hold tree path `relative` (sandbox paths,
+    /// symlinks not resolved), in root order; roots that cannot hold it
+    /// are left out.
+    func candidatePaths(of relative: RawPath) -> [RawPath] {
+        roots.compactMap { root in
+            if root.tree.isEmpty { return root.candidate.appending(relative) }
+            guard relative.isSame(or: root.tree) else { return nil }
+            let inside = relative.relative(to: root.tree)
+            return inside.isEmpty ? root.candidate : root.candidate.appending(inside)
+        }
+    }
+
     /// Where tree path `relative` belongs in the candidate when no build
     /// looked for it there: under the root that holds the deepest of its
     /// directories (a split package's `-common` for `arch/x86/include/asm/X.h`,
