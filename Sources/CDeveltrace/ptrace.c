@@ -7,6 +7,7 @@
 #include <linux/openat2.h>
 #include <linux/seccomp.h>
 #include <linux/ptrace.h>
+#include <pthread.h>
 #include <signal.h>
 #include <stddef.h>
 #include <string.h>
@@ -16,6 +17,9 @@
 #include <sys/mman.h>
 #include <sys/vfs.h>
 #include <sys/uio.h>
+#include <sys/ioctl.h>
+#include <sys/prctl.h>
+#include <sys/socket.h>
 #include <sys/user.h>
 #include <sys/wait.h>
 #include <unistd.h>
@@ -162,3 +166,135 @@ int dt_is_tmpfs(const char *path) {
     if (statfs(path, &info) < 0) return -1;
     return info.f_type == 0x01021994 /* TMPFS_MAGIC */;
 }
+
+// MARK: seccomp user notification
+
+#ifndef SECCOMP_IOCTL_NOTIF_SET_FLAGS
+#define SECCOMP_IOCTL_NOTIF_SET_FLAGS SECCOMP_IOW(4, __u64)
+#endif
+#ifndef SECCOMP_USER_NOTIF_FD_SYNC_WAKE_UP
+#define SECCOMP_USER_NOTIF_FD_SYNC_WAKE_UP (1UL << 0)
+#endif
+
+const uint32_t dt_seccomp_ret_user_notif = SECCOMP_RET_USER_NOTIF;
+const int dt_ptrace_interrupt = PTRACE_INTERRUPT;
+
+int dt_notification_receive(int listener, dt_notification *out) {
+    struct seccomp_notif notification;
+    // The kernel wants it zeroed.
+    memset(&notification, 0, sizeof notification);
+    if (ioctl(listener, SECCOMP_IOCTL_NOTIF_RECV, &notification) < 0) return -1;
+    out->id = notification.id;
+    out->pid = notification.pid;
+    out->nr = notification.data.nr;
+    out->arch = notification.data.arch;
+    for (int i = 0; i < 6; i++) out->args[i] = notification.data.args[i];
+    return 0;
+}
+
+int dt_notification_continue(int listener, uint64_t id) {
+    struct seccomp_notif_resp response;
+    memset(&response, 0, sizeof response);
+    response.id = id;
+    response.flags = SECCOMP_USER_NOTIF_FLAG_CONTINUE;
+    return ioctl(listener, SECCOMP_IOCTL_NOTIF_SEND, &response);
+}
+
+int dt_notification_id_valid(int listener, uint64_t id) {
+    return ioctl(listener, SECCOMP_IOCTL_NOTIF_ID_VALID, &id);
+}
+
+int dt_listener_set_sync(int listener) {
+    return ioctl(listener, SECCOMP_IOCTL_NOTIF_SET_FLAGS, SECCOMP_USER_NOTIF_FD_SYNC_WAKE_UP);
+}
+
+int dt_listener_receive(int socket, int *reason) {
+    int32_t error = 0;
+    struct iovec vector = {.iov_base = &error, .iov_len = sizeof error};
+    union {
+        char buffer[CMSG_SPACE(sizeof(int))];
+        struct cmsghdr align;
+    } control;
+    memset(&control, 0, sizeof control);
+    struct msghdr message = {
+        .msg_iov = &vector, .msg_iovlen = 1, .msg_control = control.buffer, .msg_controllen = sizeof control.buffer};
+    ssize_t n;
+    do {
+        n = recvmsg(socket, &message, MSG_CMSG_CLOEXEC);
+    } while (n < 0 && errno == EINTR);
+    *reason = 0;
+    if (n < 0) {
+        *reason = errno;
+        return -1;
+    }
+    struct cmsghdr *header = CMSG_FIRSTHDR(&message);
+    if (header && header->cmsg_level == SOL_SOCKET && header->cmsg_type == SCM_RIGHTS &&
+        header->cmsg_len == CMSG_LEN(sizeof(int))) {
+        int fd;
+        memcpy(&fd, CMSG_DATA(header), sizeof fd);
+        return fd;
+    }
+    *reason = n == (ssize_t)sizeof error ? error : 0;
+    errno = *reason;
+    return -1;
+}
+
+int dt_listener_probe(void) {
+    pid_t child = (pid_t)syscall(SYS_clone, SIGCHLD, 0, 0, 0, 0);
+    if (child < 0) return -1;
+    if (child == 0) {
+        struct sock_filter allow = BPF_STMT(BPF_RET | BPF_K, SECCOMP_RET_ALLOW);
+        struct sock_fprog program = {.len = 1, .filter = &allow};
+        if (prctl(PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0) < 0) _exit(0);
+        long listener = syscall(SYS_seccomp, SECCOMP_SET_MODE_FILTER,
+                                SECCOMP_FILTER_FLAG_NEW_LISTENER | SECCOMP_FILTER_FLAG_WAIT_KILLABLE_RECV, &program);
+        if (listener < 0) _exit(0);
+        _exit(dt_listener_set_sync((int)listener) == 0 ? 3 : 1);
+    }
+    int status;
+    pid_t waited;
+    do {
+        waited = waitpid(child, &status, 0);
+    } while (waited < 0 && errno == EINTR);
+    if (waited < 0) return -1;
+    return WIFEXITED(status) ? WEXITSTATUS(status) : 0;
+}
+
+int dt_socketpair_cloexec(int fds[2]) { return socketpair(AF_UNIX, SOCK_SEQPACKET | SOCK_CLOEXEC, 0, fds); }
+
+int dt_get_return_value(pid_t pid, int64_t *value) {
+    struct user_regs_struct registers;
+    if (dt_ptrace(PTRACE_GETREGS, pid, 0, (uintptr_t)&registers) < 0) return -1;
+    *value = (int64_t)registers.rax;
+    return 0;
+}
+
+// SIGURG: ignored by default, never sent by the kernel for anything
+// develtrace does, and not queued (a real-time signal sent in a retry loop
+// would fill the queue).
+#define DT_WAKE_SIGNAL SIGURG
+
+static void ignore_wake(int signal) { (void)signal; }
+
+int dt_wake_signal_install(void) {
+    static int installed = 0;
+    if (__atomic_load_n(&installed, __ATOMIC_ACQUIRE)) return 0;
+    struct sigaction action;
+    memset(&action, 0, sizeof action);
+    action.sa_handler = ignore_wake;
+    sigemptyset(&action.sa_mask);
+    if (sigaction(DT_WAKE_SIGNAL, &action, NULL) < 0) return -1;
+    __atomic_store_n(&installed, 1, __ATOMIC_RELEASE);
+    return 0;
+}
+
+int dt_wake_signal_unblock(void) {
+    sigset_t set;
+    sigemptyset(&set);
+    sigaddset(&set, DT_WAKE_SIGNAL);
+    return pthread_sigmask(SIG_UNBLOCK, &set, NULL) == 0 ? 0 : -1;
+}
+
+int dt_wake_thread(pid_t tid) { return (int)syscall(SYS_tgkill, getpid(), tid, DT_WAKE_SIGNAL); }
+
+pid_t dt_gettid(void) { return (pid_t)syscall(SYS_gettid); }

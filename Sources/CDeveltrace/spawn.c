@@ -187,6 +187,44 @@ static int run_op(const dt_op *op) {
     }
 }
 
+// seccomp(SECCOMP_SET_MODE_FILTER, flags): the filter's fd (with
+// SECCOMP_FILTER_FLAG_NEW_LISTENER) or 0, or -1 with errno.
+static int load_filter(const void *filter, unsigned short length, unsigned long flags) {
+    struct sock_fprog program = {.len = length, .filter = (struct sock_filter *)filter};
+    long rc = syscall(SYS_seccomp, SECCOMP_SET_MODE_FILTER, flags, &program);
+    // Without CAP_SYS_ADMIN the kernel wants no_new_privs first.
+    if (rc < 0 && errno == EACCES && prctl(PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0) == 0)
+        rc = syscall(SYS_seccomp, SECCOMP_SET_MODE_FILTER, flags, &program);
+    return (int)rc;
+}
+
+// One message on `socket`: `error` (0 or why there is no listener) and,
+// when `fd` >= 0, the descriptor itself.
+static int send_listener(int socket, int fd, int error) {
+    int32_t code = error;
+    struct iovec vector = {.iov_base = &code, .iov_len = sizeof code};
+    union {
+        char buffer[CMSG_SPACE(sizeof(int))];
+        struct cmsghdr align;
+    } control;
+    memset(&control, 0, sizeof control);
+    struct msghdr message = {.msg_iov = &vector, .msg_iovlen = 1};
+    if (fd >= 0) {
+        message.msg_control = control.buffer;
+        message.msg_controllen = sizeof control.buffer;
+        struct cmsghdr *header = CMSG_FIRSTHDR(&message);
+        header->cmsg_level = SOL_SOCKET;
+        header->cmsg_type = SCM_RIGHTS;
+        header->cmsg_len = CMSG_LEN(sizeof(int));
+        memcpy(CMSG_DATA(header), &fd, sizeof fd);
+    }
+    ssize_t n;
+    do {
+        n = sendmsg(socket, &message, MSG_NOSIGNAL);
+    } while (n < 0 && errno == EINTR);
+    return n < 0 ? -1 : 0;
+}
+
 static _Noreturn void run_command(const dt_spawn_plan *plan) {
     if (plan->max_processes > 0) {
         struct rlimit limit = {.rlim_cur = (rlim_t)plan->max_processes, .rlim_max = (rlim_t)plan->max_processes};
@@ -201,24 +239,30 @@ static _Noreturn void run_command(const dt_spawn_plan *plan) {
     for (int i = 0; i < 3; i++) {
         if (plan->stdio[i] >= 0 && dup2(plan->stdio[i], i) < 0) fail(plan, DT_STAGE_STDIO, i, errno, 126);
     }
-    // Only 0, 1, 2 reach the command (the status pipe closes on exec).
-    if (close_other_fds(&plan->status_fd, 1) < 0) fail(plan, DT_STAGE_FDS, 0, errno, 126);
+    // Only 0, 1, 2 reach the command (the status pipe and the listener
+    // socket close on exec).
+    int keep[2] = {plan->status_fd, plan->listener_socket};
+    if (close_other_fds(keep, 2) < 0) fail(plan, DT_STAGE_FDS, 0, errno, 126);
     if (plan->cwd && chdir(plan->cwd) < 0) fail(plan, DT_STAGE_CHDIR, 0, errno, 126);
     if (plan->identity != DT_IDENTITY_HOST && drop_capabilities() < 0) fail(plan, DT_STAGE_CAPABILITIES, 0, errno, 126);
     if (plan->identity != DT_IDENTITY_HOST && prctl(PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0) < 0)
         fail(plan, DT_STAGE_CAPABILITIES, 1, errno, 126);
-    if (plan->filter) {
-        struct sock_fprog program = {
-            .len = plan->filter_len,
-            .filter = (struct sock_filter *)plan->filter,
-        };
-        if (syscall(SYS_seccomp, SECCOMP_SET_MODE_FILTER, 0, &program) < 0) {
-            // Without CAP_SYS_ADMIN the kernel wants no_new_privs first.
-            if (errno != EACCES || prctl(PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0) < 0 ||
-                syscall(SYS_seccomp, SECCOMP_SET_MODE_FILTER, 0, &program) < 0)
-                fail(plan, DT_STAGE_FILTER, 0, errno, 126);
+    if (plan->listener_filter && plan->listener_socket >= 0) {
+        // The filter whose read-only calls go to a listener; its descriptor
+        // goes to the tracer and is closed here before exec, so no tracee
+        // ever holds it.
+        int listener = load_filter(plan->listener_filter, plan->listener_filter_len,
+                                   SECCOMP_FILTER_FLAG_NEW_LISTENER | SECCOMP_FILTER_FLAG_WAIT_KILLABLE_RECV);
+        int error = listener < 0 ? errno : 0;
+        if (send_listener(plan->listener_socket, listener, error) < 0) fail(plan, DT_STAGE_FILTER, 1, errno, 126);
+        close(plan->listener_socket);
+        if (listener >= 0) {
+            close(listener);
+            goto loaded;
         }
     }
+    if (plan->filter && load_filter(plan->filter, plan->filter_len, 0) < 0) fail(plan, DT_STAGE_FILTER, 0, errno, 126);
+loaded:
     execve(plan->path, plan->argv, plan->envp);
     int error = errno;
     fail(plan, DT_STAGE_EXEC, 0, error, error == ENOENT ? 127 : 126);
@@ -233,8 +277,8 @@ static _Noreturn void run_init(const dt_spawn_plan *plan) {
     // tears the sandbox down, instead of racing it; and no controlling
     // terminal to push input into (TIOCSTI).
     (void)setsid();
-    int keep[21] = {plan->stdio[0], plan->stdio[1], plan->stdio[2], plan->status_fd, plan->go_fd};
-    int kept = 5;
+    int keep[22] = {plan->stdio[0], plan->stdio[1], plan->stdio[2], plan->status_fd, plan->go_fd, plan->listener_socket};
+    int kept = 6;
     for (int i = 0; i < plan->idmap_count && i < 16; i++) keep[kept++] = plan->idmap_fds[i];
     if (close_other_fds(keep, kept) < 0) fail(plan, DT_STAGE_FDS, 0, errno, 125);
     // Rootless: the parent writes this namespace's maps first.
@@ -275,6 +319,7 @@ static _Noreturn void run_init(const dt_spawn_plan *plan) {
     if (command < 0) fail(plan, DT_STAGE_FORK, 0, errno, 125);
     if (command == 0) run_command(plan);
     close(plan->status_fd);
+    if (plan->listener_socket >= 0) close(plan->listener_socket);
     for (int i = 0; i < 3; i++) {
         if (plan->stdio[i] >= 3) close(plan->stdio[i]);
     }

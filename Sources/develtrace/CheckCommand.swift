@@ -105,6 +105,11 @@ struct CheckCommand: ParsableCommand {
         help: "Do not judge the system packages the candidate builds use (class dependency).")
     var noSystemDependencies = false
 
+    @Flag(
+        name: .customLong("ptrace-only"),
+        help: "Stop every path call of the builds for ptrace, even where a seccomp listener could answer the read-only ones.")
+    var ptraceOnly = false
+
     @Flag(name: .customLong("list-unused"), help: "List every candidate file no sample used (class unused); otherwise only their number.")
     var listUnused = false
 
@@ -150,6 +155,7 @@ struct CheckCommand: ParsableCommand {
         let rawModules = RawArguments.values(of: ["--module"])
         if rawModules.count == modules.count { options.modulePaths = rawModules }
         options.gate = gate.gate ?? .standard
+        options.usesListener = !ptraceOnly
         options.baseline = try gate.loadBaseline()
         options.shard = shard.flatMap(Shard.init)
         // --cache-dir as given, byte for byte.

@@ -66,6 +66,11 @@ struct TraceCommand: ParsableCommand {
     @Option(name: .customLong("cpu"), help: "Pin the command and the tracer to this CPU.")
     var cpu: Int?
 
+    @Flag(
+        name: .customLong("ptrace-only"),
+        help: "Stop every path call for ptrace, even where a seccomp listener could answer the read-only ones.")
+    var ptraceOnly = false
+
     @Option(name: .customLong("chdir"), help: "Working directory of the command (default: the current one).")
     var directory: String?
 
@@ -107,9 +112,10 @@ struct TraceCommand: ParsableCommand {
             sandbox = configuration
         }
         let cwd = directory.map(RawPath.init) ?? RawPath(FilePath(currentWorkingDirectory()))
-        let request = TraceRequest(
+        var request = TraceRequest(
             program: arguments[0], arguments: arguments, environment: RawArguments.environment(),
             workingDirectory: cwd, sandbox: sandbox, cpu: cpu)
+        request.usesListener = !ptraceOnly
 
         // --output as given, byte for byte.
         let outputPath = output.map { RawArguments.values(of: ["-o", "--output"]).last ?? RawPath($0) }
@@ -143,6 +149,9 @@ struct TraceCommand: ParsableCommand {
             seccomp_stops \(s.seccompStops)
             syscall_exit_stops \(s.syscallExitStops)
             other_stops \(s.otherStops)
+            notifications \(s.notifications)
+            interrupt_stops \(s.interruptStops)
+            read_only_calls \(s.mode)
             wall_seconds \(s.seconds)
             peak_rss_kib \(usage.ru_maxrss)
             tracer_user_seconds \(Double(usage.ru_utime.tv_sec) + Double(usage.ru_utime.tv_usec) / 1e6)

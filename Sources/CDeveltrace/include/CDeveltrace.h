@@ -80,7 +80,7 @@ extern const int dt_clone_newuser;
 // MARK: ptrace constants (<linux/ptrace.h>; its macros do not import)
 
 extern const int dt_ptrace_cont, dt_ptrace_detach, dt_ptrace_syscall, dt_ptrace_setoptions, dt_ptrace_geteventmsg,
-    dt_ptrace_seize, dt_ptrace_listen;
+    dt_ptrace_seize, dt_ptrace_listen, dt_ptrace_interrupt;
 extern const unsigned long dt_ptrace_o_tracesysgood, dt_ptrace_o_tracefork, dt_ptrace_o_tracevfork, dt_ptrace_o_traceclone,
     dt_ptrace_o_traceexec, dt_ptrace_o_traceseccomp, dt_ptrace_o_exitkill;
 extern const int dt_ptrace_event_fork, dt_ptrace_event_vfork, dt_ptrace_event_clone, dt_ptrace_event_exec,
@@ -100,6 +100,54 @@ extern const uint16_t dt_bpf_load_word, dt_bpf_jump_equal, dt_bpf_jump_greater, 
 
 /// `faccessat2` flags.
 extern const int dt_at_eaccess;
+
+// MARK: seccomp user notification
+/// `struct seccomp_notif`, flattened (its `data` member inlined).
+typedef struct dt_notification {
+    uint64_t id;
+    uint32_t pid;        // the calling thread, in the listener's PID namespace
+    int32_t nr;
+    uint32_t arch;       // AUDIT_ARCH_*
+    uint64_t args[6];
+} dt_notification;
+/// `SECCOMP_RET_USER_NOTIF`.
+extern const uint32_t dt_seccomp_ret_user_notif;
+/// `SECCOMP_IOCTL_NOTIF_RECV`: blocks until a call is waiting. 0, or -1
+/// with errno (EINTR, or ENOENT when the caller went away first).
+int dt_notification_receive(int listener, dt_notification *out);
+/// `SECCOMP_IOCTL_NOTIF_SEND` with `SECCOMP_USER_NOTIF_FLAG_CONTINUE`: the
+/// call goes on in the kernel. 0, or -1 with errno (ENOENT: it is gone).
+int dt_notification_continue(int listener, uint64_t id);
+/// `SECCOMP_IOCTL_NOTIF_ID_VALID`: 0 while the call still waits.
+int dt_notification_id_valid(int listener, uint64_t id);
+/// `SECCOMP_IOCTL_NOTIF_SET_FLAGS(SECCOMP_USER_NOTIF_FD_SYNC_WAKE_UP)`
+/// (Linux 6.6). 0, or -1 with errno (EINVAL before 6.6).
+int dt_listener_set_sync(int listener);
+/// The listener the command sent on `socket` (see `dt_spawn_plan`). Returns
+/// it (close-on-exec), or -1 with `*reason` the command's errno when it
+/// could not make one (0: it sent nothing and went away).
+int dt_listener_receive(int socket, int *reason);
+/// What this kernel and this process's place allow, tried in a child:
+/// bit 0: a filter with a listener and `SECCOMP_FILTER_FLAG_WAIT_KILLABLE_RECV`
+/// (Linux 5.19; EBUSY under an ancestor's listener); bit 1: the sync
+/// wake-up (Linux 6.6). -1 with errno if the child could not be made.
+int dt_listener_probe(void);
+/// Installs, once, a handler that does nothing for the wake signal
+/// (`SIGURG`, without `SA_RESTART`): a blocked `waitpid` or listener
+/// `ioctl` of a thread it is sent to returns EINTR. 0 or -1 with errno.
+int dt_wake_signal_install(void);
+/// Unblocks the wake signal in the calling thread (threads made by
+/// Dispatch or Swift concurrency start with most signals blocked).
+int dt_wake_signal_unblock(void);
+/// Sends the wake signal to thread `tid` of this process.
+int dt_wake_thread(pid_t tid);
+/// The calling thread's id.
+pid_t dt_gettid(void);
+/// `socketpair(AF_UNIX, SOCK_SEQPACKET | SOCK_CLOEXEC)`.
+int dt_socketpair_cloexec(int fds[2]);
+/// The return-value register of a stopped tracee (`rax`), as a syscall's
+/// result. 0, or -1 with errno.
+int dt_get_return_value(pid_t pid, int64_t *value);
 
 /// 1 if `path` is on a tmpfs, 0 if not, -1 with errno.
 int dt_is_tmpfs(const char *path);
@@ -156,6 +204,9 @@ typedef struct dt_spawn_plan {
     char *const *envp;
     const void *filter;           // struct sock_filter[filter_len], NULL for none
     unsigned short filter_len;
+    const void *listener_filter;  // tried first, with a listener; NULL: only `filter`
+    unsigned short listener_filter_len;
+    int listener_socket;          // the command sends the listener on it (or why not); -1: none
     int cpu;                      // pin the command to this CPU; -1: no pinning
     int stdio[3];                 // descriptors for the command's 0, 1, 2; -1: inherit
     int status_fd;                // write end: dt_status records (close-on-exec)

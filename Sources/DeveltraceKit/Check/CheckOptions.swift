@@ -40,6 +40,9 @@ public struct CheckOptions: Sendable {
     /// Where to write each sample's `ClassificationRecord` (`SAMPLE.json`),
     /// for tests that classify again without building; nil: none.
     public var recordClassification: RawPath? = nil
+    /// Read-only path calls go to a seccomp listener where the kernel allows
+    /// it; false (`--ptrace-only`): every call stops for ptrace.
+    public var usesListener = true
 
     /// `$XDG_CACHE_HOME/develtrace/references`, or under `~/.cache`.
     public static var defaultReferenceCacheDirectory: RawPath? { ReferenceCache.defaultDirectory }

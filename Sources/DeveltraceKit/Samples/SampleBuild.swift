@@ -46,6 +46,8 @@ struct SampleBuild {
     var neighbours: [Sample] = []
     /// The machine to build for, when not this one (`check --arch`).
     var architecture: TargetArchitecture? = nil
+    /// `TraceRequest.usesListener`.
+    var usesListener = true
 
     func run(cancel: CancellationHandle) throws -> SampleBuildResult {
         let copy = scratch.appending(RawPath("\(label)-\(sample.name)"))
@@ -103,11 +105,12 @@ struct SampleBuild {
             [
                 "PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin", "HOME=/root", "LANG=C.UTF-8", "LC_ALL=C.UTF-8",
             ] + (architecture?.environment ?? [])
-        let request = TraceRequest(
+        var request = TraceRequest(
             program: RawPath("/bin/bash"), arguments: arguments.map(RawPath.init), environment: environment.map(RawPath.init),
             workingDirectory: sample.kind == .dkms ? SampleDriver.dkmsTree : inside, sandbox: configuration, cpu: cpu,
             standardInput: nullFD, standardOutput: logFD,
             standardError: logFD)
+        request.usesListener = usesListener
         let session = TraceSession(request: request)
         cancel.register(session)
         defer { cancel.unregister(session) }

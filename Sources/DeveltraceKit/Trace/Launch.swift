@@ -16,6 +16,10 @@ final class Launch {
     private var argv: UnsafeMutableBufferPointer<UnsafeMutablePointer<CChar>?>
     private var envp: UnsafeMutableBufferPointer<UnsafeMutablePointer<CChar>?>
     private let filter: [UInt8]
+    /// The listening variant of the filter, tried first; empty: none.
+    private let listeningFilter: [UInt8]
+    /// The tracer's end of the socket the command sends its listener on.
+    private(set) var listenerSocket: Int32 = -1
     private let steps: [MountStep]
     private var plan = dt_spawn_plan()
     private var statusRead: Int32 = -1
@@ -25,8 +29,9 @@ final class Launch {
     /// The user namespaces of the idmapped binds, one per host owner.
     private var idmapFDs: [Int32] = []
 
-    init(request: TraceRequest, plan sandbox: SandboxPlan?, filter: SeccompFilter) throws {
+    init(request: TraceRequest, plan sandbox: SandboxPlan?, filter: SeccompFilter, listening: SeccompFilter? = nil) throws {
         self.filter = filter.program
+        self.listeningFilter = listening?.program ?? []
         self.steps = sandbox?.steps ?? []
         self.programName = request.program
         self.identity = sandbox?.identity
@@ -87,6 +92,8 @@ final class Launch {
         plan.cpu = Int32(request.cpu ?? -1)
         plan.stdio = (request.standardInput ?? -1, request.standardOutput ?? -1, request.standardError ?? -1)
         plan.filter_len = UInt16(filter.instructionCount)
+        plan.listener_filter_len = UInt16(listening?.instructionCount ?? 0)
+        plan.listener_socket = -1
     }
 
     deinit {
@@ -96,6 +103,13 @@ final class Launch {
         envp.deallocate()
         if statusRead >= 0 { close(statusRead) }
         if goWrite >= 0 { close(goWrite) }
+        if listenerSocket >= 0 { close(listenerSocket) }
+    }
+
+    /// Hands the listener socket over (the caller closes it).
+    func takeListenerSocket() -> Int32 {
+        defer { listenerSocket = -1 }
+        return listenerSocket
     }
 
     /// Like `execvp`: a name without `/` is looked up in the command's PATH.
@@ -133,16 +147,30 @@ final class Launch {
         goWrite = goPipe[1]
         plan.status_fd = statusPipe[1]
         plan.go_fd = goPipe[0]
+        var listenerPair: [Int32] = [-1, -1]
+        if !listeningFilter.isEmpty {
+            do throws(Errno) {
+                try nothingOrErrno { dt_socketpair_cloexec(&listenerPair) }
+            } catch {
+                throw SandboxError.launch("cannot create the listener socket", error)
+            }
+            listenerSocket = listenerPair[0]
+        }
+        plan.listener_socket = listenerPair[1]
+        defer { if listenerPair[1] >= 0 { close(listenerPair[1]) } }
 
         let idmapFDs = self.idmapFDs
         let pid: pid_t = filter.withUnsafeBytes { program in
-            idmapFDs.withUnsafeBufferPointer { fds in
-                plan.filter = UnsafeRawPointer(program.baseAddress)
-                plan.ops = UnsafePointer(ops.baseAddress)
-                plan.argv = UnsafePointer(argv.baseAddress)
-                plan.envp = UnsafePointer(envp.baseAddress)
-                plan.idmap_fds = fds.baseAddress
-                return withUnsafePointer(to: &plan) { dt_spawn($0) }
+            listeningFilter.withUnsafeBytes { listening in
+                idmapFDs.withUnsafeBufferPointer { fds in
+                    plan.filter = UnsafeRawPointer(program.baseAddress)
+                    plan.listener_filter = listening.isEmpty ? nil : UnsafeRawPointer(listening.baseAddress)
+                    plan.ops = UnsafePointer(ops.baseAddress)
+                    plan.argv = UnsafePointer(argv.baseAddress)
+                    plan.envp = UnsafePointer(envp.baseAddress)
+                    plan.idmap_fds = fds.baseAddress
+                    return withUnsafePointer(to: &plan) { dt_spawn($0) }
+                }
             }
         }
         let spawnError = errno

@@ -16,6 +16,7 @@ enum Ptrace {
     static let getEventMessage = dt_ptrace_geteventmsg
     static let seize = dt_ptrace_seize
     static let listen = dt_ptrace_listen
+    static let interrupt = dt_ptrace_interrupt
 
     struct Options: OptionSet {
         let rawValue: UInt

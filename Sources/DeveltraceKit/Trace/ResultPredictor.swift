@@ -85,6 +85,22 @@ struct ResultPredictor {
         invalidateWorkingDirectories()
     }
 
+    /// The absolute path, inside the sandbox, of a path argument of `pid`'s
+    /// call (relative to `dirfd`, or to the working directory when nil or
+    /// `AT_FDCWD`), and whether it is relative to the working directory.
+    mutating func locate(_ path: RawPath, dirfd: Int32?, pid: pid_t) -> (absolute: RawPath, relativeToWorkingDirectory: Bool) {
+        let relativeToWorkingDirectory = !path.isAbsolute && (dirfd == nil || dirfd == AT_FDCWD)
+        let base: RawPath
+        if path.isAbsolute {
+            base = RawPath(bytes: [])
+        } else if !relativeToWorkingDirectory, let dirfd {
+            base = link(pid, "fd/\(dirfd)") ?? RawPath("/")
+        } else {
+            base = workingDirectory(of: pid) ?? RawPath("/")
+        }
+        return (path.absolute(relativeTo: base), relativeToWorkingDirectory)
+    }
+
     /// The target of `/proc/PID/NAME` (a magic link: `cwd`, `fd/N`).
     func link(_ pid: pid_t, _ name: String) -> RawPath? {
         FileSystem.readLink(RawPath("\(pid)/\(name)"), relativeTo: proc.rawValue)

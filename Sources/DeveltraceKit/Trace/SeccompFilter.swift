@@ -10,6 +10,11 @@ import Glibc
 /// system calls that name a path (`SCMP_ACT_TRACE`), built with libseccomp
 /// before fork and loaded by the child.
 ///
+/// The listening variant (`listening`) sends the calls whose result the
+/// tracer can predict (`PathSyscall.lookup`: reads, `stat`s, probes) to a
+/// seccomp listener instead (`SCMP_ACT_NOTIFY`); an `open` that may create,
+/// write or truncate still stops for ptrace. Everything else is the same.
+///
 /// x86_64 and i386 calls are both decoded (a 32-bit host tool is still
 /// traced). Refused with an errno, never let through: the calls of
 /// `RefusedSyscall.table`, any other ABI (x32) and any number above the
@@ -18,6 +23,10 @@ import Glibc
 public struct SeccompFilter: Sendable {
     /// `struct sock_filter` records, 8 bytes each.
     public let program: [UInt8]
+
+    /// Table indexes of the calls sent to the listener, by
+    /// `notificationKey(arch:nr:)`; empty in the ptrace-only filter.
+    public let notified: [UInt64: Int]
 
     /// Number of BPF instructions.
     public var instructionCount: Int { program.count / 8 }
@@ -33,12 +42,30 @@ public struct SeccompFilter: Sendable {
         }
     }
 
-    /// The filter for `PathSyscall.table`, built once.
+    /// The filter for `PathSyscall.table`, built once: every path call stops
+    /// for ptrace.
     public static let standard: Result<SeccompFilter, BuildError> = {
         do throws(BuildError) { return .success(try SeccompFilter(table: PathSyscall.table)) } catch { return .failure(error) }
     }()
 
-    init(table: [PathSyscall]) throws(BuildError) {
+    /// The same with predictable calls sent to a listener.
+    public static let listening: Result<SeccompFilter, BuildError> = {
+        do throws(BuildError) { return .success(try SeccompFilter(table: PathSyscall.table, notifying: true)) } catch {
+            return .failure(error)
+        }
+    }()
+
+    /// The key of a notified call in `notified`.
+    static func notificationKey(arch: UInt32, nr: Int32) -> UInt64 {
+        UInt64(arch) << 32 | UInt64(UInt32(bitPattern: nr))
+    }
+
+    /// `open` flags that may change a file: such an open stops for ptrace.
+    static let changingOpenFlags: [UInt64] = [O_WRONLY, O_RDWR, O_CREAT, O_TRUNC, 0o20000000 /* __O_TMPFILE */].map {
+        UInt64($0)
+    }
+
+    init(table: [PathSyscall], notifying: Bool = false) throws(BuildError) {
         guard let context = seccomp_init(dt_seccomp_ret_allow /* SCMP_ACT_ALLOW */) else { throw .libseccomp("create a filter", -1) }
         defer { seccomp_release(context) }
 
@@ -66,11 +93,19 @@ public struct SeccompFilter: Sendable {
             }
         }
 
+        var notified: [UInt64: Int] = [:]
         for (index, call) in table.enumerated() {
             let action = traceAction(UInt16(index))
+            let notifies = notifying && call.lookup != nil && call.operands.count == 1
             for name in [call.name] + call.aliases {
                 let number = seccomp_syscall_resolve_name(name)
                 if number == __NR_SCMP_ERROR { continue }
+                if notifies {
+                    for arch in [dt_audit_arch_x86_64, dt_audit_arch_i386] {
+                        let native = seccomp_syscall_resolve_name_arch(arch, name)
+                        if native >= 0 { notified[Self.notificationKey(arch: arch, nr: native)] = index }
+                    }
+                }
                 var conditions: [scmp_arg_cmp] = []
                 if call.filterSkipsEmptyPathFlag, let flags = call.atFlagsArgument {
                     // Stop only when (flags & AT_EMPTY_PATH) == 0.
@@ -82,12 +117,29 @@ public struct SeccompFilter: Sendable {
                 if let argument = call.skipWhenNull {
                     conditions.append(scmp_arg_cmp(arg: UInt32(argument), op: SCMP_CMP_NE, datum_a: 0, datum_b: 0))
                 }
-                let rc = conditions.withUnsafeBufferPointer {
-                    seccomp_rule_add_array(context, action, number, UInt32($0.count), $0.baseAddress)
+                // (action, conditions) rules; alternatives whose conditions
+                // exclude each other.
+                var rules: [(UInt32, [scmp_arg_cmp])] = [(action, conditions)]
+                if notifies {
+                    if case .open(let flags) = call.lookup {
+                        // Notify when no changing flag is set; one ptrace rule per flag.
+                        let mask = Self.changingOpenFlags.reduce(0, |)
+                        rules = [(dt_seccomp_ret_user_notif, conditions + [masked(flags, mask, 0)])]
+                        for bit in Self.changingOpenFlags {
+                            rules.append((action, conditions + [masked(flags, bit, bit)]))
+                        }
+                    } else {
+                        rules = [(dt_seccomp_ret_user_notif, conditions)]
+                    }
                 }
-                // A call that one ABI lacks is not an error.
-                if rc < 0 && rc != -EDOM && rc != -EINVAL && rc != -EOPNOTSUPP {
-                    throw .libseccomp("add a rule for \(name)", rc)
+                for (ruleAction, ruleConditions) in rules {
+                    let rc = ruleConditions.withUnsafeBufferPointer {
+                        seccomp_rule_add_array(context, ruleAction, number, UInt32($0.count), $0.baseAddress)
+                    }
+                    // A call that one ABI lacks is not an error.
+                    if rc < 0 && rc != -EDOM && rc != -EINVAL && rc != -EOPNOTSUPP {
+                        throw .libseccomp("add a rule for \(name)", rc)
+                    }
                 }
             }
         }
@@ -111,6 +163,7 @@ public struct SeccompFilter: Sendable {
             throw .libseccomp("read the program back", -1)
         }
         self.program = Self.unknownNumberGuard() + bytes
+        self.notified = notified
     }
 
     /// AUDIT_ARCH_X86_64 and AUDIT_ARCH_I386 with libseccomp's highest
@@ -151,6 +204,11 @@ public struct SeccompFilter: Sendable {
             + instruction(ret, 0, 0, errnoAction(ENOSYS)) // 7: refuse
         // 8: libseccomp's program, which loads what it needs itself.
     }
+}
+
+/// `(argument & mask) == value`.
+private func masked(_ argument: Int, _ mask: UInt64, _ value: UInt64) -> scmp_arg_cmp {
+    scmp_arg_cmp(arg: UInt32(argument), op: SCMP_CMP_MASKED_EQ, datum_a: mask, datum_b: value)
 }
 
 /// `SCMP_ACT_ERRNO(error)`, a C macro.

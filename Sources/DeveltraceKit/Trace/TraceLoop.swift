@@ -23,13 +23,6 @@ final class TraceLoop {
     /// namespace and root), so results can be predicted at the entry stop.
     var predictsResults = false
 
-    private struct PendingAccess {
-        var syscall: Int
-        var raw: RawPath
-        var absolute: RawPath
-        var intent: AccessIntent
-    }
-
     private struct Task {
         var process: pid_t
         var pending: [PendingAccess] = []
@@ -44,7 +37,11 @@ final class TraceLoop {
     /// arrived: that late event must not give them the parent's argv.
     private var execedUnannounced = Set<pid_t>()
     private(set) var processes: [pid_t: TracedProcess] = [:]
-    private(set) var accesses: [FileAccess] = []
+    /// What this loop shares with a listener loop (the access log first).
+    let shared: TraceShared
+    var accesses: [FileAccess] { shared.accesses }
+    /// Calls the listener handed over: the task stops right after them.
+    private var interrupted: [pid_t: (process: pid_t, access: PendingAccess)] = [:]
     private(set) var notes: [String] = []
     /// The traced command (the init's only child) and how it ended.
     private(set) var commandPid: pid_t?
@@ -53,15 +50,15 @@ final class TraceLoop {
     private(set) var seccompStops = 0
     private(set) var syscallExitStops = 0
     private(set) var otherStops = 0
-
-    /// Called with each access as it completes (for streaming output).
-    var onAccess: ((FileAccess) -> Void)?
+    /// Stops right after a call the listener could not predict.
+    private(set) var interruptStops = 0
 
     /// `root`: an `O_PATH` descriptor of the tracees' root, for predictions.
-    init(initPid: pid_t, proc: FileDescriptor, root: Int32) {
+    init(initPid: pid_t, proc: FileDescriptor, root: Int32, shared: TraceShared) {
         self.initPid = initPid
         self.proc = proc
         self.predictor = ResultPredictor(proc: proc, root: root)
+        self.shared = shared
     }
 
     static let options: Ptrace.Options = [
@@ -71,17 +68,51 @@ final class TraceLoop {
     /// Waits for and handles stops until no tracee and no child is left.
     func run() {
         tasks[initPid] = Task(process: initPid)
+        _ = dt_wake_signal_unblock()
+        shared.tracerThread.store(dt_gettid(), ordering: .releasing)
         while true {
+            serveInterruptRequests()
             var status: Int32 = 0
             let pid = waitpid(-1, &status, Ptrace.waitFlags)
             if pid < 0 {
-                if errno == EINTR { continue }
+                if errno == EINTR { continue } // perhaps the listener's wake signal
                 break // ECHILD: everything is gone.
             }
             handle(pid: pid, status: WaitStatus(status))
         }
+        shared.finished.store(true, ordering: .releasing)
+        shared.tracerThread.store(0, ordering: .releasing)
         // Nothing of the sandbox's stays open once it is gone.
         predictor.closeDescriptors()
+    }
+
+    /// Interrupts the tasks whose calls the listener could not predict, so
+    /// they stop right after the call (`PTRACE_EVENT_STOP`), then lets the
+    /// listener continue them.
+    private func serveInterruptRequests() {
+        for request in shared.takeInterruptRequests() {
+            if (try? Ptrace.request(Ptrace.interrupt, request.tid)) != nil {
+                interrupted[request.tid] = (request.process, request.access)
+            }
+            request.answered.signal()
+        }
+    }
+
+    /// The stop after a handed-over call: its result is in the return
+    /// register. A call the kernel will restart (a signal came) is not
+    /// recorded: it comes to the listener again.
+    private func interruptStop(_ pid: pid_t, _ call: (process: pid_t, access: PendingAccess)) {
+        interruptStops += 1
+        var value: Int64 = 0
+        if dt_get_return_value(pid, &value) == 0 {
+            let returned = Int64(Int32(truncatingIfNeeded: value)) == value ? Int64(Int32(truncatingIfNeeded: value)) : value
+            let restarts: ClosedRange<Int64> = -516 ... -512 // ERESTARTSYS … ERESTART_RESTARTBLOCK
+            if !restarts.contains(returned) {
+                let result: AccessResult = (-4095 ... -1).contains(returned) ? .failed(Errno(rawValue: Int32(-returned))) : .ok
+                shared.record(pid: pid, process: call.process, [call.access], result: result)
+            }
+        }
+        resume(pid)
     }
 
     private func handle(pid: pid_t, status: WaitStatus) {
@@ -92,7 +123,9 @@ final class TraceLoop {
             finished(pid: pid, status: 128 + signal)
         case .stopped(let signal, let event):
             if tasks[pid] == nil { adopt(pid) }
-            if event == Ptrace.Event.seccomp.rawValue {
+            if event == Ptrace.Event.stop.rawValue, signal == SIGTRAP, let call = interrupted.removeValue(forKey: pid) {
+                interruptStop(pid, call)
+            } else if event == Ptrace.Event.seccomp.rawValue {
                 seccompStops += 1
                 seccompStop(pid)
             } else if signal == (SIGTRAP | 0x80) {
@@ -113,8 +146,9 @@ final class TraceLoop {
     /// A task seen for the first time (its first stop may come before its
     /// parent's fork event).
     private func adopt(_ pid: pid_t) {
-        let process = threadGroup(of: pid) ?? pid
+        let process = Self.threadGroup(of: pid, proc: proc) ?? pid
         tasks[pid] = Task(process: process)
+        shared.setThreadGroup(pid, process)
         if process == pid && processes[pid] == nil {
             let parent = announced[pid] ?? 0
             let parentProcess = tasks[parent]?.process ?? parent
@@ -126,6 +160,10 @@ final class TraceLoop {
 
     private func finished(pid: pid_t, status: Int32) {
         predictor.forget(pid)
+        interrupted[pid] = nil
+        shared.setThreadGroup(pid, nil)
+        // Its pid may come back as another task with another directory.
+        shared.directoryGeneration.add(1, ordering: .releasing)
         if let task = tasks.removeValue(forKey: pid), task.process == pid {
             processes[pid]?.exitStatus = status
         }
@@ -199,8 +237,11 @@ final class TraceLoop {
         let args = withUnsafeBytes(of: info.args) { Array($0.bindMemory(to: UInt64.self)) }
         let movesWorkingDirectory = call.name == "chdir" || call.name == "fchdir" || call.name == "chroot"
         if movesWorkingDirectory {
-            predictor.invalidateWorkingDirectories()
-            if call.name == "chroot" { predictsResults = false }
+            invalidateWorkingDirectories()
+            if call.name == "chroot" {
+                predictsResults = false
+                shared.predictsResults.store(false, ordering: .releasing)
+            }
             tasks[pid, default: Task(process: pid)].movesWorkingDirectory = true
         }
         let wordSize = info.arch == 0xC000_003E ? 8 : 4
@@ -214,16 +255,7 @@ final class TraceLoop {
                 continue // about a file descriptor, not a path
             }
             let dirfd = operand.dirfdArgument.map { Int32(truncatingIfNeeded: args[$0]) }
-            let base: RawPath
-            let relativeToWorkingDirectory = !path.isAbsolute && (dirfd == nil || dirfd == AT_FDCWD)
-            if path.isAbsolute {
-                base = RawPath(bytes: [])
-            } else if !relativeToWorkingDirectory, let dirfd {
-                base = predictor.link(pid, "fd/\(dirfd)") ?? RawPath("/")
-            } else {
-                base = predictor.workingDirectory(of: pid) ?? RawPath("/")
-            }
-            let absolute = path.absolute(relativeTo: base)
+            let (absolute, relativeToWorkingDirectory) = predictor.locate(path, dirfd: dirfd, pid: pid)
             if predictsResults, let lookup = call.lookup, call.operands.count == 1 {
                 let workingDirectory = relativeToWorkingDirectory ? predictor.workingDirectoryDescriptor(of: pid) : nil
                 if let result = predictor.predict(
@@ -266,7 +298,7 @@ final class TraceLoop {
         complete(pid, result: result)
         tasks[pid]?.pendingArgv = nil
         if tasks[pid]?.movesWorkingDirectory == true {
-            predictor.invalidateWorkingDirectories()
+            invalidateWorkingDirectories()
             tasks[pid]?.movesWorkingDirectory = false
         }
         resume(pid)
@@ -288,20 +320,19 @@ final class TraceLoop {
 
     private func complete(_ pid: pid_t, result: AccessResult) {
         guard let task = tasks[pid], !task.pending.isEmpty else { return }
-        for access in task.pending {
-            let record = FileAccess(
-                pid: pid, process: task.process, syscall: table[access.syscall].name,
-                path: access.absolute, rawPath: access.raw, intent: access.intent, result: result,
-                sequence: accesses.count)
-            accesses.append(record)
-            onAccess?(record)
-        }
+        shared.record(pid: pid, process: task.process, task.pending, result: result)
         tasks[pid]?.pending = []
+    }
+
+    /// This loop's and the listener's cached working directories are stale.
+    private func invalidateWorkingDirectories() {
+        predictor.invalidateWorkingDirectories()
+        shared.directoryGeneration.add(1, ordering: .releasing)
     }
 
     // MARK: Helpers
 
-    private func intent(of rule: IntentRule, args: [UInt64], pid: pid_t) -> AccessIntent {
+    func intent(of rule: IntentRule, args: [UInt64], pid: pid_t) -> AccessIntent {
         switch rule {
         case .fixed(let intent):
             return intent
@@ -314,7 +345,7 @@ final class TraceLoop {
     }
 
     /// The thread group id of a task, from `/proc/TID/status`.
-    private func threadGroup(of tid: pid_t) -> pid_t? {
+    static func threadGroup(of tid: pid_t, proc: FileDescriptor) -> pid_t? {
         var buffer = [UInt8](repeating: 0, count: 1024)
         let read = try? withOpened(RawPath("\(tid)/status"), O_RDONLY, relativeTo: proc.rawValue) { fd in
             buffer.withUnsafeMutableBytes { Glibc.read(fd, $0.baseAddress, 1024) }

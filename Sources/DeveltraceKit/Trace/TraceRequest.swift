@@ -17,6 +17,9 @@ public struct TraceRequest: Sendable {
     /// Pin the command and the tracer thread to this CPU (a ptrace stop costs
     /// far less when both sit on one CPU); nil lets the scheduler choose.
     public var cpu: Int?
+    /// Send read-only path calls to a seccomp listener where the kernel
+    /// allows it (`ListenerSupport`); false: every call stops for ptrace.
+    public var usesListener = true
     /// File descriptors for the command's standard input, output and error;
     /// nil inherits develtrace's.
     public var standardInput: Int32?
@@ -89,4 +92,12 @@ public struct TraceStatistics: Sendable {
     public var otherStops: Int
     /// Wall time of the run, set-up and tear-down included.
     public var seconds: Double
+    /// Calls answered by the seccomp listener (no ptrace stop).
+    public var notifications: Int = 0
+    /// Stops right after a notified call the listener could not predict.
+    public var interruptStops: Int = 0
+    /// How read-only calls were watched: "listener (sync wake-up)",
+    /// "ptrace (asked)", "ptrace (no listener on this kernel)", "ptrace
+    /// (the command could not make a listener: EBUSY)".
+    public var mode: String = "ptrace"
 }

@@ -97,7 +97,18 @@ public final class TraceSession: Sendable {
         }
         defer { try? proc.close() }
 
-        let launch = try Launch(request: request, plan: plan, filter: filter)
+        // Read-only calls go to a seccomp listener where the kernel gives one
+        // with the sync wake-up; otherwise every call stops for ptrace.
+        var mode =
+            request.usesListener
+            ? "ptrace (no usable seccomp listener here: a kernel before 6.6, or a listener above develtrace)" : "ptrace (asked)"
+        var listening: SeccompFilter? = nil
+        if request.usesListener, ListenerSupport.available, case .success(let variant) = SeccompFilter.listening,
+            dt_wake_signal_install() == 0
+        {
+            listening = variant
+        }
+        let launch = try Launch(request: request, plan: plan, filter: filter, listening: listening)
         let initPid = try launch.start()
         let pidfd = dt_pidfd_open(initPid)
         let cancelledEarly = state.withLock { state -> Bool in
@@ -120,9 +131,10 @@ public final class TraceSession: Sendable {
             (try? OwnedDescriptor.open(RawPath("\(initPid)/root"), OpenFlags.path.rawValue | O_DIRECTORY, relativeTo: proc.rawValue)
                 .release()) ?? -1
         defer { if root >= 0 { close(root) } }
-        let loop = TraceLoop(initPid: initPid, proc: proc, root: root)
-        loop.onAccess = onAccess
+        let shared = TraceShared(onAccess: onAccess)
+        let loop = TraceLoop(initPid: initPid, proc: proc, root: root, shared: shared)
         loop.predictsResults = root >= 0
+        if root < 0 { shared.predictsResults.store(false, ordering: .releasing) }
         // This thread looks files up with the sandbox root's host identity,
         // so predicted permissions are the tracees' (root's would pass
         // everything).
@@ -133,14 +145,23 @@ public final class TraceSession: Sendable {
             if !changedIdentity { loop.predictsResults = false }
         }
         defer { if changedIdentity { _ = dt_thread_fs_identity(0, 0, 0) } }
+        var listenerThread: ListenerThread? = nil
+        if let listening {
+            listenerThread = ListenerThread(
+                socket: launch.takeListenerSocket(), filter: listening, shared: shared, proc: proc, root: root,
+                cpu: request.cpu, identity: plan?.identity)
+        }
         do {
             try launch.release(initPid: initPid)
         } catch {
             kill(initPid, SIGKILL)
             loop.run()
+            listenerThread?.join(shared)
             throw error
         }
         loop.run()
+        let listened = listenerThread?.join(shared)
+        if let listened { mode = listened.mode }
         if changedIdentity {
             // Back to root before reading and removing the scratch layers.
             _ = dt_thread_fs_identity(0, 0, 0)
@@ -161,6 +182,65 @@ public final class TraceSession: Sendable {
             statistics: TraceStatistics(
                 seccompStops: loop.seccompStops, syscallExitStops: loop.syscallExitStops, otherStops: loop.otherStops,
                 seconds: Double((ContinuousClock.now - started).components.attoseconds) / 1e18
-                    + Double((ContinuousClock.now - started).components.seconds)))
+                    + Double((ContinuousClock.now - started).components.seconds),
+                notifications: listened?.notifications ?? 0, interruptStops: loop.interruptStops, mode: mode))
+    }
+}
+
+/// The listener loop's thread: it receives the listener the command sends,
+/// takes the sandbox root's file-system identity (as the tracer thread
+/// does) and answers calls until the ptrace loop is done.
+private final class ListenerThread: @unchecked Sendable {
+    struct Outcome {
+        var notifications = 0
+        var mode = "ptrace (the command sent no listener)"
+    }
+
+    private let done = DispatchSemaphore(value: 0)
+    /// Written by the thread before `done` is signalled, read after.
+    private var outcome = Outcome()
+
+    init(
+        socket: Int32, filter: SeccompFilter, shared: TraceShared, proc: FileDescriptor, root: Int32, cpu: Int?, identity: SandboxIdentity?
+    ) {
+        let thread = Thread { [self] in
+            defer { done.signal() }
+            if let cpu { _ = dt_pin_thread_to_cpu(Int32(cpu)) }
+            var reason: Int32 = 0
+            let listener = dt_listener_receive(socket, &reason)
+            close(socket)
+            guard listener >= 0 else {
+                if reason != 0 {
+                    outcome.mode = "ptrace (the command could not make a listener: \(Errno(rawValue: reason).symbolicName))"
+                }
+                return
+            }
+            defer { close(listener) }
+            var changedIdentity = false
+            if let identity, case .rootMapped = identity {
+                let (uid, gid) = identity.hostIdentity
+                changedIdentity = dt_thread_fs_identity(uid, gid, 1) == 0
+                if !changedIdentity { shared.predictsResults.store(false, ordering: .releasing) }
+            }
+            defer { if changedIdentity { _ = dt_thread_fs_identity(0, 0, 0) } }
+            let sync = dt_listener_set_sync(listener) == 0
+            let loop = ListenerLoop(listener: listener, filter: filter, shared: shared, proc: proc, root: root)
+            loop.run()
+            outcome = Outcome(notifications: loop.notifications, mode: sync ? "listener (sync wake-up)" : "listener")
+        }
+        thread.stackSize = 1 << 20
+        thread.start()
+    }
+
+    /// Waits for the thread, waking it from a blocking receive once the
+    /// ptrace loop has set `shared.finished`.
+    @discardableResult
+    func join(_ shared: TraceShared) -> Outcome {
+        shared.finished.store(true, ordering: .releasing)
+        while done.wait(timeout: .now() + .milliseconds(2)) == .timedOut {
+            let thread = shared.listenerThread.load(ordering: .acquiring)
+            if thread > 0 { _ = dt_wake_thread(thread) }
+        }
+        return outcome
     }
 }

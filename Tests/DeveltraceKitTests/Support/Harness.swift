@@ -84,19 +84,27 @@ enum Harness {
     }
 
     /// Traces `arguments` (resolved like a shell would) in `directory`.
+    /// `ptraceOnly`: every call stops for ptrace (no seccomp listener).
     static func trace(
-        _ arguments: [String], in directory: URL, sandbox: SandboxConfiguration? = nil, timeout: Duration? = nil
+        _ arguments: [String], in directory: URL, sandbox: SandboxConfiguration? = nil, timeout: Duration? = nil,
+        ptraceOnly: Bool = false
     ) throws -> TraceOutcome {
-        try trace(raw: arguments.map(RawPath.init), in: directory, sandbox: sandbox, timeout: timeout)
+        try trace(raw: arguments.map(RawPath.init), in: directory, sandbox: sandbox, timeout: timeout, ptraceOnly: ptraceOnly)
     }
 
     static func trace(
-        raw arguments: [RawPath], in directory: URL, sandbox: SandboxConfiguration? = nil, timeout: Duration? = nil
+        raw arguments: [RawPath], in directory: URL, sandbox: SandboxConfiguration? = nil, timeout: Duration? = nil,
+        ptraceOnly: Bool = false
     ) throws -> TraceOutcome {
-        let request = TraceRequest(
+        var request = TraceRequest(
             program: arguments[0], arguments: arguments, environment: environment(),
             workingDirectory: RawPath(directory.path), sandbox: sandbox)
-        return try TraceSession(request: request).run(timeout: timeout)
+        request.usesListener = !ptraceOnly
+        let outcome = try TraceSession(request: request).run(timeout: timeout)
+        if !ptraceOnly && ListenerSupport.available {
+            #expect(outcome.statistics.mode.hasPrefix("listener"), "read-only calls went to \(outcome.statistics.mode)")
+        }
+        return outcome
     }
 
     /// Traces a command in a default sandbox and returns what it printed.

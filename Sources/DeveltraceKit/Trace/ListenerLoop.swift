@@ -1,0 +1,139 @@
+import CDeveltrace
+import SystemPackage
+
+#if canImport(Glibc)
+import Glibc
+#endif
+
+/// Answers the read-only path calls the listening filter sends to a seccomp
+/// listener (`SeccompFilter.listening`), on a thread of its own beside the
+/// ptrace loop.
+///
+/// For each call it reads the path from the caller's memory, checks that the
+/// call still waits (`SECCOMP_IOCTL_NOTIF_ID_VALID`: the caller was not
+/// killed and its pid reused while the path was read), predicts the result
+/// with its own `ResultPredictor`, records the access and lets the call go
+/// on in the kernel (`SECCOMP_USER_NOTIF_FLAG_CONTINUE`). With the sync
+/// wake-up (Linux 6.6) the kernel hands the CPU straight from the caller to
+/// this thread and back, as a pinned ptrace pair would run.
+///
+/// What it does not do, and why:
+/// - It never decides a call. Another thread of the caller can rewrite the
+///   path between the read and the kernel's own lookup; the record can then
+///   name another path than the one opened. ptrace has the same race for
+///   other threads; neither lets anything through the sandbox, which does
+///   not depend on the trace.
+/// - A call it cannot predict (`/proc`, `/dev`, `/sys`, a magic link on the
+///   way, after a `chroot`, an unreadable path) goes to the ptrace loop
+///   (`TraceShared.requestInterrupt`), which stops the task right after it.
+/// - A caller that dies from SIGKILL after the call was received: the call
+///   is recorded though it never ran (`SECCOMP_FILTER_FLAG_WAIT_KILLABLE_RECV`
+///   leaves only fatal signals able to end the wait, so a signal-storm
+///   restart never brings a received call twice).
+final class ListenerLoop {
+    private let listener: Int32
+    private let filter: SeccompFilter
+    private let shared: TraceShared
+    private let proc: FileDescriptor
+    private var predictor: ResultPredictor
+    private var memory = TraceeMemory()
+    private var generation = 0
+    /// Calls answered here, and those handed to the ptrace loop.
+    private(set) var notifications = 0
+    private(set) var handedOver = 0
+
+    init(listener: Int32, filter: SeccompFilter, shared: TraceShared, proc: FileDescriptor, root: Int32) {
+        self.listener = listener
+        self.filter = filter
+        self.shared = shared
+        self.proc = proc
+        self.predictor = ResultPredictor(proc: proc, root: root)
+    }
+
+    /// Answers calls until the ptrace loop says every tracee is gone.
+    func run() {
+        _ = dt_wake_signal_unblock()
+        shared.listenerThread.store(dt_gettid(), ordering: .releasing)
+        defer {
+            shared.listenerThread.store(0, ordering: .releasing)
+            predictor.closeDescriptors()
+        }
+        var notification = dt_notification()
+        while !shared.finished.load(ordering: .acquiring) {
+            if dt_notification_receive(listener, &notification) != 0 {
+                // EINTR: the wake signal (perhaps the end); ENOENT: the
+                // caller went away before we took its call.
+                continue
+            }
+            answer(notification)
+        }
+    }
+
+    private func answer(_ notification: dt_notification) {
+        notifications += 1
+        let tid = pid_t(bitPattern: notification.pid)
+        guard let index = filter.notified[SeccompFilter.notificationKey(arch: notification.arch, nr: notification.nr)] else {
+            _ = dt_notification_continue(listener, notification.id)
+            return
+        }
+        let call = PathSyscall.table[index]
+        let operand = call.operands[0]
+        let args = withUnsafeBytes(of: notification.args) { Array($0.bindMemory(to: UInt64.self)) }
+        let generationNow = shared.directoryGeneration.load(ordering: .acquiring)
+        if generationNow != generation {
+            predictor.invalidateWorkingDirectories()
+            generation = generationNow
+        }
+        let raw = memory.string(pid: tid, at: args[operand.pathArgument])
+        // Read, then check: the memory was the waiting caller's.
+        guard dt_notification_id_valid(listener, notification.id) == 0 else { return }
+        let process = shared.threadGroup(of: tid) ?? TraceLoop.threadGroup(of: tid, proc: proc) ?? tid
+        guard let raw else {
+            // Unreadable: named nothing we can record (as in the ptrace loop).
+            _ = dt_notification_continue(listener, notification.id)
+            return
+        }
+        let path = RawPath(bytes: raw)
+        if path.isEmpty, let flags = call.atFlagsArgument, args[flags] & UInt64(dt_at_empty_path) != 0 {
+            // About a file descriptor, not a path.
+            _ = dt_notification_continue(listener, notification.id)
+            return
+        }
+        let dirfd = operand.dirfdArgument.map { Int32(truncatingIfNeeded: args[$0]) }
+        let (absolute, relativeToWorkingDirectory) = predictor.locate(path, dirfd: dirfd, pid: tid)
+        let intent: AccessIntent
+        switch operand.intent {
+        case .fixed(let fixed): intent = fixed
+        case .openFlags(let argument): intent = OpenFlags(rawValue: Int32(truncatingIfNeeded: args[argument])).intent
+        case .openHow: intent = .read // never notified (openat2 is not predicted)
+        }
+        let access = PendingAccess(syscall: index, raw: path, absolute: absolute, intent: intent)
+        if shared.predictsResults.load(ordering: .acquiring), let lookup = call.lookup {
+            let workingDirectory = relativeToWorkingDirectory ? predictor.workingDirectoryDescriptor(of: tid) : nil
+            if let result = predictor.predict(lookup, raw: path, absolute: absolute, workingDirectory: workingDirectory, args: args) {
+                shared.record(pid: tid, process: process, [access], result: result)
+                _ = dt_notification_continue(listener, notification.id)
+                return
+            }
+        }
+        handOver(tid: tid, process: process, notification, access)
+    }
+
+    /// The ptrace loop learns this call's result at the stop right after it.
+    private func handOver(tid: pid_t, process: pid_t, _ notification: dt_notification, _ access: PendingAccess) {
+        handedOver += 1
+        shared.requestInterrupt(tid: tid, process: process, access: access)
+        _ = dt_notification_continue(listener, notification.id)
+    }
+}
+
+/// Whether this kernel, in this process's place, gives develtrace a seccomp
+/// listener it can use: `SECCOMP_FILTER_FLAG_NEW_LISTENER` with
+/// `SECCOMP_FILTER_FLAG_WAIT_KILLABLE_RECV` (Linux 5.19) and the sync
+/// wake-up (Linux 6.6). Without them (an older kernel, or under an
+/// ancestor's listener: `EBUSY` in some containers and nested sandboxes)
+/// every call stops for ptrace, as before. Tried once per process, in a
+/// child.
+public enum ListenerSupport {
+    public static let available: Bool = dt_listener_probe() == 3
+}

@@ -1,0 +1,113 @@
+import CDeveltrace
+import Dispatch
+import Synchronization
+
+#if canImport(Glibc)
+import Glibc
+#endif
+
+/// One path of a call whose result is not known yet.
+struct PendingAccess: Sendable {
+    var syscall: Int
+    var raw: RawPath
+    var absolute: RawPath
+    var intent: AccessIntent
+}
+
+/// What the ptrace loop and the listener loop of one trace share. Each
+/// piece has one writer; the ordering rules are stated where they are kept.
+///
+/// - The access log: both record into it, under its lock, so sequence
+///   numbers follow the order in which calls were answered. A task is
+///   blocked while either loop records its call, so one task's accesses are
+///   in its own order.
+/// - Working directories: the ptrace loop sees every `chdir`, `fchdir`,
+///   `chroot` and exit, and bumps `directoryGeneration` before it resumes
+///   the task; the listener drops its cached working directories when the
+///   generation moved. A task's next call can only come after the resume,
+///   so the listener never uses a directory the task has left.
+/// - Thread groups: the ptrace loop records each task's process when it
+///   first stops (a seized child stops before it runs); the listener asks
+///   here and, for a task it does not know yet, `/proc`.
+/// - Calls the listener cannot predict: it asks the ptrace loop (the only
+///   thread that may make ptrace requests) to interrupt the task, and lets
+///   the call go on only once the request is made, so the task stops right
+///   after the call returns and the ptrace loop reads the result there.
+final class TraceShared: Sendable {
+    private struct Log {
+        var accesses: [FileAccess] = []
+        var onAccess: (@Sendable (FileAccess) -> Void)?
+    }
+
+    struct InterruptRequest: Sendable {
+        var tid: pid_t
+        var process: pid_t
+        var access: PendingAccess
+        var answered: DispatchSemaphore
+    }
+
+    private let log = Mutex(Log())
+    private let threadGroups = Mutex([pid_t: pid_t]())
+    private let interrupts = Mutex([InterruptRequest]())
+    /// Bumped by the ptrace loop whenever a working directory may have moved.
+    let directoryGeneration = Atomic<Int>(0)
+    /// False after a `chroot`: nobody predicts from then on.
+    let predictsResults = Atomic<Bool>(true)
+    /// The ptrace loop's thread, for `dt_wake_thread`.
+    let tracerThread = Atomic<Int32>(0)
+    /// The listener loop's thread (0 while it has none).
+    let listenerThread = Atomic<Int32>(0)
+    /// Set by the ptrace loop once every tracee is gone.
+    let finished = Atomic<Bool>(false)
+
+    init(onAccess: (@Sendable (FileAccess) -> Void)?) {
+        log.withLock { $0.onAccess = onAccess }
+    }
+
+    /// Records the accesses of one call with `result`, in order.
+    func record(pid: pid_t, process: pid_t, _ pending: [PendingAccess], result: AccessResult) {
+        log.withLock { log in
+            for access in pending {
+                let record = FileAccess(
+                    pid: pid, process: process, syscall: PathSyscall.table[access.syscall].name,
+                    path: access.absolute, rawPath: access.raw, intent: access.intent, result: result,
+                    sequence: log.accesses.count)
+                log.accesses.append(record)
+                log.onAccess?(record)
+            }
+        }
+    }
+
+    var accesses: [FileAccess] { log.withLock { $0.accesses } }
+
+    func setThreadGroup(_ tid: pid_t, _ process: pid_t?) {
+        threadGroups.withLock { $0[tid] = process }
+    }
+
+    func threadGroup(of tid: pid_t) -> pid_t? {
+        threadGroups.withLock { $0[tid] }
+    }
+
+    /// Listener side: asks the ptrace loop to interrupt `tid` and returns
+    /// once it has (or has found it gone).
+    func requestInterrupt(tid: pid_t, process: pid_t, access: PendingAccess) {
+        let request = InterruptRequest(tid: tid, process: process, access: access, answered: DispatchSemaphore(value: 0))
+        interrupts.withLock { $0.append(request) }
+        // The signal can come just before the ptrace loop blocks in waitpid
+        // (and be lost there): send it again until the request is taken.
+        while true {
+            let tracer = tracerThread.load(ordering: .acquiring)
+            if tracer > 0 { _ = dt_wake_thread(tracer) }
+            if request.answered.wait(timeout: .now() + .milliseconds(2)) == .success { return }
+            if finished.load(ordering: .acquiring) { return }
+        }
+    }
+
+    /// Ptrace side: the requests waiting.
+    func takeInterruptRequests() -> [InterruptRequest] {
+        interrupts.withLock { requests in
+            defer { requests.removeAll() }
+            return requests
+        }
+    }
+}

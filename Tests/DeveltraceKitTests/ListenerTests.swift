@@ -1,0 +1,131 @@
+import Foundation
+import Testing
+
+@testable import DeveltraceKit
+
+extension Machine {
+    /// The seccomp listener's hazards (`ListenerLoop`): signals around a
+    /// waiting call, children whose calls come before their fork event,
+    /// per-process working directories, and a listener above develtrace.
+    @Suite struct Listener {
+        /// The paths `storm` stats, with how often each was recorded.
+        static func stormPaths(_ outcome: TraceOutcome) -> [String: Int] {
+            var counts: [String: Int] = [:]
+            for access in outcome.accesses where access.path.description.contains("/storm-missing-") {
+                #expect(access.result.description == "ENOENT")
+                counts[access.path.description, default: 0] += 1
+            }
+            return counts
+        }
+
+        /// "signals N eintr M" from storm's output.
+        static func stormReport(_ output: String) -> (signals: Int, interrupted: Int)? {
+            let words = output.split(whereSeparator: \.isWhitespace)
+            guard words.count == 4, let signals = Int(words[1]), let interrupted = Int(words[3]) else { return nil }
+            return (signals, interrupted)
+        }
+
+        static func runStorm(_ mode: String, ptraceOnly: Bool) throws -> (TraceOutcome, String) {
+            let program = try Harness.fixtureProgram("storm")
+            let work = try Harness.workDirectory("storm")
+            defer { try? FileManager.default.removeItem(at: work) }
+            let output = work.appendingPathComponent("output")
+            _ = FileManager.default.createFile(atPath: output.path, contents: nil)
+            let handle = try FileHandle(forWritingTo: output)
+            var request = TraceRequest(
+                program: RawPath(program), arguments: [RawPath(program), RawPath("."), RawPath(mode)], environment: Harness.environment(),
+                workingDirectory: RawPath(work.path), sandbox: SandboxConfiguration(), standardOutput: handle.fileDescriptor)
+            request.usesListener = !ptraceOnly
+            let outcome = try TraceSession(request: request).run()
+            try handle.close()
+            return (outcome, try String(contentsOf: output, encoding: .utf8))
+        }
+
+        @Test("a signal storm with SA_RESTART handlers: every call recorded exactly once", arguments: [false, true])
+        func stormRestarting(ptraceOnly: Bool) throws {
+            let (outcome, output) = try Self.runStorm("restart", ptraceOnly: ptraceOnly)
+            #expect(outcome.exitStatus == 0)
+            let report = try #require(Self.stormReport(output), "storm printed \(output)")
+            #expect(report.signals > 100, "the storm came")
+            #expect(report.interrupted == 0)
+            let counts = Self.stormPaths(outcome)
+            #expect(counts.count == 1500)
+            #expect(counts.values.allSatisfy { $0 == 1 }, "no call recorded twice")
+            if !ptraceOnly && ListenerSupport.available {
+                #expect(outcome.statistics.notifications >= 1500)
+            }
+        }
+
+        /// Without SA_RESTART a call interrupted before the listener took it
+        /// returns EINTR having looked nothing up (natively a `stat` would
+        /// not be interrupted: the README says so). It is not recorded;
+        /// every call that ran is, once.
+        @Test("a signal storm without SA_RESTART: calls that ran are recorded once, interrupted ones not at all")
+        func stormInterrupting() throws {
+            let (outcome, output) = try Self.runStorm("interrupt", ptraceOnly: false)
+            #expect(outcome.exitStatus == 0)
+            let report = try #require(Self.stormReport(output), "storm printed \(output)")
+            let counts = Self.stormPaths(outcome)
+            #expect(counts.count == 1500 - report.interrupted)
+            #expect(counts.values.allSatisfy { $0 == 1 })
+        }
+
+        @Test("40 children that change directory and look up relative paths at once", arguments: [false, true])
+        func forkedWorkingDirectories(ptraceOnly: Bool) throws {
+            let work = try Harness.workDirectory("forked-cwd")
+            defer { try? FileManager.default.removeItem(at: work) }
+            func create() throws {
+                for i in 1...40 {
+                    let directory = work.appendingPathComponent("sub\(i)")
+                    try FileManager.default.createDirectory(at: directory, withIntermediateDirectories: true)
+                    if i % 2 == 0 { try "x".write(to: directory.appendingPathComponent("here"), atomically: true, encoding: .utf8) }
+                }
+            }
+            try create()
+            let script = "for i in $(seq 40); do (cd sub$i && test -e here && test -r ../sub$i/here) & done; wait"
+            let command = ["/bin/bash", "-c", script]
+            let outcome = try Harness.trace(command, in: work, ptraceOnly: ptraceOnly)
+            for i in 1...40 {
+                let path = "\(work.path)/sub\(i)/here"
+                let results = outcome.accesses.filter { $0.path.description == path && $0.syscall == "newfstatat" }.map(
+                    \.result.description)
+                #expect(results == [i % 2 == 0 ? "ok" : "ENOENT"], "sub\(i)/here: \(results)")
+            }
+            let log = try Harness.strace(command, in: work)
+            Harness.expectSameAccesses(outcome, log)
+        }
+
+        @Test("under a filter that already has a listener, every call stops for ptrace and the trace is the same")
+        func listenerAbove() throws {
+            let wrapper = try Harness.fixtureProgram("with-listener")
+            let work = try Harness.workDirectory("listener-above")
+            defer { try? FileManager.default.removeItem(at: work) }
+            let develtrace = Harness.packageRoot.appendingPathComponent(".build/debug/develtrace").path
+            var traces: [[String]] = []
+            var modes: [String] = []
+            for wrapped in [false, true] {
+                let traceFile = work.appendingPathComponent("trace-\(wrapped).jsonl")
+                let stats = work.appendingPathComponent("stats-\(wrapped)")
+                let arguments = [
+                    develtrace, "trace", "--format", "jsonl", "--output", traceFile.path, "--stats", stats.path, "--",
+                    "/bin/sh", "-c", "test -e /etc/hostname; test -e missing; cat /etc/os-release >/dev/null",
+                ]
+                let status = try Harness.runProcess(wrapped ? [wrapper] + arguments : arguments, in: work)
+                #expect(status == 0)
+                var accesses: [String] = []
+                for line in try Data(contentsOf: traceFile).split(separator: 10) {
+                    guard let object = try JSONSerialization.jsonObject(with: line) as? [String: Any], object["kind"] as? String == "access"
+                    else { continue }
+                    accesses.append("\(object["syscall"] ?? "") \(object["path"] ?? "") \(object["result"] ?? "")")
+                }
+                traces.append(accesses)
+                let text = try String(contentsOf: stats, encoding: .utf8)
+                modes.append(text.split(separator: "\n").first { $0.hasPrefix("read_only_calls ") }.map(String.init) ?? "")
+            }
+            #expect(traces[0].count > 10)
+            #expect(traces[0] == traces[1])
+            #expect(modes[1].contains("ptrace"), "wrapped: \(modes[1])")
+            if ListenerSupport.available { #expect(modes[0].contains("listener"), "plain: \(modes[0])") }
+        }
+    }
+}
