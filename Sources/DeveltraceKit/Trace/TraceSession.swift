@@ -69,14 +69,26 @@ public final class TraceSession: Sendable {
         return try result.withLock { $0! }.get()
     }
 
+    private static func path(of scratch: borrowing ScratchDirectory?) -> RawPath? {
+        switch scratch {
+        case .some(let directory): directory.path
+        case .none: nil
+        }
+    }
+
     private func traceOnThisThread(filter: SeccompFilter, onAccess: (@Sendable (FileAccess) -> Void)?) throws -> TraceOutcome {
         let started = ContinuousClock.now
         if let cpu = request.cpu { _ = dt_pin_thread_to_cpu(Int32(cpu)) }
-        var scratch: ScratchDirectory? = nil
+        // One binding, set once and consumed once at the end: the scratch
+        // directory lives exactly as long as the run.
+        let scratch: ScratchDirectory?
+        if request.sandbox != nil {
+            do { scratch = try ScratchDirectory() } catch { throw SandboxError.scratch(error) }
+        } else {
+            scratch = nil
+        }
         var plan: SandboxPlan? = nil
-        if var configuration = request.sandbox {
-            let made: ScratchDirectory
-            do { made = try ScratchDirectory() } catch { throw SandboxError.scratch(error) }
+        if var configuration = request.sandbox, let scratchPath = Self.path(of: scratch) {
             if let cwd = request.workingDirectory, !configuration.shows(cwd) {
                 // The command's working directory, through an overlay that catches writes.
                 configuration.overlays.append(.init(lower: cwd, target: cwd))
@@ -86,10 +98,9 @@ public final class TraceSession: Sendable {
                 // A program from elsewhere (`trace -- ~/bin/tool`), read-only.
                 configuration.binds.append(.init(source: program, target: program))
             }
-            let planned = try SandboxPlan(configuration: configuration, scratch: made.path, identity: SandboxIdentity.current)
+            let planned = try SandboxPlan(configuration: configuration, scratch: scratchPath, identity: SandboxIdentity.current)
             try SandboxPreparer.prepare(planned.preparation)
             plan = planned
-            scratch = consume made
         }
         let proc: FileDescriptor
         do { proc = try FileDescriptor.open("/proc", .readOnly, options: [.directory, .closeOnExec]) } catch {
