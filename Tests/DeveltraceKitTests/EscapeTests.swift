@@ -3,6 +3,9 @@ import Testing
 
 @testable import DeveltraceKit
 
+/// Where `Escape.binary` put its copy (removed at exit).
+nonisolated(unsafe) private var escapeBinDirectory = ""
+
 extension Machine {
     /// Hostile commands, run with `develtrace trace` as root and as an
     /// ordinary user: each tries to leave a marker in a host directory the
@@ -47,10 +50,16 @@ extension Machine {
             return place
         }
 
-        /// The develtrace binary where an ordinary user can run it.
+        /// The develtrace binary where an ordinary user can run it: a fresh
+        /// directory of this run's (never a fixed name in /tmp, which another
+        /// user could have made first), removed when the tests exit.
         static let binary: String = {
-            let directory = "/tmp/develtrace-escape-bin"
-            try? FileManager.default.createDirectory(atPath: directory, withIntermediateDirectories: true)
+            var template = Array("/tmp/develtrace-escape-bin.XXXXXX".utf8CString)
+            let made = template.withUnsafeMutableBufferPointer { mkdtemp($0.baseAddress!) }
+            #expect(made != nil, "mkdtemp in /tmp")
+            let directory = String(cString: template)
+            escapeBinDirectory = directory
+            atexit { if !escapeBinDirectory.isEmpty { try? FileManager.default.removeItem(atPath: escapeBinDirectory) } }
             chmod(directory, 0o755)
             let target = directory + "/develtrace"
             try? FileManager.default.removeItem(atPath: target)
