@@ -38,9 +38,9 @@ final class ListenerLoop {
     private var predictor: ResultPredictor
     private var memory = TraceeMemory()
     private var generation = 0
-    /// Calls answered here, and those handed to the ptrace loop.
+    /// Calls answered here (those handed to the ptrace loop are its
+    /// `interruptStops`).
     private(set) var notifications = 0
-    private(set) var handedOver = 0
 
     init(listener: Int32, filter: SeccompFilter, shared: TraceShared, proc: FileDescriptor, root: Int32) {
         self.listener = listener
@@ -87,7 +87,6 @@ final class ListenerLoop {
         let raw = memory.string(pid: tid, at: args[operand.pathArgument])
         // Read, then check: the memory was the waiting caller's.
         guard dt_notification_id_valid(listener, notification.id) == 0 else { return }
-        let process = shared.threadGroup(of: tid) ?? TraceLoop.threadGroup(of: tid, proc: proc) ?? tid
         guard let raw else {
             // Unreadable: named nothing we can record (as in the ptrace loop).
             _ = dt_notification_continue(listener, notification.id)
@@ -101,13 +100,10 @@ final class ListenerLoop {
         }
         let dirfd = operand.dirfdArgument.map { Int32(truncatingIfNeeded: args[$0]) }
         let (absolute, relativeToWorkingDirectory) = predictor.locate(path, dirfd: dirfd, pid: tid)
-        let intent: AccessIntent
-        switch operand.intent {
-        case .fixed(let fixed): intent = fixed
-        case .openFlags(let argument): intent = OpenFlags(rawValue: Int32(truncatingIfNeeded: args[argument])).intent
-        case .openHow: intent = .read // never notified (openat2 is not predicted)
-        }
+        // openat2 (whose flags are in memory) is never notified.
+        let intent = operand.intent.intent(from: args) ?? .read
         let access = PendingAccess(syscall: index, raw: path, absolute: absolute, intent: intent)
+        let process = shared.threadGroup(of: tid) ?? TraceLoop.threadGroup(of: tid, proc: proc) ?? tid
         if shared.predictsResults.load(ordering: .acquiring), let lookup = call.lookup {
             let workingDirectory = relativeToWorkingDirectory ? predictor.workingDirectoryDescriptor(of: tid) : nil
             if let result = predictor.predict(lookup, raw: path, absolute: absolute, workingDirectory: workingDirectory, args: args) {
@@ -121,7 +117,6 @@ final class ListenerLoop {
 
     /// The ptrace loop learns this call's result at the stop right after it.
     private func handOver(tid: pid_t, process: pid_t, _ notification: dt_notification, _ access: PendingAccess) {
-        handedOver += 1
         shared.requestInterrupt(tid: tid, process: process, access: access)
         _ = dt_notification_continue(listener, notification.id)
     }

@@ -332,16 +332,11 @@ final class TraceLoop {
 
     // MARK: Helpers
 
-    func intent(of rule: IntentRule, args: [UInt64], pid: pid_t) -> AccessIntent {
-        switch rule {
-        case .fixed(let intent):
-            return intent
-        case .openFlags(let argument):
-            return OpenFlags(rawValue: Int32(truncatingIfNeeded: args[argument])).intent
-        case .openHow(let argument):
-            let flags = memory.words(pid: pid, at: args[argument], count: 1, width: 8)?.first ?? 0
-            return OpenFlags(rawValue: Int32(truncatingIfNeeded: flags)).intent
-        }
+    private func intent(of rule: IntentRule, args: [UInt64], pid: pid_t) -> AccessIntent {
+        if let intent = rule.intent(from: args) { return intent }
+        guard case .openHow(let argument) = rule else { return .read }
+        let flags = memory.words(pid: pid, at: args[argument], count: 1, width: 8)?.first ?? 0
+        return OpenFlags(rawValue: Int32(truncatingIfNeeded: flags)).intent
     }
 
     /// The thread group id of a task, from `/proc/TID/status`.
@@ -360,6 +355,16 @@ final class TraceLoop {
 }
 
 extension IntentRule {
+    /// The intent, when the arguments alone tell it (nil for `openat2`,
+    /// whose flags are in the caller's memory).
+    func intent(from args: [UInt64]) -> AccessIntent? {
+        switch self {
+        case .fixed(let intent): intent
+        case .openFlags(let argument): OpenFlags(rawValue: Int32(truncatingIfNeeded: args[argument])).intent
+        case .openHow: nil
+        }
+    }
+
     var isExec: Bool {
         if case .fixed(.exec) = self { return true }
         return false
