@@ -204,8 +204,10 @@ int dt_notification_id_valid(int listener, uint64_t id) {
     return ioctl(listener, SECCOMP_IOCTL_NOTIF_ID_VALID, &id);
 }
 
-int dt_listener_set_sync(int listener) {
-    return ioctl(listener, SECCOMP_IOCTL_NOTIF_SET_FLAGS, SECCOMP_USER_NOTIF_FD_SYNC_WAKE_UP);
+int dt_listener_set_sync(int listener) { return dt_listener_set_sync_to(listener, 1); }
+
+int dt_listener_set_sync_to(int listener, int sync) {
+    return ioctl(listener, SECCOMP_IOCTL_NOTIF_SET_FLAGS, sync ? SECCOMP_USER_NOTIF_FD_SYNC_WAKE_UP : 0);
 }
 
 int dt_listener_receive(int socket, int *reason) {

@@ -351,6 +351,24 @@ int dt_pin_thread_to_cpu(int cpu) {
     return sched_setaffinity(0, sizeof set, &set);
 }
 
+int dt_available_cpu_list(int *cpus, int capacity) {
+    cpu_set_t set;
+    CPU_ZERO(&set);
+    if (sched_getaffinity(0, sizeof set, &set) != 0) return -1;
+    int count = 0;
+    for (int cpu = 0; cpu < CPU_SETSIZE && count < capacity; cpu++)
+        if (CPU_ISSET(cpu, &set)) cpus[count++] = cpu;
+    return count;
+}
+
+int dt_pin_thread_to_cpus(const int *cpus, int count) {
+    cpu_set_t set;
+    CPU_ZERO(&set);
+    for (int i = 0; i < count; i++)
+        if (cpus[i] >= 0 && cpus[i] < CPU_SETSIZE) CPU_SET(cpus[i], &set);
+    return sched_setaffinity(0, sizeof set, &set);
+}
+
 // The child of dt_make_user_namespace: it only has to exist until its
 // namespace is mapped and opened.
 static int hold_namespace(void *argument) {

@@ -151,6 +151,8 @@ struct TraceCommand: ParsableCommand {
             other_stops \(s.otherStops)
             notifications \(s.notifications)
             interrupt_stops \(s.interruptStops)
+            parallel_notifications \(s.parallelNotifications)
+            listener_switches \(s.listenerSwitches)
             read_only_calls \(s.mode)
             wall_seconds \(s.seconds)
             peak_rss_kib \(usage.ru_maxrss)

@@ -7,10 +7,10 @@ extension Machine {
     /// develtrace's record of path system calls equals real `strace -f`'s:
     /// the same multiset of (syscall, absolute path, ok/errno) on the same
     /// commands, with read-only calls answered by the seccomp listener and
-    /// with every call stopped for ptrace (`ptraceOnly`).
+    /// with every call stopped for ptrace (`Harness.Watch`: as a run has it, with a thread per CPU, ptrace only).
     @Suite struct CrossCheck {
-        @Test("gcc with many headers and several -I directories", arguments: [false, true], [false, true])
-        func gccCompile(sandboxed: Bool, ptraceOnly: Bool) throws {
+        @Test("gcc with many headers and several -I directories", arguments: [false, true], Harness.Watch.allCases)
+        func gccCompile(sandboxed: Bool, watch: Harness.Watch) throws {
             let work = try Harness.workDirectory("gcc")
             defer { try? FileManager.default.removeItem(at: work) }
             for directory in ["inc1", "inc2/sys", "inc3"] {
@@ -32,7 +32,7 @@ extension Machine {
             """.write(to: work.appendingPathComponent("main.c"), atomically: true, encoding: .utf8)
             let command = ["/usr/bin/gcc", "-pipe", "-Iinc1", "-Iinc2", "-Iinc3", "-c", "main.c", "-o", "main.o"]
             let outcome = try Harness.trace(
-                command, in: work, sandbox: sandboxed ? SandboxConfiguration() : nil, ptraceOnly: ptraceOnly)
+                command, in: work, sandbox: sandboxed ? SandboxConfiguration() : nil, watch: watch)
             #expect(outcome.exitStatus == 0)
             #expect(outcome.accesses.contains { $0.path.description.hasSuffix("inc1/stdio.h") && $0.result.description == "ENOENT" })
             try? FileManager.default.removeItem(at: work.appendingPathComponent("main.o"))
@@ -40,8 +40,8 @@ extension Machine {
             Harness.expectSameAccesses(outcome, log)
         }
 
-        @Test("make -C of a project with several directories", arguments: [false, true])
-        func makeProject(ptraceOnly: Bool) throws {
+        @Test("make -C of a project with several directories", arguments: Harness.Watch.allCases)
+        func makeProject(watch: Harness.Watch) throws {
             let work = try Harness.workDirectory("make")
             defer { try? FileManager.default.removeItem(at: work) }
             func create() throws {
@@ -75,7 +75,7 @@ extension Machine {
             try create()
             // On the host: the linker's temporary files under /tmp have random
             // names, so this cross-check runs without a sandbox and ignores them.
-            let outcome = try Harness.trace(command, in: work, ptraceOnly: ptraceOnly)
+            let outcome = try Harness.trace(command, in: work, watch: watch)
             #expect(outcome.exitStatus == 0)
             try create()
             let log = try Harness.strace(command, in: work)
@@ -84,8 +84,8 @@ extension Machine {
             }
         }
 
-        @Test("a shell script that changes directory and uses relative paths", arguments: [false, true])
-        func shellRelativePaths(ptraceOnly: Bool) throws {
+        @Test("a shell script that changes directory and uses relative paths", arguments: Harness.Watch.allCases)
+        func shellRelativePaths(watch: Harness.Watch) throws {
             let work = try Harness.workDirectory("shell")
             defer { try? FileManager.default.removeItem(at: work) }
             func create() throws {
@@ -119,7 +119,7 @@ extension Machine {
                 exit 0
                 """
             let command = ["/bin/sh", "-c", script]
-            let outcome = try Harness.trace(command, in: work, ptraceOnly: ptraceOnly)
+            let outcome = try Harness.trace(command, in: work, watch: watch)
             #expect(outcome.exitStatus == 0)
             #expect(outcome.accesses.contains { $0.path.description == work.path + "/a/b/gone" && $0.result.description == "ENOENT" })
             try create()
@@ -127,12 +127,12 @@ extension Machine {
             Harness.expectSameAccesses(outcome, log)
         }
 
-        @Test("threads, a real dirfd, openat2, execveat, vfork, posix_spawn and a non-UTF-8 name", arguments: [false, true])
-        func multiFixture(ptraceOnly: Bool) throws {
+        @Test("threads, a real dirfd, openat2, execveat, vfork, posix_spawn and a non-UTF-8 name", arguments: Harness.Watch.allCases)
+        func multiFixture(watch: Harness.Watch) throws {
             let program = try Harness.fixtureProgram("multi")
             let work = try Harness.workDirectory("multi")
             defer { try? FileManager.default.removeItem(at: work) }
-            let outcome = try Harness.trace([program, work.path], in: work, ptraceOnly: ptraceOnly)
+            let outcome = try Harness.trace([program, work.path], in: work, watch: watch)
             #expect(outcome.exitStatus == 0)
             let badName = RawPath(bytes: Array(work.path.utf8) + Array("/bad-".utf8) + [0xFF, 0xFE] + Array("-name.h".utf8))
             #expect(outcome.accesses.contains { $0.path == badName && $0.intent == .create && $0.result == .ok })

@@ -25,7 +25,7 @@ extension Machine {
             return (signals, interrupted)
         }
 
-        static func runStorm(_ mode: String, ptraceOnly: Bool) throws -> (TraceOutcome, String) {
+        static func runStorm(_ mode: String, watch: Harness.Watch) throws -> (TraceOutcome, String) {
             let program = try Harness.fixtureProgram("storm")
             let work = try Harness.workDirectory("storm")
             defer { try? FileManager.default.removeItem(at: work) }
@@ -35,15 +35,16 @@ extension Machine {
             var request = TraceRequest(
                 program: RawPath(program), arguments: [RawPath(program), RawPath("."), RawPath(mode)], environment: Harness.environment(),
                 workingDirectory: RawPath(work.path), sandbox: SandboxConfiguration(), standardOutput: handle.fileDescriptor)
-            request.usesListener = !ptraceOnly
+            request.usesListener = watch != .ptrace
+            request.listenerAlwaysParallel = watch == .parallelListener
             let outcome = try TraceSession(request: request).run()
             try handle.close()
             return (outcome, try String(contentsOf: output, encoding: .utf8))
         }
 
-        @Test("a signal storm with SA_RESTART handlers: every call recorded exactly once", arguments: [false, true])
-        func stormRestarting(ptraceOnly: Bool) throws {
-            let (outcome, output) = try Self.runStorm("restart", ptraceOnly: ptraceOnly)
+        @Test("a signal storm with SA_RESTART handlers: every call recorded exactly once", arguments: Harness.Watch.allCases)
+        func stormRestarting(watch: Harness.Watch) throws {
+            let (outcome, output) = try Self.runStorm("restart", watch: watch)
             #expect(outcome.exitStatus == 0)
             let report = try #require(Self.stormReport(output), "storm printed \(output)")
             #expect(report.signals > 100, "the storm came")
@@ -51,7 +52,7 @@ extension Machine {
             let counts = Self.stormPaths(outcome)
             #expect(counts.count == 1500)
             #expect(counts.values.allSatisfy { $0 == 1 }, "no call recorded twice")
-            if !ptraceOnly && ListenerSupport.available {
+            if watch != .ptrace && ListenerSupport.available {
                 #expect(outcome.statistics.notifications >= 1500)
             }
         }
@@ -62,7 +63,7 @@ extension Machine {
         /// every call that ran is, once.
         @Test("a signal storm without SA_RESTART: calls that ran are recorded once, interrupted ones not at all")
         func stormInterrupting() throws {
-            let (outcome, output) = try Self.runStorm("interrupt", ptraceOnly: false)
+            let (outcome, output) = try Self.runStorm("interrupt", watch: .listener)
             #expect(outcome.exitStatus == 0)
             let report = try #require(Self.stormReport(output), "storm printed \(output)")
             let counts = Self.stormPaths(outcome)
@@ -70,8 +71,8 @@ extension Machine {
             #expect(counts.values.allSatisfy { $0 == 1 })
         }
 
-        @Test("40 children that change directory and look up relative paths at once", arguments: [false, true])
-        func forkedWorkingDirectories(ptraceOnly: Bool) throws {
+        @Test("40 children that change directory and look up relative paths at once", arguments: Harness.Watch.allCases)
+        func forkedWorkingDirectories(watch: Harness.Watch) throws {
             let work = try Harness.workDirectory("forked-cwd")
             defer { try? FileManager.default.removeItem(at: work) }
             func create() throws {
@@ -84,12 +85,41 @@ extension Machine {
             try create()
             let script = "for i in $(seq 40); do (cd sub$i && test -e here && test -r ../sub$i/here) & done; wait"
             let command = ["/bin/bash", "-c", script]
-            let outcome = try Harness.trace(command, in: work, ptraceOnly: ptraceOnly)
+            let outcome = try Harness.trace(command, in: work, watch: watch)
             for i in 1...40 {
                 let path = "\(work.path)/sub\(i)/here"
                 let results = outcome.accesses.filter { $0.path.description == path && $0.syscall == "newfstatat" }.map(
                     \.result.description)
                 #expect(results == [i % 2 == 0 ? "ok" : "ENOENT"], "sub\(i)/here: \(results)")
+            }
+            let log = try Harness.strace(command, in: work)
+            Harness.expectSameAccesses(outcome, log)
+        }
+
+        /// Two loops of `test -e` at once: their calls interleave, which is
+        /// what sends the listener to a thread per CPU (where there are two).
+        /// Every call is recorded once, each loop's in its own order, on
+        /// every path; strace agrees.
+        @Test("two tasks calling at once: every call recorded once, each task's in order", arguments: Harness.Watch.allCases)
+        func tasksAtOnce(watch: Harness.Watch) throws {
+            let work = try Harness.workDirectory("at-once")
+            defer { try? FileManager.default.removeItem(at: work) }
+            try "x".write(to: work.appendingPathComponent("here-a-7"), atomically: true, encoding: .utf8)
+            let script = "for t in a b; do (i=0; while [ $i -lt 2000 ]; do test -e here-$t-$i; i=$((i+1)); done) & done; wait"
+            let command = ["/bin/bash", "-c", script]
+            let outcome = try Harness.trace(command, in: work, watch: watch)
+            #expect(outcome.exitStatus == 0)
+            for task in ["a", "b"] {
+                let prefix = "\(work.path)/here-\(task)-"
+                let calls = outcome.accesses.filter { $0.syscall == "newfstatat" && $0.path.description.hasPrefix(prefix) }
+                let numbers = calls.map { Int($0.path.description.dropFirst(prefix.count)) ?? -1 }
+                #expect(numbers == Array(0..<2000), "\(task): \(numbers.count) calls")
+                let found = calls.filter { $0.result.description == "ok" }.map(\.path.description)
+                #expect(found == (task == "a" ? ["\(prefix)7"] : []))
+            }
+            if watch == .listener && ListenerSupport.available {
+                // Whichever the schedule chose, each call went through it once.
+                #expect(outcome.statistics.parallelNotifications <= outcome.statistics.notifications)
             }
             let log = try Harness.strace(command, in: work)
             Harness.expectSameAccesses(outcome, log)

@@ -123,6 +123,8 @@ int dt_notification_id_valid(int listener, uint64_t id);
 /// `SECCOMP_IOCTL_NOTIF_SET_FLAGS(SECCOMP_USER_NOTIF_FD_SYNC_WAKE_UP)`
 /// (Linux 6.6). 0, or -1 with errno (EINVAL before 6.6).
 int dt_listener_set_sync(int listener);
+/// Sets (1) or clears (0) the sync wake-up; may be called at any time.
+int dt_listener_set_sync_to(int listener, int sync);
 /// The listener the command sent on `socket` (see `dt_spawn_plan`). Returns
 /// it (close-on-exec), or -1 with `*reason` the command's errno when it
 /// could not make one (0: it sent nothing and went away).
@@ -251,6 +253,11 @@ int dt_make_user_namespace(const char *uid_map, const char *gid_map);
 
 /// Sets the calling thread's CPU affinity to one CPU. 0 or -1 with errno.
 int dt_pin_thread_to_cpu(int cpu);
+/// Writes up to `capacity` numbers of the CPUs this thread may run on;
+/// returns how many, or -1 (errno set).
+int dt_available_cpu_list(int *cpus, int capacity);
+/// Lets this thread run on the `count` CPUs listed.
+int dt_pin_thread_to_cpus(const int *cpus, int count);
 
 #ifdef __cplusplus
 }

@@ -38,6 +38,7 @@ final class ListenerLoop {
     private var predictor: ResultPredictor
     private var memory = TraceeMemory()
     private var generation = 0
+    private var notification = dt_notification()
     /// Calls answered here (those handed to the ptrace loop are its
     /// `interruptStops`).
     private(set) var notifications = 0
@@ -50,23 +51,28 @@ final class ListenerLoop {
         self.predictor = ResultPredictor(proc: proc, root: root)
     }
 
-    /// Answers calls until the ptrace loop says every tracee is gone.
-    func run() {
+    /// Registers this thread with `shared` (to be woken at the end) for the
+    /// duration of `body`.
+    func registered<T>(_ body: () -> T) -> T {
         _ = dt_wake_signal_unblock()
-        shared.listenerThread.store(dt_gettid(), ordering: .releasing)
+        let thread = dt_gettid()
+        shared.listenerStarted(thread)
         defer {
-            shared.listenerThread.store(0, ordering: .releasing)
+            shared.listenerEnded(thread)
             predictor.closeDescriptors()
         }
-        var notification = dt_notification()
-        while !shared.finished.load(ordering: .acquiring) {
-            if dt_notification_receive(listener, &notification) != 0 {
-                // EINTR: the wake signal (perhaps the end); ENOENT: the
-                // caller went away before we took its call.
-                continue
-            }
-            answer(notification)
-        }
+        return body()
+    }
+
+    /// Receives one call and answers it; `observe` learns the calling task
+    /// first. False when the receive was interrupted (the wake signal,
+    /// perhaps the end) or the caller went away before its call was taken.
+    @discardableResult
+    func serveOne(observe: (pid_t) -> Void) -> Bool {
+        guard dt_notification_receive(listener, &notification) == 0 else { return false }
+        observe(pid_t(bitPattern: notification.pid))
+        answer(notification)
+        return true
     }
 
     private func answer(_ notification: dt_notification) {

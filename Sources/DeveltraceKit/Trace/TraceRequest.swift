@@ -20,6 +20,9 @@ public struct TraceRequest: Sendable {
     /// Send read-only path calls to a seccomp listener where the kernel
     /// allows it (`ListenerSupport`); false: every call stops for ptrace.
     public var usesListener = true
+    /// Tests only: the listener runs a thread per CPU from the start and
+    /// never goes back (`ListenerSchedule` otherwise decides).
+    var listenerAlwaysParallel = false
     /// File descriptors for the command's standard input, output and error;
     /// nil inherits develtrace's.
     public var standardInput: Int32?
@@ -96,6 +99,11 @@ public struct TraceStatistics: Sendable {
     public var notifications: Int = 0
     /// Stops right after a notified call the listener could not predict.
     public var interruptStops: Int = 0
+    /// Calls answered while the listener ran a thread per CPU without the
+    /// sync wake-up (`ListenerSchedule.Mode.parallel`).
+    public var parallelNotifications: Int = 0
+    /// How often the listener changed between serial and parallel.
+    public var listenerSwitches: Int = 0
     /// How read-only calls were watched: "listener (sync wake-up)",
     /// "ptrace (asked)", "ptrace (no listener on this kernel)", "ptrace
     /// (the command could not make a listener: EBUSY)".

@@ -156,11 +156,11 @@ public final class TraceSession: Sendable {
             if !changedIdentity { loop.predictsResults = false }
         }
         defer { if changedIdentity { _ = dt_thread_fs_identity(0, 0, 0) } }
-        var listenerThread: ListenerThread? = nil
+        var listenerThread: ListenerPool? = nil
         if let listening {
-            listenerThread = ListenerThread(
+            listenerThread = ListenerPool(
                 socket: launch.takeListenerSocket(), filter: listening, shared: shared, proc: proc, root: root,
-                cpu: request.cpu, identity: plan?.identity)
+                cpu: request.cpu, identity: plan?.identity, alwaysParallel: request.listenerAlwaysParallel)
         }
         do {
             try launch.release(initPid: initPid)
@@ -194,64 +194,7 @@ public final class TraceSession: Sendable {
                 seccompStops: loop.seccompStops, syscallExitStops: loop.syscallExitStops, otherStops: loop.otherStops,
                 seconds: Double((ContinuousClock.now - started).components.attoseconds) / 1e18
                     + Double((ContinuousClock.now - started).components.seconds),
-                notifications: listened?.notifications ?? 0, interruptStops: loop.interruptStops, mode: mode))
-    }
-}
-
-/// The listener loop's thread: it receives the listener the command sends,
-/// takes the sandbox root's file-system identity (as the tracer thread
-/// does) and answers calls until the ptrace loop is done.
-private final class ListenerThread: @unchecked Sendable {
-    struct Outcome {
-        var notifications = 0
-        var mode = "ptrace (the command sent no listener)"
-    }
-
-    private let done = DispatchSemaphore(value: 0)
-    /// Written by the thread before `done` is signalled, read after.
-    private var outcome = Outcome()
-
-    init(
-        socket: Int32, filter: SeccompFilter, shared: TraceShared, proc: FileDescriptor, root: Int32, cpu: Int?, identity: SandboxIdentity?
-    ) {
-        let thread = Thread { [self] in
-            defer { done.signal() }
-            if let cpu { _ = dt_pin_thread_to_cpu(Int32(cpu)) }
-            var reason: Int32 = 0
-            let listener = dt_listener_receive(socket, &reason)
-            close(socket)
-            guard listener >= 0 else {
-                if reason != 0 {
-                    outcome.mode = "ptrace (the command could not make a listener: \(Errno(rawValue: reason).symbolicName))"
-                }
-                return
-            }
-            defer { close(listener) }
-            var changedIdentity = false
-            if let identity, case .rootMapped = identity {
-                let (uid, gid) = identity.hostIdentity
-                changedIdentity = dt_thread_fs_identity(uid, gid, 1) == 0
-                if !changedIdentity { shared.predictsResults.store(false, ordering: .releasing) }
-            }
-            defer { if changedIdentity { _ = dt_thread_fs_identity(0, 0, 0) } }
-            let sync = dt_listener_set_sync(listener) == 0
-            let loop = ListenerLoop(listener: listener, filter: filter, shared: shared, proc: proc, root: root)
-            loop.run()
-            outcome = Outcome(notifications: loop.notifications, mode: sync ? "listener (sync wake-up)" : "listener")
-        }
-        thread.stackSize = 1 << 20
-        thread.start()
-    }
-
-    /// Waits for the thread, waking it from a blocking receive once the
-    /// ptrace loop has set `shared.finished`.
-    @discardableResult
-    func join(_ shared: TraceShared) -> Outcome {
-        shared.finished.store(true, ordering: .releasing)
-        while done.wait(timeout: .now() + .milliseconds(2)) == .timedOut {
-            let thread = shared.listenerThread.load(ordering: .acquiring)
-            if thread > 0 { _ = dt_wake_thread(thread) }
-        }
-        return outcome
+                notifications: listened?.notifications ?? 0, interruptStops: loop.interruptStops,
+                parallelNotifications: listened?.parallelNotifications ?? 0, listenerSwitches: listened?.switches ?? 0, mode: mode))
     }
 }

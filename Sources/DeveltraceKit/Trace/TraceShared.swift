@@ -55,8 +55,8 @@ final class TraceShared: Sendable {
     let predictsResults = Atomic<Bool>(true)
     /// The ptrace loop's thread, for `dt_wake_thread`.
     let tracerThread = Atomic<Int32>(0)
-    /// The listener loop's thread (0 while it has none).
-    let listenerThread = Atomic<Int32>(0)
+    /// The listener loops' threads, for waking them at the end.
+    private let listenerThreads = Mutex(Set<Int32>())
     /// Set by the ptrace loop once every tracee is gone.
     let finished = Atomic<Bool>(false)
 
@@ -79,6 +79,15 @@ final class TraceShared: Sendable {
     }
 
     var accesses: [FileAccess] { log.withLock { $0.accesses } }
+
+    func listenerStarted(_ thread: Int32) { _ = listenerThreads.withLock { $0.insert(thread) } }
+    func listenerEnded(_ thread: Int32) { _ = listenerThreads.withLock { $0.remove(thread) } }
+    /// Wakes every listener thread from a blocking receive.
+    func wakeListeners() {
+        listenerThreads.withLock { threads in
+            for thread in threads { _ = dt_wake_thread(thread) }
+        }
+    }
 
     func setThreadGroup(_ tid: pid_t, _ process: pid_t?) {
         threadGroups.withLock { $0[tid] = process }

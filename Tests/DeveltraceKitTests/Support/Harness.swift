@@ -84,25 +84,47 @@ enum Harness {
     }
 
     /// Traces `arguments` (resolved like a shell would) in `directory`.
+    /// How a test has read-only calls watched.
+    enum Watch: String, CaseIterable, CustomTestStringConvertible, Sendable {
+        /// The seccomp listener as a run has it (`ListenerSchedule` decides).
+        case listener
+        /// The listener with a thread per CPU from the start.
+        case parallelListener
+        /// Every call stopped for ptrace.
+        case ptrace
+        var testDescription: String { rawValue }
+    }
+
     /// `ptraceOnly`: every call stops for ptrace (no seccomp listener).
     static func trace(
         _ arguments: [String], in directory: URL, sandbox: SandboxConfiguration? = nil, timeout: Duration? = nil,
         ptraceOnly: Bool = false
     ) throws -> TraceOutcome {
-        try trace(raw: arguments.map(RawPath.init), in: directory, sandbox: sandbox, timeout: timeout, ptraceOnly: ptraceOnly)
+        try trace(
+            raw: arguments.map(RawPath.init), in: directory, sandbox: sandbox, timeout: timeout, watch: ptraceOnly ? .ptrace : .listener)
+    }
+
+    static func trace(
+        _ arguments: [String], in directory: URL, sandbox: SandboxConfiguration? = nil, timeout: Duration? = nil, watch: Watch
+    ) throws -> TraceOutcome {
+        try trace(raw: arguments.map(RawPath.init), in: directory, sandbox: sandbox, timeout: timeout, watch: watch)
     }
 
     static func trace(
         raw arguments: [RawPath], in directory: URL, sandbox: SandboxConfiguration? = nil, timeout: Duration? = nil,
-        ptraceOnly: Bool = false
+        watch: Watch = .listener
     ) throws -> TraceOutcome {
         var request = TraceRequest(
             program: arguments[0], arguments: arguments, environment: environment(),
             workingDirectory: RawPath(directory.path), sandbox: sandbox)
-        request.usesListener = !ptraceOnly
+        request.usesListener = watch != .ptrace
+        request.listenerAlwaysParallel = watch == .parallelListener
         let outcome = try TraceSession(request: request).run(timeout: timeout)
-        if !ptraceOnly && ListenerSupport.available {
+        if watch != .ptrace && ListenerSupport.available {
             #expect(outcome.statistics.mode.hasPrefix("listener"), "read-only calls went to \(outcome.statistics.mode)")
+            if watch == .parallelListener && ListenerPool.availableCPUs().count > 1 {
+                #expect(outcome.statistics.parallelNotifications == outcome.statistics.notifications)
+            }
         }
         return outcome
     }
