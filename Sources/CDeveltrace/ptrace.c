@@ -107,6 +107,10 @@ int dt_open_in_root(int dirfd, const char *path, int flags) { return open_scoped
 
 int dt_open_beneath(int dirfd, const char *path, int flags) { return open_scoped(dirfd, path, flags, RESOLVE_BENEATH); }
 
+int dt_open_scoped(int dirfd, const char *path, int flags, int in_root, int no_symlinks) {
+    return open_scoped(dirfd, path, flags, (in_root ? RESOLVE_IN_ROOT : RESOLVE_BENEATH) | (no_symlinks ? RESOLVE_NO_SYMLINKS : 0));
+}
+
 int dt_thread_fs_identity(uid_t uid, gid_t gid, int clear_groups) {
     // Raw system calls: glibc's wrappers would change every thread.
     if (clear_groups && syscall(SYS_setgroups, 0, NULL) < 0) return -1;

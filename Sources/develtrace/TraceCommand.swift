@@ -153,6 +153,8 @@ struct TraceCommand: ParsableCommand {
             interrupt_stops \(s.interruptStops)
             parallel_notifications \(s.parallelNotifications)
             listener_switches \(s.listenerSwitches)
+            lookup_cache_hits \(s.lookupCacheHits)
+            lookup_cache_misses \(s.lookupCacheMisses)
             read_only_calls \(s.mode)
             wall_seconds \(s.seconds)
             peak_rss_kib \(usage.ru_maxrss)

@@ -68,6 +68,11 @@ int dt_open_in_root(int dirfd, const char *path, int flags);
 /// symlink). Returns the fd, or -1 with errno.
 int dt_open_beneath(int dirfd, const char *path, int flags);
 
+/// `dt_open_in_root` (`in_root`) or `dt_open_beneath`, with
+/// `RESOLVE_NO_SYMLINKS` when `no_symlinks` (ELOOP at any symlink on the way,
+/// the last component's too unless `O_PATH | O_NOFOLLOW`).
+int dt_open_scoped(int dirfd, const char *path, int flags, int in_root, int no_symlinks);
+
 /// The calling thread's file-system identity (setfsuid/setfsgid and its
 /// supplementary groups, this thread only). 0 or -1 with errno.
 int dt_thread_fs_identity(uid_t uid, gid_t gid, int clear_groups);

@@ -48,7 +48,7 @@ final class ListenerLoop {
         self.filter = filter
         self.shared = shared
         self.proc = proc
-        self.predictor = ResultPredictor(proc: proc, root: root)
+        self.predictor = ResultPredictor(proc: proc, root: root, cache: shared.lookups)
     }
 
     /// Registers this thread with `shared` (to be woken at the end) for the

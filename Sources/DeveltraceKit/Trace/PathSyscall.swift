@@ -44,6 +44,11 @@ struct PathSyscall: Sendable {
     /// How the tracer can learn the result by looking the path up itself,
     /// without a second stop at the syscall's exit; nil: it cannot.
     var lookup: ResultLookup? = nil
+    /// It may change what lookups anywhere give: who may do what with a
+    /// file (mode, owner, ACLs in extended attributes) or what a path
+    /// crosses (mounts, possible only in a trace without the sandbox).
+    /// Every cached lookup result may be stale after it (`LookupCache`).
+    var changesAnyLookup = false
 }
 
 /// The side-effect-free lookup that gives the same result as a read-only
@@ -65,6 +70,12 @@ extension PathSyscall {
     private func predicted(_ lookup: ResultLookup) -> PathSyscall {
         var copy = self
         copy.lookup = lookup
+        return copy
+    }
+
+    private func changingAnyLookup() -> PathSyscall {
+        var copy = self
+        copy.changesAnyLookup = true
         return copy
     }
 
@@ -147,12 +158,18 @@ extension PathSyscall {
         PathSyscall(name: "symlink", operands: [PathOperand(pathArgument: 1, intent: .fixed(.create))]),
         PathSyscall(name: "symlinkat", operands: [PathOperand(pathArgument: 2, dirfdArgument: 1, intent: .fixed(.create))]),
         simple("truncate", .write, aliases: ["truncate64"]),
-        simple("chmod", .write),
-        at("fchmodat", .write),
-        at("fchmodat2", .write, flags: 3),
-        simple("chown", .write, aliases: ["chown32"]),
-        simple("lchown", .write, aliases: ["lchown32"]),
-        at("fchownat", .write, flags: 4),
+        // No path, but they change permissions cached lookup results
+        // depend on (`LookupCache`).
+        PathSyscall(name: "fchmod", operands: []).changingAnyLookup(),
+        PathSyscall(name: "fchown", aliases: ["fchown32"], operands: []).changingAnyLookup(),
+        PathSyscall(name: "fsetxattr", operands: []).changingAnyLookup(),
+        PathSyscall(name: "fremovexattr", operands: []).changingAnyLookup(),
+        simple("chmod", .write).changingAnyLookup(),
+        at("fchmodat", .write).changingAnyLookup(),
+        at("fchmodat2", .write, flags: 3).changingAnyLookup(),
+        simple("chown", .write, aliases: ["chown32"]).changingAnyLookup(),
+        simple("lchown", .write, aliases: ["lchown32"]).changingAnyLookup(),
+        at("fchownat", .write, flags: 4).changingAnyLookup(),
         simple("utime", .write),
         simple("utimes", .write),
         at("futimesat", .write),
@@ -160,10 +177,10 @@ extension PathSyscall {
             name: "utimensat", aliases: ["utimensat_time64"],
             operands: [PathOperand(pathArgument: 1, dirfdArgument: 0, intent: .fixed(.write))],
             atFlagsArgument: 3, skipWhenNull: 1),
-        simple("setxattr", .write),
-        simple("lsetxattr", .write),
-        simple("removexattr", .write),
-        simple("lremovexattr", .write),
+        simple("setxattr", .write).changingAnyLookup(),
+        simple("lsetxattr", .write).changingAnyLookup(),
+        simple("removexattr", .write).changingAnyLookup(),
+        simple("lremovexattr", .write).changingAnyLookup(),
         simple("getxattr", .stat),
         simple("lgetxattr", .stat),
         simple("listxattr", .stat),
@@ -172,20 +189,22 @@ extension PathSyscall {
         simple("acct", .write),
         simple("swapon", .read),
         simple("swapoff", .stat),
-        PathSyscall(name: "mount", operands: [PathOperand(pathArgument: 1, intent: .fixed(.stat))]),
-        simple("umount2", .stat, aliases: ["umount"]),
+        PathSyscall(name: "mount", operands: [PathOperand(pathArgument: 1, intent: .fixed(.stat))]).changingAnyLookup(),
+        simple("umount2", .stat, aliases: ["umount"]).changingAnyLookup(),
         PathSyscall(
             name: "pivot_root",
             operands: [
                 PathOperand(pathArgument: 0, intent: .fixed(.chdir)),
                 PathOperand(pathArgument: 1, intent: .fixed(.stat)),
-            ]),
+            ]
+        ).changingAnyLookup(),
         PathSyscall(name: "quotactl", operands: [PathOperand(pathArgument: 1, intent: .fixed(.stat))]),
         PathSyscall(name: "inotify_add_watch", operands: [PathOperand(pathArgument: 1, intent: .fixed(.stat))]),
         PathSyscall(name: "fanotify_mark", operands: [PathOperand(pathArgument: 4, dirfdArgument: 3, intent: .fixed(.stat))]),
         at("open_tree", .stat),
-        PathSyscall(name: "move_mount", operands: [PathOperand(pathArgument: 3, dirfdArgument: 2, intent: .fixed(.stat))]),
-        at("mount_setattr", .stat),
+        PathSyscall(name: "move_mount", operands: [PathOperand(pathArgument: 3, dirfdArgument: 2, intent: .fixed(.stat))])
+            .changingAnyLookup(),
+        at("mount_setattr", .stat).changingAnyLookup(),
     ]
 
 }

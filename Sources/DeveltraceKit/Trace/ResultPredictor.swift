@@ -40,10 +40,13 @@ struct ResultPredictor {
     private var workingDirectories: [pid_t: RawPath] = [:]
     /// Working directories by task, as `O_PATH` descriptors (owned here).
     private var workingDirectoryDescriptors: [pid_t: Int32] = [:]
+    /// Results kept across calls while nothing changed them (`LookupCache`).
+    private let cache: SharedLookupCache?
 
-    init(proc: FileDescriptor, root: Int32) {
+    init(proc: FileDescriptor, root: Int32, cache: SharedLookupCache? = nil) {
         self.proc = proc
         self.root = root
+        self.cache = cache
     }
 
     /// The directory a relative path of `pid` starts from, as a path.
@@ -108,16 +111,103 @@ struct ResultPredictor {
 
     private static let unpredictableRoots = ["/proc", "/sys", "/dev"].map(RawPath.init)
 
+    /// What a lookup asks of its path, as far as it changes the answer: the
+    /// key of `LookupCache` beside the path. Nil when the call is not
+    /// predicted at all.
+    static func signature(_ lookup: ResultLookup, args: [UInt64]) -> UInt64? {
+        switch lookup {
+        case .open(let flagsArgument):
+            let flags = Int32(truncatingIfNeeded: args[flagsArgument])
+            let intent = OpenFlags(rawValue: flags).intent
+            guard intent == .read || intent == .stat else { return nil }
+            return 1 << 56 | UInt64(UInt32(bitPattern: flags & (O_NOFOLLOW | O_DIRECTORY | OpenFlags.path.rawValue)))
+        case .stat(let flagsArgument, let followsSymlink):
+            var follows = followsSymlink
+            if let flagsArgument { follows = Int32(truncatingIfNeeded: args[flagsArgument]) & AT_SYMLINK_NOFOLLOW == 0 }
+            return 2 << 56 | (follows ? 1 : 0)
+        case .readlink(let sizeArgument):
+            guard Int64(bitPattern: args[sizeArgument]) > 0 else { return nil }
+            return 3 << 56
+        case .access(let modeArgument, let flagsArgument):
+            let mode = UInt64(UInt32(bitPattern: Int32(truncatingIfNeeded: args[modeArgument])))
+            let flags = flagsArgument.map { Int32(truncatingIfNeeded: args[$0]) } ?? 0
+            return 4 << 56 | mode << 8 | (flags & AT_SYMLINK_NOFOLLOW != 0 ? 1 : 0)
+        case .statfs:
+            return 5 << 56
+        }
+    }
+
+    /// Whether a change at `path` (absolute, inside the sandbox) can be
+    /// scoped to it in `LookupCache` (`canonical`): no `..`, and no symlink
+    /// on the way to it or at it (`RESOLVE_NO_SYMLINKS`), so the path is the
+    /// one the cache's keys would name. A missing path is fine (a name about
+    /// to be created); anything else the lookup says leaves the change
+    /// unscoped. `isDirectory`: it names a directory now.
+    func changeScope(_ path: RawPath) -> (canonical: Bool, isDirectory: Bool) {
+        guard root >= 0 else { return (false, false) }
+        let fd = path.withCString { dt_open_scoped(root, $0, OpenFlags.path.rawValue, 1, 1) }
+        if fd >= 0 {
+            var status = stat()
+            let isDirectory = fstat(fd, &status) == 0 && (status.st_mode & S_IFMT) == S_IFDIR
+            close(fd)
+            return (LookupCache.isCanonical(path), isDirectory)
+        }
+        let error = errno
+        return (LookupCache.isCanonical(path) && (error == ENOENT || error == ENOTDIR), false)
+    }
+
     /// The result the call would have, or nil when only its exit can tell.
     ///
     /// `workingDirectory`: the descriptor of the tracee's working directory
     /// when `raw` is relative to it (not to another directory descriptor).
+    /// With a cache, a canonical path's result comes from it or is looked up
+    /// without following symlinks first and kept (`LookupCache`).
     func predict(
         _ lookup: ResultLookup, raw: RawPath, absolute: RawPath, workingDirectory: Int32? = nil, args: [UInt64]
     ) -> AccessResult? {
         if raw.isEmpty || Self.unpredictableRoots.contains(where: { absolute.isSame(or: $0) }) { return nil }
+        guard let signature = Self.signature(lookup, args: args) else { return nil }
+        var key: LookupCache.Key? = nil
+        var generation = 0
+        if let cache, raw.bytes.last != UInt8(ascii: "/"), LookupCache.isCanonical(absolute) {
+            let candidate = LookupCache.Key(path: absolute, signature: signature)
+            let (cached, now) = cache.result(for: candidate)
+            if let cached { return cached }
+            key = candidate
+            generation = now
+        }
+        if let key {
+            let rc = lookUp(lookup, raw: raw, absolute: absolute, workingDirectory: workingDirectory, args: args, noSymlinks: true)
+            if rc != ELOOP {
+                let result = Self.result(of: rc)
+                if let result { cache?.insert(result, for: key, lookedUpAt: generation) }
+                return result
+            }
+            // A symlink on the way: the path is not the one keys name.
+        }
+        return Self.result(
+            of: lookUp(lookup, raw: raw, absolute: absolute, workingDirectory: workingDirectory, args: args, noSymlinks: false))
+    }
+
+    /// The result for a lookup's errno (`Int32.min`: not predicted).
+    private static func result(of rc: Int32) -> AccessResult? {
+        if rc == Int32.min { return nil }
+        if rc == 0 { return .ok }
+        // A magic link on the way, or a scoped walk the kernel could not
+        // vouch for (a rename raced a `..`): only the kernel, as the tracee,
+        // can tell.
+        if rc == ELOOP || rc == EAGAIN || rc == EXDEV { return nil }
+        return .failed(Errno(rawValue: rc))
+    }
+
+    /// The call's lookup made from here: 0, an errno, or `Int32.min` when
+    /// the call is not predicted. `noSymlinks`: `ELOOP` at any symlink.
+    private func lookUp(
+        _ lookup: ResultLookup, raw: RawPath, absolute: RawPath, workingDirectory: Int32?, args: [UInt64], noSymlinks: Bool
+    ) -> Int32 {
         let root = self.root
         let relative = workingDirectory.map { (directory: $0, path: raw) }
+        let strict: Int32 = noSymlinks ? 1 : 0
         /// The file the path names, opened `O_PATH`: below the working
         /// directory when the path is relative to it and stays there,
         /// otherwise from the tracees' root; then `check` on it. Returns 0,
@@ -127,7 +217,7 @@ struct ResultPredictor {
             var (fd, error): (Int32, Int32)
             if let relative {
                 (fd, error) = relative.path.withCString { relativePath in
-                    let fd = dt_open_beneath(relative.directory, relativePath, how)
+                    let fd = dt_open_scoped(relative.directory, relativePath, how, 0, strict)
                     return (fd, fd < 0 ? errno : 0)
                 }
                 if fd < 0 && error == EXDEV {
@@ -136,11 +226,11 @@ struct ResultPredictor {
                     // parent, which only the kernel still knows.
                     var status = stat()
                     guard fstat(relative.directory, &status) == 0, status.st_nlink > 0 else { return EXDEV }
-                    fd = dt_open_in_root(root, path, how)
+                    fd = dt_open_scoped(root, path, how, 1, strict)
                     error = fd < 0 ? errno : 0
                 }
             } else {
-                fd = dt_open_in_root(root, path, how)
+                fd = dt_open_scoped(root, path, how, 1, strict)
                 error = fd < 0 ? errno : 0
             }
             if fd < 0 { return error }
@@ -150,7 +240,7 @@ struct ResultPredictor {
         }
         /// 0, or the errno of the call that just returned `rc`.
         func outcome(_ rc: Int32) -> Int32 { rc == 0 ? 0 : errno }
-        let rc: Int32 = absolute.withCString { path in
+        return absolute.withCString { path in
             switch lookup {
             case .open(let flagsArgument):
                 let flags = Int32(truncatingIfNeeded: args[flagsArgument])
@@ -191,12 +281,5 @@ struct ResultPredictor {
                 return lookUp(path, 0)
             }
         }
-        if rc == Int32.min { return nil }
-        if rc == 0 { return .ok }
-        // A magic link on the way, or a scoped walk the kernel could not
-        // vouch for (a rename raced a `..`): only the kernel, as the tracee,
-        // can tell.
-        if rc == ELOOP || rc == EAGAIN || rc == EXDEV { return nil }
-        return .failed(Errno(rawValue: rc))
     }
 }

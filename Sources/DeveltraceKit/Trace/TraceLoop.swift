@@ -28,6 +28,9 @@ final class TraceLoop {
         var pending: [PendingAccess] = []
         var pendingArgv: [RawPath]? = nil
         var movesWorkingDirectory = false
+        /// Changes this task's call began in the lookup cache, ended at
+        /// its exit (or the task's end).
+        var changesRunning = 0
     }
 
     private var tasks: [pid_t: Task] = [:]
@@ -57,7 +60,7 @@ final class TraceLoop {
     init(initPid: pid_t, proc: FileDescriptor, root: Int32, shared: TraceShared) {
         self.initPid = initPid
         self.proc = proc
-        self.predictor = ResultPredictor(proc: proc, root: root)
+        self.predictor = ResultPredictor(proc: proc, root: root, cache: shared.lookups)
         self.shared = shared
     }
 
@@ -159,6 +162,7 @@ final class TraceLoop {
     }
 
     private func finished(pid: pid_t, status: Int32) {
+        endChanges(pid)
         predictor.forget(pid)
         interrupted[pid] = nil
         shared.setThreadGroup(pid, nil)
@@ -275,8 +279,9 @@ final class TraceLoop {
                     syscall: index, raw: path, absolute: absolute,
                     intent: intent(of: operand.intent, args: args, pid: pid)))
         }
+        let changes = beginChanges(pid, call, pending)
         if pending.isEmpty {
-            resume(pid, toSyscallExit: movesWorkingDirectory)
+            resume(pid, toSyscallExit: movesWorkingDirectory || changes)
             return
         }
         tasks[pid, default: Task(process: pid)].pending = pending
@@ -296,6 +301,7 @@ final class TraceLoop {
             result = .ok
         }
         complete(pid, result: result)
+        endChanges(pid)
         tasks[pid]?.pendingArgv = nil
         if tasks[pid]?.movesWorkingDirectory == true {
             invalidateWorkingDirectories()
@@ -322,6 +328,29 @@ final class TraceLoop {
         guard let task = tasks[pid], !task.pending.isEmpty else { return }
         shared.record(pid: pid, process: task.process, task.pending, result: result)
         tasks[pid]?.pending = []
+    }
+
+    /// Tells the lookup cache about the changes `call` is about to make;
+    /// true when it made any (the task then stops at the call's exit, where
+    /// they end). A directory removed or renamed may be a working directory
+    /// by another name now: every cached one is dropped.
+    private func beginChanges(_ pid: pid_t, _ call: PathSyscall, _ pending: [PendingAccess]) -> Bool {
+        var changes: [RawPath?] = call.changesAnyLookup ? [nil] : []
+        for access in pending where access.intent == .create || access.intent == .delete {
+            let scope = predictor.changeScope(access.absolute)
+            changes.append(scope.canonical ? access.absolute : nil)
+            if access.intent == .delete && scope.isDirectory { invalidateWorkingDirectories() }
+        }
+        if changes.isEmpty { return false }
+        for change in changes { shared.lookups.beginChange(at: change) }
+        tasks[pid, default: Task(process: pid)].changesRunning += changes.count
+        return true
+    }
+
+    private func endChanges(_ pid: pid_t) {
+        guard let running = tasks[pid]?.changesRunning, running > 0 else { return }
+        for _ in 0..<running { shared.lookups.endChange() }
+        tasks[pid]?.changesRunning = 0
     }
 
     /// This loop's and the listener's cached working directories are stale.

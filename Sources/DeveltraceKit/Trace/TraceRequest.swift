@@ -104,6 +104,10 @@ public struct TraceStatistics: Sendable {
     public var parallelNotifications: Int = 0
     /// How often the listener changed between serial and parallel.
     public var listenerSwitches: Int = 0
+    /// Predictions of canonical paths answered from the lookup cache, and
+    /// those looked up (`LookupCache`).
+    public var lookupCacheHits: Int = 0
+    public var lookupCacheMisses: Int = 0
     /// How read-only calls were watched: "listener (sync wake-up)",
     /// "ptrace (asked)", "ptrace (no listener on this kernel)", "ptrace
     /// (the command could not make a listener: EBUSY)".

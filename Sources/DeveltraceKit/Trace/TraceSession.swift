@@ -40,7 +40,9 @@ public final class TraceSession: Sendable {
     }
 
     /// Runs the command and blocks until it and everything it started are
-    /// gone. `onAccess` is called on the tracer thread as accesses complete.
+    /// gone. `onAccess` is called on a thread of its own with each access in
+    /// order, a few milliseconds after it completed (never inside a traced
+    /// call's wait), and for the last one before this returns.
     public func run(timeout: Duration? = nil, onAccess: (@Sendable (FileAccess) -> Void)? = nil) throws -> TraceOutcome {
         let filter: SeccompFilter
         switch SeccompFilter.standard {
@@ -142,7 +144,9 @@ public final class TraceSession: Sendable {
             (try? OwnedDescriptor.open(RawPath("\(initPid)/root"), OpenFlags.path.rawValue | O_DIRECTORY, relativeTo: proc.rawValue)
                 .release()) ?? -1
         defer { if root >= 0 { close(root) } }
-        let shared = TraceShared(onAccess: onAccess)
+        let shared = TraceShared()
+        let stream = onAccess.map { AccessStream(shared: shared, onAccess: $0) }
+        defer { stream?.finish() }
         let loop = TraceLoop(initPid: initPid, proc: proc, root: root, shared: shared)
         loop.predictsResults = root >= 0
         if root < 0 { shared.predictsResults.store(false, ordering: .releasing) }
@@ -195,6 +199,8 @@ public final class TraceSession: Sendable {
                 seconds: Double((ContinuousClock.now - started).components.attoseconds) / 1e18
                     + Double((ContinuousClock.now - started).components.seconds),
                 notifications: listened?.notifications ?? 0, interruptStops: loop.interruptStops,
-                parallelNotifications: listened?.parallelNotifications ?? 0, listenerSwitches: listened?.switches ?? 0, mode: mode))
+                parallelNotifications: listened?.parallelNotifications ?? 0, listenerSwitches: listened?.switches ?? 0,
+                lookupCacheHits: shared.lookups.hits.load(ordering: .relaxed),
+                lookupCacheMisses: shared.lookups.misses.load(ordering: .relaxed), mode: mode))
     }
 }

@@ -29,6 +29,10 @@ struct PendingAccess: Sendable {
 /// - Thread groups: the ptrace loop records each task's process when it
 ///   first stops (a seized child stops before it runs); the listener asks
 ///   here and, for a task it does not know yet, `/proc`.
+/// - Lookup results: both loops' predictors read and fill `lookups`; the
+///   ptrace loop, which stops at every call that changes the file system,
+///   begins a change there before resuming the task and ends it at the
+///   call's exit, so no result that predates a change survives it.
 /// - Calls the listener cannot predict: it asks the ptrace loop (the only
 ///   thread that may make ptrace requests) to interrupt the task, and lets
 ///   the call go on only once the request is made, so the task stops right
@@ -36,7 +40,6 @@ struct PendingAccess: Sendable {
 final class TraceShared: Sendable {
     private struct Log {
         var accesses: [FileAccess] = []
-        var onAccess: (@Sendable (FileAccess) -> Void)?
     }
 
     struct InterruptRequest: Sendable {
@@ -49,6 +52,9 @@ final class TraceShared: Sendable {
     private let log = Mutex(Log())
     private let threadGroups = Mutex([pid_t: pid_t]())
     private let interrupts = Mutex([InterruptRequest]())
+    /// Lookup results kept while nothing changed them; the ptrace loop
+    /// reports every change (`LookupCache`).
+    let lookups = SharedLookupCache()
     /// Bumped by the ptrace loop whenever a working directory may have moved.
     let directoryGeneration = Atomic<Int>(0)
     /// False after a `chroot`: nobody predicts from then on.
@@ -60,9 +66,7 @@ final class TraceShared: Sendable {
     /// Set by the ptrace loop once every tracee is gone.
     let finished = Atomic<Bool>(false)
 
-    init(onAccess: (@Sendable (FileAccess) -> Void)?) {
-        log.withLock { $0.onAccess = onAccess }
-    }
+    init() {}
 
     /// Records the accesses of one call with `result`, in order.
     func record(pid: pid_t, process: pid_t, _ pending: [PendingAccess], result: AccessResult) {
@@ -73,12 +77,16 @@ final class TraceShared: Sendable {
                     path: access.absolute, rawPath: access.raw, intent: access.intent, result: result,
                     sequence: log.accesses.count)
                 log.accesses.append(record)
-                log.onAccess?(record)
             }
         }
     }
 
     var accesses: [FileAccess] { log.withLock { $0.accesses } }
+
+    /// The accesses recorded from `index` on (for `AccessStream`).
+    func accesses(from index: Int) -> [FileAccess] {
+        log.withLock { index < $0.accesses.count ? Array($0.accesses[index...]) : [] }
+    }
 
     func listenerStarted(_ thread: Int32) { _ = listenerThreads.withLock { $0.insert(thread) } }
     func listenerEnded(_ thread: Int32) { _ = listenerThreads.withLock { $0.remove(thread) } }
