@@ -167,7 +167,7 @@ final class ListenerPool: @unchecked Sendable {
     /// the helpers sent back to their gates (a helper in a receive is woken
     /// out of it; one busy answering parks after that call).
     private func observe(_ task: pid_t) {
-        guard !pinned, !gates.isEmpty else { return }
+        guard sync, !pinned, !gates.isEmpty else { return }
         if alwaysParallel {
             parallelCalls.add(1, ordering: .relaxed)
             return
