@@ -192,13 +192,9 @@ final class ListenerPool: @unchecked Sendable {
     /// Runs `body` with this thread's file-system identity the sandbox
     /// root's host identity (predicted permissions are the tracees').
     private func withIdentity<T>(_ identity: SandboxIdentity?, _ body: () -> T) -> T {
-        var changedIdentity = false
-        if let identity, case .rootMapped = identity {
-            let (uid, gid) = identity.hostIdentity
-            changedIdentity = dt_thread_fs_identity(uid, gid, 1) == 0
-            if !changedIdentity { shared.predictsResults.store(false, ordering: .releasing) }
-        }
-        defer { if changedIdentity { _ = dt_thread_fs_identity(0, 0, 0) } }
+        let taken = identity?.takeOnThisThread() ?? (changed: false, predictsResults: true)
+        if !taken.predictsResults { shared.predictsResults.store(false, ordering: .releasing) }
+        defer { if taken.changed { SandboxIdentity.restoreThreadIdentity() } }
         return body()
     }
 }

@@ -154,15 +154,14 @@ public final class TraceSession: Sendable {
         // so predicted permissions are the tracees' (root's would pass
         // everything).
         var changedIdentity = false
-        if let identity = plan?.identity, case .rootMapped = identity {
-            let (uid, gid) = identity.hostIdentity
-            changedIdentity = dt_thread_fs_identity(uid, gid, 1) == 0
-            if !changedIdentity { loop.predictsResults = false }
+        if let taken = plan?.identity.takeOnThisThread() {
+            changedIdentity = taken.changed
+            if !taken.predictsResults { loop.predictsResults = false }
         }
-        defer { if changedIdentity { _ = dt_thread_fs_identity(0, 0, 0) } }
-        var listenerThread: ListenerPool? = nil
+        defer { if changedIdentity { SandboxIdentity.restoreThreadIdentity() } }
+        var listeners: ListenerPool? = nil
         if let listening {
-            listenerThread = ListenerPool(
+            listeners = ListenerPool(
                 socket: launch.takeListenerSocket(), filter: listening, shared: shared, proc: proc, root: root,
                 cpu: request.cpu, identity: plan?.identity, alwaysParallel: request.listenerAlwaysParallel)
         }
@@ -171,15 +170,15 @@ public final class TraceSession: Sendable {
         } catch {
             kill(initPid, SIGKILL)
             loop.run()
-            listenerThread?.join(shared)
+            listeners?.join(shared)
             throw error
         }
         loop.run()
-        let listened = listenerThread?.join(shared)
+        let listened = listeners?.join(shared)
         if let listened { mode = listened.mode }
         if changedIdentity {
             // Back to root before reading and removing the scratch layers.
-            _ = dt_thread_fs_identity(0, 0, 0)
+            SandboxIdentity.restoreThreadIdentity()
             changedIdentity = false
         }
         let failure = launch.launchFailure()
