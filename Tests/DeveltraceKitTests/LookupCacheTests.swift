@@ -87,6 +87,17 @@ extension Unit {
             #expect(cache.result(for: Self.key("/m/a.o")) == .ok)
         }
 
+        @Test("a path known to meet a symlink is remembered as such, gives no result, and goes with a change above it")
+        func throughSymlink() {
+            var cache = LookupCache()
+            cache.insert(.throughSymlink, for: Self.key("/lib/x86_64-linux-gnu/libc.so.6"), lookedUpAt: cache.generation)
+            #expect(cache.entry(for: Self.key("/lib/x86_64-linux-gnu/libc.so.6")) == .throughSymlink)
+            #expect(cache.result(for: Self.key("/lib/x86_64-linux-gnu/libc.so.6")) == nil)
+            cache.beginChange(at: RawPath("/lib"))
+            cache.endChange()
+            #expect(cache.entry(for: Self.key("/lib/x86_64-linux-gnu/libc.so.6")) == nil)
+        }
+
         @Test("past its capacity the cache starts again empty")
         func capacity() {
             var cache = LookupCache(capacity: 4)

@@ -71,7 +71,7 @@ final class ListenerPool: @unchecked Sendable {
             defer { close(received) }
             listener = received
             sync = dt_listener_set_sync(received) == 0
-            if sync && alwaysParallel && !pinned && !gates.isEmpty {
+            if sync && alwaysParallel && !gates.isEmpty {
                 _ = dt_listener_set_sync_to(received, 0)
                 parallel.store(true, ordering: .releasing)
             }
@@ -96,7 +96,7 @@ final class ListenerPool: @unchecked Sendable {
             let arrangement =
                 !sync
                 ? "listener"
-                : pinned || gates.isEmpty
+                : gates.isEmpty
                     ? "listener (sync wake-up)"
                     : "listener (sync wake-up; without it, a thread per CPU, while tasks call at once)"
             outcome = Outcome(
@@ -129,13 +129,15 @@ final class ListenerPool: @unchecked Sendable {
     private func serveAsFirst(filter: SeccompFilter, proc: FileDescriptor, root: Int32, identity: SandboxIdentity?) -> Int {
         withIdentity(identity) {
             let loop = ListenerLoop(listener: listener, filter: filter, shared: shared, proc: proc, root: root)
-            var pinnedHere = pinned
+            // Pinned to the first CPU while parallel (never with `--cpu`:
+            // there is no helper then, and nothing goes parallel).
+            var parallelHere = false
             loop.registered {
                 while !shared.finished.load(ordering: .acquiring) {
                     loop.serveOne(observe: observe)
-                    if !pinned, parallel.load(ordering: .acquiring) != pinnedHere {
-                        pinnedHere.toggle()
-                        _ = pinnedHere ? dt_pin_thread_to_cpu(cpus[0]) : dt_pin_thread_to_cpus(cpus, Int32(cpus.count))
+                    if parallel.load(ordering: .acquiring) != parallelHere {
+                        parallelHere.toggle()
+                        _ = parallelHere ? dt_pin_thread_to_cpu(cpus[0]) : dt_pin_thread_to_cpus(cpus, Int32(cpus.count))
                     }
                 }
             }
@@ -167,7 +169,7 @@ final class ListenerPool: @unchecked Sendable {
     /// the helpers sent back to their gates (a helper in a receive is woken
     /// out of it; one busy answering parks after that call).
     private func observe(_ task: pid_t) {
-        guard sync, !pinned, !gates.isEmpty else { return }
+        guard sync, !gates.isEmpty else { return }
         if alwaysParallel {
             parallelCalls.add(1, ordering: .relaxed)
             return

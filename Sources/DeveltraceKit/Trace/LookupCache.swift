@@ -28,9 +28,17 @@ struct LookupCache: Sendable {
         var signature: UInt64
     }
 
-    /// Results by key, and each directory's keys, so a change drops a
+    /// What is kept for a key.
+    enum Entry: Equatable, Sendable {
+        case result(AccessResult)
+        /// The lookup met a symlink (`ELOOP` under `RESOLVE_NO_SYMLINKS`):
+        /// look the path up as it is, without trying the strict walk first.
+        case throughSymlink
+    }
+
+    /// Entries by key, and each directory's keys, so a change drops a
     /// directory's at once.
-    private var results: [Key: AccessResult] = [:]
+    private var results: [Key: Entry] = [:]
     private var directories: [RawPath: [Key]] = [:]
     /// For each directory, how many keys of `directories` are at or below
     /// it: a change at a path nothing is cached below costs one lookup.
@@ -65,16 +73,25 @@ struct LookupCache: Sendable {
         return true
     }
 
-    func result(for key: Key) -> AccessResult? {
+    func entry(for key: Key) -> Entry? {
         results[key]
     }
 
-    /// Keeps `result` unless a change began or ended since `generation` was
-    /// read (before the lookup), or one is running.
+    func result(for key: Key) -> AccessResult? {
+        if case .result(let result)? = results[key] { return result }
+        return nil
+    }
+
     mutating func insert(_ result: AccessResult, for key: Key, lookedUpAt generation: Int) {
+        insert(.result(result), for: key, lookedUpAt: generation)
+    }
+
+    /// Keeps `entry` unless a change began or ended since `generation` was
+    /// read (before the lookup), or one is running.
+    mutating func insert(_ entry: Entry, for key: Key, lookedUpAt generation: Int) {
         guard generation == self.generation, changesRunning == 0, Self.isCanonical(key.path) else { return }
         if count >= capacity { removeAll() }
-        if results.updateValue(result, forKey: key) == nil {
+        if results.updateValue(entry, forKey: key) == nil {
             let parent = key.path.parent
             directories[parent, default: []].append(key)
             for ancestor in Self.ancestors(ofDirectory: parent) { below[ancestor, default: 0] += 1 }
@@ -148,16 +165,16 @@ final class SharedLookupCache: Sendable {
     let hits = Atomic<Int>(0)
     let misses = Atomic<Int>(0)
 
-    /// The cached result, or the generation to pass to `insert` after
+    /// The cached entry, or the generation to pass to `insert` after
     /// looking the path up.
-    func result(for key: LookupCache.Key) -> (AccessResult?, generation: Int) {
-        let (result, generation) = state.withLock { ($0.result(for: key), $0.generation) }
-        if result == nil { misses.add(1, ordering: .relaxed) } else { hits.add(1, ordering: .relaxed) }
-        return (result, generation)
+    func entry(for key: LookupCache.Key) -> (LookupCache.Entry?, generation: Int) {
+        let (entry, generation) = state.withLock { ($0.entry(for: key), $0.generation) }
+        if case .result? = entry { hits.add(1, ordering: .relaxed) } else { misses.add(1, ordering: .relaxed) }
+        return (entry, generation)
     }
 
-    func insert(_ result: AccessResult, for key: LookupCache.Key, lookedUpAt generation: Int) {
-        state.withLock { $0.insert(result, for: key, lookedUpAt: generation) }
+    func insert(_ entry: LookupCache.Entry, for key: LookupCache.Key, lookedUpAt generation: Int) {
+        state.withLock { $0.insert(entry, for: key, lookedUpAt: generation) }
     }
 
     func beginChange(at path: RawPath?) { state.withLock { $0.beginChange(at: path) } }

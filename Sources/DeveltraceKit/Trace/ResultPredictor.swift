@@ -171,19 +171,25 @@ struct ResultPredictor {
         var generation = 0
         if let cache, raw.bytes.last != UInt8(ascii: "/"), LookupCache.isCanonical(absolute) {
             let candidate = LookupCache.Key(path: absolute, signature: signature)
-            let (cached, now) = cache.result(for: candidate)
-            if let cached { return cached }
-            key = candidate
-            generation = now
+            let (cached, now) = cache.entry(for: candidate)
+            switch cached {
+            case .result(let result)?: return result
+            case .throughSymlink?: break // known to meet a symlink: as it is
+            case nil:
+                key = candidate
+                generation = now
+            }
         }
         if let key {
             let rc = lookUp(lookup, raw: raw, absolute: absolute, workingDirectory: workingDirectory, args: args, noSymlinks: true)
             if rc != ELOOP {
                 let result = Self.result(of: rc)
-                if let result { cache?.insert(result, for: key, lookedUpAt: generation) }
+                if let result { cache?.insert(.result(result), for: key, lookedUpAt: generation) }
                 return result
             }
-            // A symlink on the way: the path is not the one keys name.
+            // A symlink on the way: the path is not the one keys name, and
+            // the next lookup of it need not try the strict walk again.
+            cache?.insert(.throughSymlink, for: key, lookedUpAt: generation)
         }
         return Self.result(
             of: lookUp(lookup, raw: raw, absolute: absolute, workingDirectory: workingDirectory, args: args, noSymlinks: false))
