@@ -131,9 +131,60 @@ extension Machine.CheckPackages {
         #expect(result.inputs.kbuildDir == "/usr/src/kernels/1.0.0-mini")
         #expect(result.inputs.packages.map { "\($0.name) \($0.version)" } == ["kernel-devel-mini 1.0-7"])
         #expect(
-            Set(result.findings.map { ExpectedFinding($0.class, $0.path, $0.severity) }) == [
+            Set(result.findings.filter { $0.class != .dependency }.map { ExpectedFinding($0.class, $0.path, $0.severity) }) == [
                 ExpectedFinding(.missing, "include/linux/extra.h", .fatal)
             ])
+        // It requires nothing of the compiler, which its build ran.
+        let dependencies = result.findings.filter { $0.class == .dependency }
+        #expect(dependencies.contains { $0.path == "gcc-12" }, "\(dependencies.map(\.path))")
+    }
+
+    @Test(".rpm Requires: a required file resolves to the host package behind it; names are said to be unresolved")
+    func rpmRequires() throws {
+        let work = try Harness.workDirectory("check-rpm-requires")
+        defer { try? FileManager.default.removeItem(at: work) }
+        let sources = work.appendingPathComponent("SOURCES")
+        try FileManager.default.createDirectory(at: sources, withIntermediateDirectories: true)
+        #expect(try Harness.runProcess(["/bin/cp", "-a", MiniKernel.tree.path, sources.appendingPathComponent("tree").path]) == 0)
+        // The compiler by the file the build runs (`cc`, an alternative
+        // leading to gcc's and gcc-12's files), `make` by name.
+        try """
+        %define debug_package %{nil}
+        %define __os_install_post %{nil}
+        Name: kernel-devel-mini
+        Version: 1.0
+        Release: 8
+        Summary: develtrace test package
+        License: GPL
+        Requires: /usr/bin/cc
+        Requires: make
+        %description
+        The mini tree as Fedora's kernel-devel lays it out.
+        %install
+        mkdir -p %{buildroot}/usr/src/kernels/1.0.0-mini
+        cp -a %{_sourcedir}/tree/. %{buildroot}/usr/src/kernels/1.0.0-mini/
+        %files
+        /usr/src/kernels/1.0.0-mini
+
+        """.write(to: work.appendingPathComponent("mini.spec"), atomically: true, encoding: .utf8)
+        #expect(
+            try Harness.runProcess([
+                "/usr/bin/rpmbuild", "--quiet", "--define", "_topdir \(work.path)", "--define", "_build_id_links none", "-bb",
+                work.appendingPathComponent("mini.spec").path,
+            ]) == 0)
+        let rpm = work.appendingPathComponent("RPMS/x86_64/kernel-devel-mini-1.0-8.x86_64.rpm").path
+        let options = CheckOptions(
+            buildTree: MiniKernel.tree.path, candidates: [rpm], modules: [MiniKernel.module], corpus: "", jobs: 1, timeout: .seconds(300))
+        let result = try CheckRunner(options: options).run()
+        let dependencies = result.findings.filter { $0.class == .dependency }
+        #expect(
+            !dependencies.contains { ["gcc", "gcc-12", "cpp-12", "binutils"].contains($0.path) },
+            "the compiler comes through /usr/bin/cc: \(dependencies.map(\.path))")
+        #expect(!dependencies.isEmpty, "the C library's headers (stdc-predef.h) are required by nothing")
+        #expect(
+            dependencies.allSatisfy { $0.detail?.contains("its requirements by name (make) cannot be resolved") == true },
+            "\(dependencies.map { $0.detail ?? "" })")
+        #expect(result.warnings.contains { $0.contains("resolved to this host's packages: ") && $0.contains("gcc-12") })
     }
 
     @Test("a package without its top Makefile: the configured directory is still found, and Makefile is missing")

@@ -223,6 +223,15 @@ extension Unit {
             #expect(ProcessRoles.isLibraryRuntime(RawPath("/usr/share/locale/locale.alias")))
             #expect(ProcessRoles.isLibraryRuntime(RawPath("/usr/lib/x86_64-linux-gnu/gconv/gconv-modules")))
             #expect(!ProcessRoles.isLibraryRuntime(RawPath("/usr/include/locale.h")))
+            #expect(ProcessRoles.isLibraryRuntime(RawPath("/usr/share/zoneinfo/Europe/Paris")))
+            #expect(ProcessRoles.isLibraryRuntime(RawPath("/etc/localtime")))
+            let python = RawPath("/usr/bin/python3.11")
+            #expect(
+                ProcessRoles.isInterpreterStartup(RawPath("/usr/lib/python3/dist-packages/distutils-precedence.pth"), executable: python))
+            #expect(ProcessRoles.isInterpreterStartup(RawPath("/usr/local/lib/python3.11/site-packages/x.pth"), executable: python))
+            #expect(!ProcessRoles.isInterpreterStartup(RawPath("/usr/lib/python3/dist-packages/yaml/__init__.py"), executable: python))
+            #expect(
+                !ProcessRoles.isInterpreterStartup(RawPath("/usr/lib/python3/dist-packages/x.pth"), executable: RawPath("/usr/bin/perl")))
         }
 
         static func seen(_ round: Int, _ path: String, _ syscall: String = "openat", _ intent: AccessIntent = .read) -> Classifier.Seen {
@@ -336,5 +345,57 @@ extension Unit {
             ).policy
             #expect(native.mustDeclare("gcc-12-aarch64-linux-gnu", dkms: false), "only a cross build substitutes")
         }
+
+    }
+}
+
+extension Unit.DependencyTests {
+    @Test("rpm Requires: files and sonames resolve to host packages; names and rpm's own capabilities do not")
+    func rpmRequirements() {
+        let lines = [
+            "/bin/sh", "/usr/bin/perl", "libelf.so.1()(64bit)", "libc.so.6(GLIBC_2.34)(64bit)", "libcrypto.so.3", "gcc >= 4.9",
+            "perl(strict)", "rpmlib(CompressedFileNames) <= 3.0.4-1", "rtld(GNU_HASH)", "config(kernel-devel) = 6.1", "", "/opt/absent",
+            "libabsent.so.9()(64bit)",
+        ]
+        let parsed = lines.compactMap(RpmRequirement.parse)
+        #expect(
+            parsed == [
+                .file(RawPath("/bin/sh")), .file(RawPath("/usr/bin/perl")), .library(soname: "libelf.so.1", wide: true),
+                .library(soname: "libc.so.6", wide: true), .library(soname: "libcrypto.so.3", wide: false), .name("gcc"),
+                .name("perl(strict)"),
+                .feature("rpmlib(CompressedFileNames)"), .feature("rtld(GNU_HASH)"), .feature("config(kernel-devel)"),
+                .file(RawPath("/opt/absent")), .library(soname: "libabsent.so.9", wide: true),
+            ])
+        // A host: /bin/sh is dash's symlink to dash; the 64-bit libraries live
+        // in the multiarch directory; 32-bit ones would be elsewhere.
+        let host: [RawPath: Set<String>] = [
+            RawPath("/bin/sh"): ["dash"], RawPath("/usr/bin/perl"): ["perl-base"],
+            RawPath("/usr/lib/x86_64-linux-gnu/libelf.so.1"): ["libelf1"], RawPath("/lib/x86_64-linux-gnu/libc.so.6"): ["libc6"],
+            RawPath("/usr/lib/i386-linux-gnu/libelf.so.1"): ["libelf1:i386"],
+        ]
+        let declarations = RpmDeclarations.resolve(parsed, hostTriplet: "x86_64-linux-gnu") { host[$0] }
+        #expect(declarations.packages == ["dash", "perl-base", "libelf1", "libc6"])
+        #expect(declarations.absent == ["/opt/absent", "libabsent.so.9 (64-bit)", "libcrypto.so.3"])
+        #expect(declarations.names == ["gcc", "perl(strict)"])
+        let narrow = RpmDeclarations.resolve([.library(soname: "libelf.so.1", wide: false)], hostTriplet: "x86_64-linux-gnu") {
+            host[$0]
+        }
+        #expect(narrow.packages == ["libelf1:i386"], "a library without (64bit) is looked for where 32-bit ones live")
+        #expect(DependencyContext.multiarchTriplet("arm64") == "aarch64-linux-gnu")
+    }
+
+    @Test("rpm findings say what could not be judged: the requirements by name")
+    func rpmFindingDetail() {
+        let installed = InstalledPackages(paragraphs: ControlParagraphs.parse(Self.status))
+        let policy = DependencyPolicy.make(
+            candidateRelations: PackageRelation.parse("pahole"), candidateNames: [], installed: installed, unresolvedNames: ["gcc", "make"]
+        ).policy
+        let outcome = DependencyRule.outcome(
+            sample: "s", dkms: false, uses: [RawPath("/usr/bin/gcc-12"): [Self.seen(1, "/usr/bin/gcc-12", "execve", .exec)]],
+            hops: [RawPath("/usr/bin/gcc-12"): [FileOwners.Hop(path: RawPath("/usr/bin/gcc-12"), owners: ["gcc-12"], isLink: false)]],
+            absentPrograms: [:], shippedBy: [:], policy: policy, severity: .benign, show: Self.show)
+        let finding = try? #require(outcome.findings.first)
+        #expect(finding?.path == "gcc-12")
+        #expect(finding?.detail?.contains("its requirements by name (gcc, make) cannot be resolved") == true)
     }
 }

@@ -29,6 +29,9 @@ extension Classifier {
             }
         }
         if access.intent == .read, ProcessRoles.isLibraryRuntime(path) { return }
+        if access.intent == .read, ProcessRoles.isInterpreterStartup(path, executable: outcome.processes[access.process]?.executable) {
+            return
+        }
         if access.intent == .read, ProcessRoles.isSharedObject(path),
             let program = outcome.processes[access.process]?.executable, !candidate.contains(program)
         {

@@ -34,31 +34,56 @@ final class DependencyContext: @unchecked Sendable {
             return (nil, ["system dependencies not judged: this host has no dpkg database"])
         }
         var warnings: [String] = []
-        let debian = packages.filter { $0.requires == nil }
+        let hostArchitecture = (try? HostCommand.run(["dpkg", "--print-architecture"])).map {
+            String(decoding: $0.output, as: UTF8.self).trimmingCharacters(in: .whitespacesAndNewlines)
+        }
+        let rpms = packages.filter { $0.requires != nil || ($0.file?.hasSuffix(".rpm") ?? false) }
+        let debian = packages.filter { !rpms.contains($0) }
         var relations: [PackageRelation]? = nil
+        var unresolvedNames: [String] = []
+        var absent = Set<String>()
         if packages.isEmpty {
             warnings.append(
                 "system dependencies: the candidate is a directory and declares nothing; only programs the host lacks are reported")
-        } else if debian.count < packages.count {
-            let files = Set(packages.compactMap(\.requires).joined().filter { $0.hasPrefix("/") }).sorted()
+        } else if let unread = rpms.first(where: { $0.requires == nil }) {
             warnings.append(
-                "system dependencies: rpm candidates declare by name, and this host has no rpm database to resolve names; only programs the host lacks are reported"
-                    + (files.isEmpty ? "" : " (file requires: \(files.joined(separator: ", ")))"))
+                "system dependencies: the Requires of \(unread.file ?? unread.name) could not be read (is rpm installed?); only programs the host lacks are reported"
+            )
         } else {
             relations = debian.flatMap { PackageRelation.parse($0.preDepends ?? "") + PackageRelation.parse($0.depends ?? "") }
+            if !rpms.isEmpty, let owners = FileOwners.cached() {
+                let host = LiveHostView()
+                let declarations = RpmDeclarations.resolve(
+                    rpms.flatMap { $0.requires ?? [] }.compactMap(RpmRequirement.parse),
+                    hostTriplet: Self.multiarchTriplet(hostArchitecture ?? "amd64")
+                ) { path in
+                    let hops = owners.hops(of: path, host: host)
+                    guard let last = hops.last, host.kind(of: last.path) != nil else { return nil }
+                    return hops.reduce(into: Set<String>()) { $0.formUnion($1.owners) }
+                }
+                relations! += declarations.packages.sorted().map { PackageRelation(alternatives: [.init(name: $0)]) }
+                unresolvedNames = declarations.names
+                absent = Set(declarations.absent)
+                warnings.append(
+                    "system dependencies: rpm candidates are judged on their file and library requirements (resolved to this host's packages: "
+                        + (declarations.packages.isEmpty ? "none" : declarations.packages.sorted().joined(separator: ", ")) + ")"
+                        + (declarations.names.isEmpty
+                            ? ""
+                            : "; their requirements by name (\(declarations.names.joined(separator: ", "))) cannot be resolved without an rpm database")
+                )
+            }
         }
-        let (policy, unsatisfied) = DependencyPolicy.make(
+        let (policy, unsatisfiedRelations) = DependencyPolicy.make(
             candidateRelations: relations, candidateNames: Set(packages.map(\.name)), installed: installed,
-            crossTriplet: architecture.map { String($0.crossCompile.hasSuffix("-") ? $0.crossCompile.dropLast() : $0.crossCompile[...]) })
+            crossTriplet: architecture.map { String($0.crossCompile.hasSuffix("-") ? $0.crossCompile.dropLast() : $0.crossCompile[...]) },
+            unresolvedNames: unresolvedNames)
+        let unsatisfied = unsatisfiedRelations.union(absent)
         if !unsatisfied.isEmpty {
             warnings.append(
                 "system dependencies: the candidate declares \(unsatisfied.sorted().joined(separator: ", ")), which this host does not have installed; what they would bring in is unknown here"
             )
         }
-        let architecture = (try? HostCommand.run(["dpkg", "--print-architecture"])).map {
-            String(decoding: $0.output, as: UTF8.self).trimmingCharacters(in: .whitespacesAndNewlines)
-        }
-        let contents = architecture.flatMap { ArchiveContents.available(architecture: $0) }
+        let contents = hostArchitecture.flatMap { ArchiveContents.available(architecture: $0) }
         if contents == nil {
             warnings.append(
                 "system dependencies: apt has no Contents index, so a program the host lacks is named without its package (install apt-file and run `apt update`)"
@@ -67,6 +92,17 @@ final class DependencyContext: @unchecked Sendable {
         let context = DependencyContext(
             policy: policy, unsatisfied: unsatisfied, warnings: warnings, contents: contents, scratch: scratch)
         return (context, warnings)
+    }
+
+    /// Debian's multiarch triplet for a dpkg architecture (`amd64` →
+    /// `x86_64-linux-gnu`): where that architecture's libraries live.
+    static func multiarchTriplet(_ architecture: String) -> String {
+        let known = [
+            "amd64": "x86_64-linux-gnu", "arm64": "aarch64-linux-gnu", "i386": "i386-linux-gnu", "armhf": "arm-linux-gnueabihf",
+            "armel": "arm-linux-gnueabi", "ppc64el": "powerpc64le-linux-gnu", "s390x": "s390x-linux-gnu",
+            "riscv64": "riscv64-linux-gnu", "mips64el": "mips64el-linux-gnuabi64",
+        ]
+        return known[architecture] ?? "\(architecture)-linux-gnu"
     }
 
     /// The host's file owners, read once per process and again only when

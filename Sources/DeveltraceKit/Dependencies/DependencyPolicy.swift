@@ -29,6 +29,10 @@ struct DependencyPolicy: Sendable, Equatable {
     var dkmsHarness: Set<String>
     /// `build-essential`'s closure, for the finding's detail.
     var buildEssential: Set<String>
+    /// What the candidate also requires by a name this host cannot resolve
+    /// (an rpm's `Requires: gcc` on a Debian host), for the finding's
+    /// detail: `declared` holds only what its files and libraries resolve to.
+    var unresolvedNames: [String] = []
 
     /// Whether `package`, used by a build of a sample of `kind`, is a
     /// finding.
@@ -51,7 +55,7 @@ struct DependencyPolicy: Sendable, Equatable {
     /// not a missing dependency.
     static func make(
         candidateRelations relations: [PackageRelation]?, candidateNames: Set<String>, installed: InstalledPackages,
-        crossTriplet: String? = nil
+        crossTriplet: String? = nil, unresolvedNames: [String] = []
     ) -> (policy: DependencyPolicy, unsatisfied: Set<String>) {
         let declared = relations.map { relations in
             let own = relations.filter { !$0.alternatives.contains { candidateNames.contains($0.name) } }
@@ -62,7 +66,7 @@ struct DependencyPolicy: Sendable, Equatable {
         }
         let policy = DependencyPolicy(
             declared: declared?.packages, essential: installed.essentialClosure, harness: closure(["bash", "make"]),
-            dkmsHarness: closure(["dkms"]), buildEssential: closure(["build-essential"]))
+            dkmsHarness: closure(["dkms"]), buildEssential: closure(["build-essential"]), unresolvedNames: unresolvedNames)
         return (policy, declared?.unsatisfied ?? [])
     }
 }

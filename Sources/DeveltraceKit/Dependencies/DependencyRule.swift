@@ -54,11 +54,19 @@ enum DependencyRule {
             for use in uses where !paths.contains(use.path) { paths.append(use.path) }
             let shown = paths.prefix(4).map(\.description).joined(separator: ", ") + (paths.count > 4 ? ", …" : "")
             let member = policy.buildEssential.contains(package) ? " (a build-essential member)" : ""
+            let names = policy.unresolvedNames
+            let unresolved =
+                names.isEmpty
+                ? ""
+                : "; judged on the rpm's file and library requirements alone: its requirements by name ("
+                    + names.prefix(6).joined(separator: ", ") + (names.count > 6 ? ", …" : "")
+                    + ") cannot be resolved without an rpm database"
             outcome.findings.append(
                 Finding(
                     path: package, class: .dependency, severity: severity, samples: [sample],
                     round: uses.map(\.seen.round).min() ?? 1,
-                    detail: "used \(shown); the candidate's packages do not depend on it, directly or through their dependencies\(member)",
+                    detail:
+                        "used \(shown); the candidate's packages do not depend on it, directly or through their dependencies\(member)\(unresolved)",
                     evidence: uses.prefix(3).map { show($0.seen) }))
         }
         for (name, probes) in absentPrograms.sorted(by: { $0.key < $1.key }) {

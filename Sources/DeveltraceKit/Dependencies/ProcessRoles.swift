@@ -38,11 +38,25 @@ enum ProcessRoles {
     }
 
     /// Files the C library reads for any program, on its own initiative
-    /// (locale data and its aliases, character-set converters): the
-    /// program's runtime, not the build's use.
-    static let libraryRuntime = ["/usr/share/locale", "/usr/lib/locale", "/etc/locale.alias", "/usr/share/i18n"].map(RawPath.init)
+    /// (locale data and its aliases, character-set converters, the time
+    /// zone `localtime` loads): the program's runtime, not the build's use.
+    static let libraryRuntime = [
+        "/usr/share/locale", "/usr/lib/locale", "/etc/locale.alias", "/usr/share/i18n", "/etc/localtime", "/usr/share/zoneinfo",
+    ].map(RawPath.init)
 
     static func isLibraryRuntime(_ path: RawPath) -> Bool {
         libraryRuntime.contains { path.isSame(or: $0) } || path.parent.lastComponent == RawPath("gconv")
+    }
+
+    /// Whether `path`, read by a process running `executable`, is what that
+    /// interpreter reads at start-up whatever the script: Python's `site`
+    /// reads every `.pth` file in its package directories, which belong to
+    /// whatever Python packages the host has installed. A module a script
+    /// imports is not start-up: it stays the build's use.
+    static func isInterpreterStartup(_ path: RawPath, executable: RawPath?) -> Bool {
+        guard let name = executable?.lastComponent.description, name.hasPrefix("python") else { return false }
+        let directory = path.parent.lastComponent
+        return path.lastComponent.description.hasSuffix(".pth")
+            && (directory == RawPath("dist-packages") || directory == RawPath("site-packages"))
     }
 }
