@@ -83,5 +83,29 @@ extension Unit {
                 #expect(SampleBuildResult.State(summary: status.summary) == status.state, "\(status.summary)")
             }
         }
+
+        @Test("the exit status and JUnit read the recorded state, not the summary's words; older results still read")
+        func typedState() throws {
+            // A failed build whose summary happens to start with a word the
+            // parser knows: the recorded state decides.
+            var sample = Self.sample("skipped-looking text")
+            sample.referenceStatus = .failed
+            #expect(ExitStatus.check(samples: [sample], failsGate: false) == 3)
+            sample.referenceStatus = .skipped
+            sample.candidate = "not built"
+            #expect(ExitStatus.check(samples: [sample], failsGate: false) == 0)
+            #expect(sample.candidateState == nil)
+            // JSON: the state is written, and a result without it (written
+            // before) falls back to the summary.
+            let encoded = try JSONEncoder().encode(sample)
+            let json = String(decoding: encoded, as: UTF8.self)
+            #expect(json.contains("\"referenceStatus\":\"skipped\""))
+            var older = try #require(try JSONSerialization.jsonObject(with: encoded) as? [String: Any])
+            older["referenceStatus"] = nil
+            older["reference"] = "failed (exit 2)"
+            let decoded = try JSONDecoder().decode(
+                CheckResult.SampleResult.self, from: JSONSerialization.data(withJSONObject: older))
+            #expect(decoded.referenceStatus == nil && decoded.referenceState == .failed)
+        }
     }
 }

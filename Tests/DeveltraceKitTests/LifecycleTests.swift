@@ -1,4 +1,5 @@
 import Foundation
+import SystemPackage
 import Testing
 
 @testable import DeveltraceKit
@@ -25,6 +26,27 @@ extension Machine {
                     #expect(outcome.launchFailure?.contains("No such file or directory") == true)
                     #expect(outcome.accesses.contains { $0.syscall == "execve" && $0.result.description == "ENOENT" })
                 }
+            }
+        }
+
+        /// Regression: a failed `dup2` of the command's descriptors was
+        /// reported as "cannot change to the working directory".
+        @Test("a descriptor the command cannot get is named as such, not as a working-directory failure")
+        func standardOutputThatIsNotOpen() throws {
+            let work = try Harness.workDirectory("stdio")
+            defer { try? FileManager.default.removeItem(at: work) }
+            // A descriptor number nothing has open: dup2 fails with EBADF.
+            let closed: Int32 = 1000
+            #expect(fcntl(closed, F_GETFD) == -1)
+            for sandbox in [nil, SandboxConfiguration()] {
+                let request = TraceRequest(
+                    program: RawPath("/bin/true"), arguments: [RawPath("/bin/true")], environment: [],
+                    workingDirectory: RawPath(work.path), sandbox: sandbox, standardOutput: closed)
+                let outcome = try TraceSession(request: request).run(timeout: .seconds(60))
+                #expect(outcome.exitStatus != 0)
+                #expect(
+                    outcome.launchFailure == "cannot set up the command's descriptor 1: \(Errno.badFileDescriptor)",
+                    "sandboxed: \(sandbox != nil)")
             }
         }
 

@@ -58,6 +58,11 @@ public struct CheckResult: Sendable, Codable {
         /// `dkms.conf` gave them in the sandbox (absent for other kinds).
         public var packageName: String? = nil
         public var packageVersion: String? = nil
+        /// The builds' states, typed: what exit statuses and reports decide
+        /// on (absent in results written before they were recorded; then
+        /// read back from the summaries above).
+        public var referenceStatus: SampleBuildResult.State? = nil
+        public var candidateStatus: SampleBuildResult.State? = nil
     }
 
     /// A file of the candidate: where the sandbox (an installed system)
@@ -140,13 +145,18 @@ public struct CheckResult: Sendable, Codable {
 }
 
 extension CheckResult.SampleResult {
-    /// What became of the reference build, read back from `reference`.
-    public var referenceState: SampleBuildResult.State { SampleBuildResult.State(summary: reference) }
+    /// What became of the reference build (read back from `reference` only
+    /// for a result written before the state was recorded).
+    public var referenceState: SampleBuildResult.State { referenceStatus ?? SampleBuildResult.State(summary: reference) }
+    /// What became of the last candidate build; nil when none ran.
+    public var candidateState: SampleBuildResult.State? {
+        candidateStatus ?? (candidate == "not built" ? nil : SampleBuildResult.State(summary: candidate))
+    }
 }
 
 extension SampleBuildResult {
     /// A build's status without its details: what decides exit statuses.
-    public enum State: Sendable, Hashable, CaseIterable {
+    public enum State: String, Sendable, Hashable, CaseIterable, Codable {
         case succeeded, failed, skipped, brokenConfiguration, timedOut
 
         /// Reads the state back from `Status.summary` (the JSON keeps the

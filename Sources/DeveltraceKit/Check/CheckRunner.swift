@@ -136,7 +136,8 @@ public final class CheckRunner: @unchecked Sendable {
                 severityRebuilds: outcome.rebuilds > 0 ? outcome.rebuilds : nil,
                 dependencyRebuilds: outcome.dependencyRebuilds > 0 ? outcome.dependencyRebuilds : nil,
                 referenceRecorded: observation.reference.reused.map(Self.timestamp), packageName: observation.sample.packageName,
-                packageVersion: observation.sample.packageVersion)
+                packageVersion: observation.sample.packageVersion, referenceStatus: observation.reference.status.state,
+                candidateStatus: last?.status.state)
         }
         var result = CheckResult(
             inputs: CheckResult.Inputs(

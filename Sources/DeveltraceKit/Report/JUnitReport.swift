@@ -23,15 +23,15 @@ struct JUnitReport {
 
             // The builds themselves.
             var build = "    <testcase classname=\"\(xml(suiteName))\" name=\"build\">\n"
-            if sample.reference.hasPrefix("skipped") || sample.candidate.hasPrefix("skipped") {
+            if sample.referenceState == .skipped || sample.candidateState == .skipped {
                 build +=
-                    "      <skipped message=\"\(xml(sample.reference.hasPrefix("skipped") ? sample.reference : sample.candidate))\"/>\n"
+                    "      <skipped message=\"\(xml(sample.referenceState == .skipped ? sample.reference : sample.candidate))\"/>\n"
                 skipped += 1
-            } else if sample.reference != "succeeded" {
+            } else if sample.referenceState != .succeeded {
                 build += "      <error message=\"reference build \(xml(sample.reference)): the sample is broken\" type=\"broken-sample\">"
                 build += xml(sample.log ?? "") + "</error>\n"
                 failures += 1
-            } else if sample.candidate != "succeeded" {
+            } else if sample.candidateState != .succeeded {
                 build += "      <failure message=\"candidate build \(xml(sample.candidate)) after \(sample.rounds) rounds\" type=\"build\">"
                 build += xml(sample.log ?? "") + "</failure>\n"
                 failures += 1

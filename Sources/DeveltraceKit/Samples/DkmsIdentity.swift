@@ -30,15 +30,21 @@ enum DkmsIdentity {
         _ sample: Sample, kernelRelease: String, timeout: Duration?, cancel: CancellationHandle
     ) throws -> Sample {
         guard sample.kind == .dkms else { return sample }
-        let output = dt_memfd("develtrace-dkms-identity")
-        let errors = dt_memfd("develtrace-dkms-errors")
-        defer {
-            if output >= 0 { close(output) }
-            if errors >= 0 { close(errors) }
+        // Each call's errno read at once (the second call would overwrite the first's).
+        let output: CInt
+        let errors: CInt
+        do {
+            output = try valueOrErrno { dt_memfd("develtrace-dkms-identity") }
+        } catch {
+            throw InputError.brokenDkmsConf(sample.directory, "cannot evaluate it: \(error)")
         }
-        guard output >= 0, errors >= 0 else {
-            throw InputError.brokenDkmsConf(sample.directory, "cannot evaluate it: \(Errno(rawValue: errno))")
+        defer { close(output) }
+        do {
+            errors = try valueOrErrno { dt_memfd("develtrace-dkms-errors") }
+        } catch {
+            throw InputError.brokenDkmsConf(sample.directory, "cannot evaluate it: \(error)")
         }
+        defer { close(errors) }
         let sandbox = SandboxConfiguration(binds: [.init(source: sample.path, target: sourceInSandbox)])
         // fd 3 carries the answer, so what dkms.conf prints cannot pose as it.
         let arguments = [

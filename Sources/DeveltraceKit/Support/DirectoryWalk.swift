@@ -30,8 +30,10 @@ enum DirectoryWalk {
 
     private static func walk(directory fd: Int32, prefix: RawPath, _ visit: (DirectoryEntry) -> Bool) throws(Errno) {
         guard let stream = fdopendir(fd) else {
+            // errno first: close may change it.
+            let error = Errno(rawValue: errno)
             close(fd)
-            throw Errno(rawValue: errno)
+            throw error
         }
         defer { closedir(stream) }
         var names: [[UInt8]] = []

@@ -61,7 +61,7 @@ public struct SeccompFilter: Sendable {
     }
 
     /// `open` flags that may change a file: such an open stops for ptrace.
-    static let changingOpenFlags: [UInt64] = [O_WRONLY, O_RDWR, O_CREAT, O_TRUNC, 0o20000000 /* __O_TMPFILE */].map {
+    static let changingOpenFlags: [UInt64] = [O_WRONLY, O_RDWR, O_CREAT, O_TRUNC, dt_o_tmpfile_bit].map {
         UInt64($0)
     }
 

@@ -248,7 +248,7 @@ final class TraceLoop {
             }
             tasks[pid, default: Task(process: pid)].movesWorkingDirectory = true
         }
-        let wordSize = info.arch == 0xC000_003E ? 8 : 4
+        let wordSize = info.arch == dt_audit_arch_x86_64 ? 8 : 4
         var pending: [PendingAccess] = []
         for operand in call.operands {
             guard let raw = memory.string(pid: pid, at: args[operand.pathArgument]) else { continue }
@@ -407,8 +407,8 @@ struct OpenFlags: OptionSet {
     static let readWrite = OpenFlags(rawValue: O_RDWR)
     static let create = OpenFlags(rawValue: O_CREAT)
     static let truncate = OpenFlags(rawValue: O_TRUNC)
-    static let path = OpenFlags(rawValue: 0o10000000)
-    static let temporaryFile = OpenFlags(rawValue: 0o20000000 | 0o200000)
+    static let path = OpenFlags(rawValue: dt_o_path)
+    static let temporaryFile = OpenFlags(rawValue: dt_o_tmpfile)
 
     var intent: AccessIntent {
         if contains(.path) { return .stat }
