@@ -334,13 +334,18 @@ struct SandboxPlan {
 
     /// The plan as text, one step a line: the preparation, then the init's
     /// steps (golden-tested).
+    /// The maps the parent writes for the init's user namespace.
+    var identityMaps: IdentityMaps { IdentityMaps(identity) }
+
     var text: String {
         var lines = preparation.map { "prepare: \($0)" }
+        lines += identityMaps.textBefore
         for step in steps {
             lines.append(
                 "init: \(step.summary)" + (step.data.map { " [\($0)]" } ?? "")
                     + (step.kind == .mount && step.flags != 0 ? " flags=0x\(String(step.flags, radix: 16))" : ""))
         }
+        lines += identityMaps.textAfter
         return lines.joined(separator: "\n") + "\n"
     }
 

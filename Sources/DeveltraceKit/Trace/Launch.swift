@@ -26,6 +26,7 @@ final class Launch {
     private var goWrite: Int32 = -1
     private let programName: RawPath
     private let identity: SandboxIdentity?
+    private let identityMaps: IdentityMaps?
     /// The user namespaces of the idmapped binds, one per host owner.
     private var idmapFDs: [Int32] = []
 
@@ -35,6 +36,7 @@ final class Launch {
         self.steps = sandbox?.steps ?? []
         self.programName = request.program
         self.identity = sandbox?.identity
+        self.identityMaps = sandbox?.identityMaps
         ops = .allocate(capacity: max(steps.count, 1))
         argv = .allocate(capacity: request.arguments.count + 1)
         envp = .allocate(capacity: request.environment.count + 1)
@@ -180,10 +182,10 @@ final class Launch {
             if case .rootless = identity { throw SandboxError.userNamespaces(.clone(Errno(rawValue: spawnError))) }
             throw SandboxError.launch("cannot create the sandbox", Errno(rawValue: spawnError))
         }
-        if case .rootless(let uid, let gid) = identity {
+        if let before = identityMaps?.beforeSetUp, !before.isEmpty {
             // The outer namespace: its root is the invoking user.
             do throws(SandboxError) {
-                try Self.writeMaps(pid: pid, uid: "0 \(uid) 1\n", gid: "0 \(gid) 1\n", denySetgroups: true)
+                try Self.writeMaps(before, pid: pid)
             } catch {
                 Self.abandon(pid, kill: true)
                 throw error
@@ -194,10 +196,10 @@ final class Launch {
 
         switch readStatus() {
         case .some(let status) where status.stage == Int32(DT_STAGE_READY.rawValue):
-            if case .rootMapped(let id) = identity {
-                // Root inside is `id` outside, and nothing else is mapped.
+            if let after = identityMaps?.afterSetUp, !after.isEmpty {
+                // Root inside is the mapped id outside, and nothing else is mapped.
                 do throws(SandboxError) {
-                    try Self.writeMaps(pid: pid, uid: "0 \(id) 1\n", gid: "0 \(id) 1\n", denySetgroups: false)
+                    try Self.writeMaps(after, pid: pid)
                 } catch {
                     Self.abandon(pid, kill: true)
                     throw error
@@ -227,12 +229,10 @@ final class Launch {
         waitpid(pid, &ignored, 0)
     }
 
-    /// Writes `/proc/PID/{setgroups,uid_map,gid_map}`.
-    private static func writeMaps(pid: pid_t, uid: String, gid: String, denySetgroups: Bool) throws(SandboxError) {
-        var files = [("uid_map", uid), ("gid_map", gid)]
-        if denySetgroups { files.insert(("setgroups", "deny"), at: 0) }
-        for (name, text) in files {
-            let path = "/proc/\(pid)/\(name)"
+    /// Carries out the plan's map writes (`IdentityMaps`) for the init `pid`.
+    private static func writeMaps(_ writes: [IdentityMaps.Write], pid: pid_t) throws(SandboxError) {
+        for map in writes {
+            let (path, text) = ("/proc/\(pid)/\(map.file)", map.text)
             do throws(Errno) {
                 let file = try OwnedDescriptor.open(RawPath(path), O_WRONLY)
                 // One write: the kernel takes a map only whole.
