@@ -128,3 +128,80 @@ extension Unit {
         }
     }
 }
+
+extension Unit {
+    /// Closure's additions carried out: every failure is a warning naming the
+    /// sample and the path, and the rest still land.
+    @Suite struct ClosureLayerApplying {
+        /// Records what it was asked; fails for the paths it is told.
+        final class Writer: ClosureLayerWriter {
+            struct Refused: Error, CustomStringConvertible {
+                var description: String
+            }
+            var failing: Set<RawPath>
+            var done: [String] = []
+            init(failing: Set<RawPath>) { self.failing = failing }
+
+            func makeDirectories(_ path: RawPath) throws {
+                if failing.contains(path) { throw Refused(description: "mkdir \(path): Permission denied") }
+                done.append("mkdir \(path)")
+            }
+            func write(_ text: String, to path: RawPath) throws {
+                if failing.contains(path) { throw Refused(description: "write \(path): No space left on device") }
+                done.append("write \(path) \(text.count)")
+            }
+            func copy(_ source: RawPath, to destination: RawPath) throws {
+                if failing.contains(destination) { throw Refused(description: "cp: cannot stat '\(source)'") }
+                done.append("copy \(source) \(destination)")
+            }
+        }
+
+        static let additions: [ClosureAddition] = [
+            .copy(path: RawPath("include/a.h"), from: RawPath("/tree/include/a.h"), at: RawPath("/c/0/include/a.h")),
+            .copy(path: RawPath("include/b.h"), from: RawPath("/tree/include/b.h"), at: RawPath("/c/0/include/b.h")),
+            .directory(path: RawPath("security/x/include"), at: RawPath("/c/0/security/x/include")),
+            .text(path: RawPath("Makefile"), "include /src/Makefile\n", at: RawPath("/c/1/Makefile")),
+        ]
+
+        @Test("all land: each file placed, the directory made but placed nowhere, no warning")
+        func allLand() {
+            let writer = Writer(failing: [])
+            let applied = ClosureLayer.apply(Self.additions, sample: "hello", writer: writer)
+            #expect(applied.warnings.isEmpty)
+            #expect(
+                applied.placed == [
+                    RawPath("include/a.h"): RawPath("/c/0/include/a.h"), RawPath("include/b.h"): RawPath("/c/0/include/b.h"),
+                    RawPath("Makefile"): RawPath("/c/1/Makefile"),
+                ])
+            #expect(writer.done.contains("copy /tree/include/a.h /c/0/include/a.h"))
+            #expect(writer.done.contains("mkdir /c/0/security/x/include"))
+            #expect(writer.done.contains("write /c/1/Makefile 22"))
+        }
+
+        @Test("a failed copy, write or mkdir is a warning in the result, and the others still land")
+        func failures() {
+            let writer = Writer(failing: [RawPath("/c/0/include/a.h"), RawPath("/c/0/security/x/include"), RawPath("/c/1/Makefile")])
+            let applied = ClosureLayer.apply(Self.additions, sample: "hello", writer: writer)
+            #expect(applied.placed == [RawPath("include/b.h"): RawPath("/c/0/include/b.h")])
+            #expect(
+                applied.warnings == [
+                    "hello: closure could not add include/a.h (cp: cannot stat '/tree/include/a.h'); later rounds ran without it",
+                    "hello: closure could not make the directory security/x/include",
+                    "hello: closure could not add Makefile (write /c/1/Makefile: No space left on device); later rounds ran without it",
+                ])
+        }
+
+        @Test("the live writer: cp's own complaint is the warning's reason")
+        func liveCopyFailure() throws {
+            let work = try Harness.workDirectory("closure-layer")
+            defer { try? FileManager.default.removeItem(at: work) }
+            let applied = ClosureLayer.apply(
+                [.copy(path: RawPath("a.h"), from: RawPath("\(work.path)/absent.h"), at: RawPath("\(work.path)/layer/a.h"))],
+                sample: "s", writer: LiveClosureLayerWriter())
+            #expect(applied.placed.isEmpty)
+            #expect(applied.warnings.count == 1)
+            #expect(applied.warnings.first?.contains("absent.h") == true, "\(applied.warnings)")
+            #expect(applied.warnings.first?.contains("later rounds ran without it") == true)
+        }
+    }
+}

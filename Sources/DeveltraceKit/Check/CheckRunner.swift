@@ -412,6 +412,7 @@ public final class CheckRunner: @unchecked Sendable {
                 })
             if case .nextRound(let missing) = decision {
                 next = true
+                var additions: [ClosureAddition] = []
                 for path in missing {
                     state.added.insert(path)
                     let probe =
@@ -419,32 +420,19 @@ public final class CheckRunner: @unchecked Sendable {
                         ?? layout.candidatePath(of: path, in: candidate)
                     guard let source = tree.hostPath(of: path), let destination = destination(showingAt: probe) else { continue }
                     if classifier.isTreeDirectory(path) {
-                        // Made empty: what the build wants inside shows next round.
-                        if (try? FileSystem.makeDirectories(destination)) == nil {
-                            state.warnings.append("\(check.sample.name): closure could not make the directory \(path)")
-                        }
-                        continue
-                    }
-                    try? FileSystem.makeDirectories(destination.parent)
-                    if let wrapper = Self.objectTreeMakefile(for: path, probe: probe, layout: layout) {
+                        additions.append(.directory(path: path, at: destination))
+                    } else if let wrapper = Self.objectTreeMakefile(for: path, probe: probe, layout: layout) {
                         // The object half of a split package: its Makefile is
                         // kbuild's O= wrapper of the source half's, not the
                         // kernel's (which would make it a source tree).
-                        if (try? wrapper.write(toFile: destination.description, atomically: false, encoding: .utf8)) != nil {
-                            state.closurePlaces[path] = destination
-                        } else {
-                            state.warnings.append("\(check.sample.name): closure could not add \(path); later rounds ran without it")
-                        }
-                        continue
-                    }
-                    let copied = try? HostCommand.run(["cp", "-a", "--", source.description, destination.description])
-                    if let copied, copied.status == 0 {
-                        state.closurePlaces[path] = destination
+                        additions.append(.text(path: path, wrapper, at: destination))
                     } else {
-                        let why = copied.map { StagedCandidate.firstLine($0.error) } ?? "cp did not run"
-                        state.warnings.append("\(check.sample.name): closure could not add \(path) (\(why)); later rounds ran without it")
+                        additions.append(.copy(path: path, from: source, at: destination))
                     }
                 }
+                let applied = ClosureLayer.apply(additions, sample: check.sample.name, writer: LiveClosureLayerWriter())
+                state.closurePlaces.merge(applied.placed) { _, new in new }
+                state.warnings += applied.warnings
             }
         }
         if next {
