@@ -91,9 +91,14 @@ final class OutputSink: Sendable {
         }
     }
 
-    /// Empties the file before the first write (no-op on standard output).
+    /// Empties the file before the first write (no-op on standard output
+    /// and on what is no regular file, `/dev/full` say); a failure is kept
+    /// like a write error and thrown by `close()`.
     func truncate() {
-        if fd != 1 { _ = ftruncate(fd, 0) }
+        var status = stat()
+        guard fd != 1, fstat(fd, &status) == 0, status.st_mode & S_IFMT == S_IFREG, ftruncate(fd, 0) != 0 else { return }
+        let error = Errno(rawValue: errno)
+        state.withLock { state in if state.error == nil { state.error = error } }
     }
 
     func write(_ bytes: [UInt8]) {

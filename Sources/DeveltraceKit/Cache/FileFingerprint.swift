@@ -24,12 +24,14 @@ struct FileFingerprint: Codable, Hashable, Sendable {
 
     /// The fingerprint of `path` now.
     static func of(_ path: RawPath) -> FileFingerprint {
-        var status = stat()
-        guard path.withCString({ lstat($0, &status) }) == 0 else { return FileFingerprint(entry: nil, followed: nil) }
+        guard let status = try? FileSystem.status(of: path, following: false) else {
+            return FileFingerprint(entry: nil, followed: nil)
+        }
         let entry = Status(status)
-        guard (status.st_mode & S_IFMT) == S_IFLNK else { return FileFingerprint(entry: entry, followed: nil) }
-        guard path.withCString({ stat($0, &status) }) == 0 else { return FileFingerprint(entry: entry, followed: nil) }
-        return FileFingerprint(entry: entry, followed: Status(status))
+        guard FileKind(mode: status.st_mode) == .symlink, let followed = try? FileSystem.status(of: path) else {
+            return FileFingerprint(entry: entry, followed: nil)
+        }
+        return FileFingerprint(entry: entry, followed: Status(followed))
     }
 }
 

@@ -77,8 +77,9 @@ final class ReferenceCache: Sendable {
             return .failure(.init(reason: .unreadable))
         }
         guard let result = stored.result(moduleCopy: moduleCopy, modules: files) else { return .failure(.init(reason: .unreadable)) }
-        // Used now: the last to go.
-        _ = entry.withCString { utimensat(AT_FDCWD, $0, nil, 0) }
+        // Used now: the last to go (best effort: a record whose time cannot
+        // be set only goes earlier).
+        _ = try? nothingOrErrno { entry.withCString { utimensat(AT_FDCWD, $0, nil, 0) } }
         return .success(result)
     }
 

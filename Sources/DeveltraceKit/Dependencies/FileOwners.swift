@@ -73,8 +73,7 @@ struct FileOwners: Sendable {
     /// and the info directory, by size and modification time).
     static func cached(database: RawPath = RawPath("/var/lib/dpkg")) -> FileOwners? {
         func stamp(_ path: RawPath) -> [Int64] {
-            var status = stat()
-            guard path.withCString({ stat($0, &status) }) == 0 else { return [-1] }
+            guard let status = try? FileSystem.status(of: path) else { return [-1] }
             return [Int64(status.st_size), Int64(status.st_mtim.tv_sec), Int64(status.st_mtim.tv_nsec)]
         }
         let now = stamp(database.appending(RawPath("status"))) + stamp(database.appending(RawPath("info")))

@@ -43,8 +43,7 @@ struct InstalledPackages: Sendable {
     /// `load()`, reused while the status file is unchanged (by size and
     /// modification time).
     static func cached(statusFile: RawPath = RawPath("/var/lib/dpkg/status")) -> InstalledPackages? {
-        var status = stat()
-        guard statusFile.withCString({ stat($0, &status) }) == 0 else { return nil }
+        guard let status = try? FileSystem.status(of: statusFile) else { return nil }
         let stamp = [Int64(status.st_size), Int64(status.st_mtim.tv_sec), Int64(status.st_mtim.tv_nsec)]
         if let hit = cache.withLock({ $0?.stamp == stamp ? $0?.packages : nil }) { return hit }
         guard let packages = load(statusFile: statusFile) else { return nil }

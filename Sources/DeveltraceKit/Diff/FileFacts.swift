@@ -33,23 +33,12 @@ protocol FileFacts: Sendable {
 
 /// The file system as it is.
 struct LiveFileFacts: FileFacts {
-    func kind(of path: RawPath, following: Bool) -> FileKind? {
-        var status = stat()
-        let found = path.withCString { following ? stat($0, &status) : lstat($0, &status) }
-        guard found == 0 else { return nil }
-        switch status.st_mode & S_IFMT {
-        case S_IFREG: return .file
-        case S_IFDIR: return .directory
-        case S_IFLNK: return .symlink
-        default: return .other
-        }
-    }
+    func kind(of path: RawPath, following: Bool) -> FileKind? { FileSystem.kind(of: path, following: following) }
 
     func linkTarget(of path: RawPath) -> RawPath? { FileSystem.readLink(path) }
 
     func size(of path: RawPath) -> Int? {
-        var status = stat()
-        guard path.withCString({ stat($0, &status) }) == 0, (status.st_mode & S_IFMT) == S_IFREG else { return nil }
+        guard let status = try? FileSystem.status(of: path), FileKind(mode: status.st_mode) == .file else { return nil }
         return Int(status.st_size)
     }
 

@@ -30,11 +30,12 @@ struct ModuleSignature: Equatable, CustomStringConvertible {
     /// cannot be read).
     init?(path: RawPath) {
         let read = try? withOpened(path, O_RDONLY) { fd -> [UInt8]? in
-            var status = stat()
-            guard fstat(fd, &status) == 0 else { return nil }
+            guard let status = try? FileSystem.status(of: fd) else { return nil }
             let length = min(Int(status.st_size), 65536)
             var tail = [UInt8](repeating: 0, count: length)
-            let count = tail.withUnsafeMutableBytes { pread(fd, $0.baseAddress, $0.count, status.st_size - off_t(length)) }
+            let count = try? valueOrErrno {
+                tail.withUnsafeMutableBytes { pread(fd, $0.baseAddress, $0.count, status.st_size - off_t(length)) }
+            }
             return count == length ? tail : nil
         }
         guard let tail = read ?? nil else { return nil }

@@ -48,19 +48,14 @@ public struct BuildTree: Sendable {
     /// Whether `relative` exists (as anything, symlinks not followed) in the
     /// object tree or, failing that, the source tree.
     public func contains(_ relative: RawPath) -> Bool {
-        for root in [path] + (sourceTree.map { [$0] } ?? []) {
-            var status = stat()
-            if root.appending(relative).withCString({ lstat($0, &status) }) == 0 { return true }
-        }
-        return false
+        hostPath(of: relative) != nil
     }
 
     /// The host path of `relative` (object tree first).
     public func hostPath(of relative: RawPath) -> RawPath? {
         for root in [path] + (sourceTree.map { [$0] } ?? []) {
-            var status = stat()
             let candidate = root.appending(relative)
-            if candidate.withCString({ lstat($0, &status) }) == 0 { return candidate }
+            if FileSystem.kind(of: candidate, following: false) != nil { return candidate }
         }
         return nil
     }

@@ -101,8 +101,8 @@ public final class StagedCandidate: @unchecked Sendable {
                 // /lib, which is a symlink to usr/lib here).
                 let parents = Set(listed.map { ($0 as NSString).deletingLastPathComponent })
                 let files = listed.filter { path in
-                    var status = stat()
-                    return lstat(path, &status) == 0 && (status.st_mode & S_IFMT) != S_IFDIR && !parents.contains(path)
+                    let kind = FileSystem.kind(of: RawPath(path), following: false)
+                    return kind != nil && kind != .directory && !parents.contains(path)
                 }
                 for chunk in stride(from: 0, to: files.count, by: 500) {
                     // From / with relative names: coreutils 9.1's `cp -a --parents`
@@ -139,8 +139,7 @@ public final class StagedCandidate: @unchecked Sendable {
             let rel = relative.isEmpty ? name : relative.appending(name)
             // On the host's real path: /lib/modules is /usr/lib/modules on merged-/usr.
             let hostPath = SandboxPlan.resolvingExistingPrefix(RawPath("/").appending(rel))
-            var status = stat()
-            let hostHas = hostPath.withCString { stat($0, &status) } == 0 && (status.st_mode & S_IFMT) == S_IFDIR
+            let hostHas = FileSystem.kind(of: hostPath) == .directory
             if Self.treeContainers.contains(rel.description) && hostHas {
                 try addMounts(below: root, relative: rel)
             } else if parentIsContainer || !hostHas {

@@ -83,8 +83,9 @@ enum DkmsIdentity {
         var chunk = [UInt8](repeating: 0, count: 4096)
         var offset: off_t = 0
         while bytes.count < 65536 {
-            let n = chunk.withUnsafeMutableBytes { pread(fd, $0.baseAddress, $0.count, offset) }
-            if n <= 0 { break }
+            guard let n = try? valueOrErrno({ chunk.withUnsafeMutableBytes { pread(fd, $0.baseAddress, $0.count, offset) } }),
+                n > 0
+            else { break }
             bytes.append(contentsOf: chunk[0..<n])
             offset += off_t(n)
         }

@@ -62,8 +62,7 @@ struct LiveHostView: HostView {
     func linkTarget(of path: RawPath) -> RawPath? { FileSystem.readLink(path) }
 
     func owner(of path: RawPath) -> HostOwner? {
-        var status = stat()
-        guard path.withCString({ stat($0, &status) }) == 0 else { return nil }
+        guard let status = try? FileSystem.status(of: path) else { return nil }
         return HostOwner(uid: status.st_uid, gid: status.st_gid)
     }
 

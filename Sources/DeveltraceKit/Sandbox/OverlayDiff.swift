@@ -22,8 +22,7 @@ enum OverlayDiff {
                 let inside = layer.target.appending(entry.relativePath)
                 if premade.contains(inside) { return true }
                 let existed = layer.lowers.contains { lower in
-                    var status = stat()
-                    return lower.appending(entry.relativePath).withCString { lstat($0, &status) } == 0
+                    FileSystem.kind(of: lower.appending(entry.relativePath), following: false) != nil
                 }
                 if entry.isWhiteout {
                     writes.append(CapturedWrite(path: inside, kind: .deleted, isDirectory: false))

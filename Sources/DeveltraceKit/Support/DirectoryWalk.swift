@@ -69,9 +69,8 @@ enum DirectoryWalk {
 
     /// Removes `root` and everything below it (like `rm -rf`), byte-exact.
     static func removeTree(_ root: RawPath) {
-        var status = stat()
-        guard root.withCString({ lstat($0, &status) }) == 0 else { return }
-        if (status.st_mode & S_IFMT) == S_IFDIR {
+        guard let kind = FileSystem.kind(of: root, following: false) else { return }
+        if kind == .directory {
             // Overlayfs leaves work directories with mode 000.
             _ = root.withCString { chmod($0, 0o700) }
             var children: [RawPath] = []

@@ -28,8 +28,41 @@ enum FileSystem {
     /// The target of a symlink (`readlinkat`), or nil.
     static func readLink(_ path: RawPath, relativeTo directory: Int32 = AT_FDCWD) -> RawPath? {
         var buffer = [CChar](repeating: 0, count: 4097)
-        let n = path.withCString { readlinkat(directory, $0, &buffer, 4096) }
-        guard n > 0 else { return nil }
+        guard let n = try? valueOrErrno({ path.withCString { readlinkat(directory, $0, &buffer, 4096) } }), n > 0 else {
+            return nil
+        }
         return RawPath(bytes: buffer[0..<n].map { UInt8(bitPattern: $0) })
+    }
+
+    /// `stat` (`following`) or `lstat` of `path`; the error read at once.
+    static func status(of path: RawPath, following: Bool = true) throws(Errno) -> stat {
+        var status = stat()
+        try nothingOrErrno { path.withCString { following ? stat($0, &status) : lstat($0, &status) } }
+        return status
+    }
+
+    /// `fstat` of an open descriptor.
+    static func status(of descriptor: CInt) throws(Errno) -> stat {
+        var status = stat()
+        try nothingOrErrno { fstat(descriptor, &status) }
+        return status
+    }
+
+    /// The kind of `path`, nil when it does not exist (or, `following`, when
+    /// a symlink dangles).
+    static func kind(of path: RawPath, following: Bool = true) -> FileKind? {
+        (try? status(of: path, following: following)).map { FileKind(mode: $0.st_mode) }
+    }
+}
+
+extension FileKind {
+    /// The kind a `stat`'s `st_mode` names.
+    init(mode: mode_t) {
+        switch mode & S_IFMT {
+        case S_IFREG: self = .file
+        case S_IFDIR: self = .directory
+        case S_IFLNK: self = .symlink
+        default: self = .other
+        }
     }
 }

@@ -125,10 +125,7 @@ final class Launch {
         for directory in pathValue.split(separator: 58, omittingEmptySubsequences: false) {
             let candidate = RawPath(bytes: directory.isEmpty ? Array(".".utf8) : Array(directory)).appending(program)
             if candidate.withCString({ access($0, X_OK) }) == 0 {
-                var status = stat()
-                if candidate.withCString({ stat($0, &status) }) == 0 && (status.st_mode & S_IFMT) == S_IFREG {
-                    return candidate
-                }
+                if FileSystem.kind(of: candidate) == .file { return candidate }
             }
         }
         return program
