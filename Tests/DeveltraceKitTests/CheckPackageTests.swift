@@ -93,28 +93,29 @@ extension Machine {
 }
 
 extension Machine.CheckPackages {
-    @Test(".rpm candidate (kernel-devel layout, built here with rpmbuild) is unpacked with bsdtar")
-    func rpmCandidate() throws {
-        let work = try Harness.workDirectory("check-rpm")
-        defer { try? FileManager.default.removeItem(at: work) }
+    /// The mini tree packed as Fedora's kernel-devel lays it out, built here
+    /// with rpmbuild: `requires` become its `Requires:` lines, and `removed`
+    /// (tree-relative) are left out of it.
+    static func miniRpm(in work: URL, release: Int, requires: [String] = [], removed: [String] = []) throws -> String {
         let sources = work.appendingPathComponent("SOURCES")
         try FileManager.default.createDirectory(at: sources, withIntermediateDirectories: true)
         #expect(try Harness.runProcess(["/bin/cp", "-a", MiniKernel.tree.path, sources.appendingPathComponent("tree").path]) == 0)
+        let requirements = requires.map { "Requires: \($0)\n" }.joined()
+        let removals = removed.map { "rm %{buildroot}/usr/src/kernels/1.0.0-mini/\($0)\n" }.joined()
         try """
         %define debug_package %{nil}
         %define __os_install_post %{nil}
         Name: kernel-devel-mini
         Version: 1.0
-        Release: 7
+        Release: \(release)
         Summary: develtrace test package
         License: GPL
-        %description
+        \(requirements)%description
         The mini tree as Fedora's kernel-devel lays it out.
         %install
         mkdir -p %{buildroot}/usr/src/kernels/1.0.0-mini
         cp -a %{_sourcedir}/tree/. %{buildroot}/usr/src/kernels/1.0.0-mini/
-        rm %{buildroot}/usr/src/kernels/1.0.0-mini/include/linux/extra.h
-        %files
+        \(removals)%files
         /usr/src/kernels/1.0.0-mini
 
         """.write(to: work.appendingPathComponent("mini.spec"), atomically: true, encoding: .utf8)
@@ -123,8 +124,16 @@ extension Machine.CheckPackages {
                 "/usr/bin/rpmbuild", "--quiet", "--define", "_topdir \(work.path)", "--define", "_build_id_links none", "-bb",
                 work.appendingPathComponent("mini.spec").path,
             ]) == 0)
-        let rpm = work.appendingPathComponent("RPMS/x86_64/kernel-devel-mini-1.0-7.x86_64.rpm").path
+        let rpm = work.appendingPathComponent("RPMS/x86_64/kernel-devel-mini-1.0-\(release).x86_64.rpm").path
         try #require(FileManager.default.fileExists(atPath: rpm))
+        return rpm
+    }
+
+    @Test(".rpm candidate (kernel-devel layout, built here with rpmbuild) is unpacked with bsdtar")
+    func rpmCandidate() throws {
+        let work = try Harness.workDirectory("check-rpm")
+        defer { try? FileManager.default.removeItem(at: work) }
+        let rpm = try Self.miniRpm(in: work, release: 7, removed: ["include/linux/extra.h"])
         let options = CheckOptions(
             buildTree: MiniKernel.tree.path, candidates: [rpm], modules: [MiniKernel.module], corpus: "", jobs: 1, timeout: .seconds(300))
         let result = try CheckRunner(options: options).run()
@@ -143,36 +152,9 @@ extension Machine.CheckPackages {
     func rpmRequires() throws {
         let work = try Harness.workDirectory("check-rpm-requires")
         defer { try? FileManager.default.removeItem(at: work) }
-        let sources = work.appendingPathComponent("SOURCES")
-        try FileManager.default.createDirectory(at: sources, withIntermediateDirectories: true)
-        #expect(try Harness.runProcess(["/bin/cp", "-a", MiniKernel.tree.path, sources.appendingPathComponent("tree").path]) == 0)
         // The compiler by the file the build runs (`cc`, an alternative
         // leading to gcc's and gcc-12's files), `make` by name.
-        try """
-        %define debug_package %{nil}
-        %define __os_install_post %{nil}
-        Name: kernel-devel-mini
-        Version: 1.0
-        Release: 8
-        Summary: develtrace test package
-        License: GPL
-        Requires: /usr/bin/cc
-        Requires: make
-        %description
-        The mini tree as Fedora's kernel-devel lays it out.
-        %install
-        mkdir -p %{buildroot}/usr/src/kernels/1.0.0-mini
-        cp -a %{_sourcedir}/tree/. %{buildroot}/usr/src/kernels/1.0.0-mini/
-        %files
-        /usr/src/kernels/1.0.0-mini
-
-        """.write(to: work.appendingPathComponent("mini.spec"), atomically: true, encoding: .utf8)
-        #expect(
-            try Harness.runProcess([
-                "/usr/bin/rpmbuild", "--quiet", "--define", "_topdir \(work.path)", "--define", "_build_id_links none", "-bb",
-                work.appendingPathComponent("mini.spec").path,
-            ]) == 0)
-        let rpm = work.appendingPathComponent("RPMS/x86_64/kernel-devel-mini-1.0-8.x86_64.rpm").path
+        let rpm = try Self.miniRpm(in: work, release: 8, requires: ["/usr/bin/cc", "make"])
         let options = CheckOptions(
             buildTree: MiniKernel.tree.path, candidates: [rpm], modules: [MiniKernel.module], corpus: "", jobs: 1, timeout: .seconds(300))
         let result = try CheckRunner(options: options).run()

@@ -473,7 +473,7 @@ public final class CheckRunner: @unchecked Sendable {
             }
         }
         let outcome = SampleOutcome(
-            observation: observation, findings: findings, treeFilesUsed: final.referenceUsed.keys.map(\.description).sorted(),
+            observation: observation.withoutTraces(), findings: findings, treeFilesUsed: final.referenceUsed.keys.map(\.description).sorted(),
             candidateUsed: Set(final.candidateUsed.keys), rebuilds: state.rebuilds, dependencyRebuilds: state.dependencyRebuilds,
             warnings: state.warnings,
             unownedHostFiles: unowned)

@@ -9,6 +9,22 @@ struct SampleObservation {
     /// For each successful round, the comparison of its modules with the
     /// reference's (by module file name).
     var comparisons: [[String: ModuleComparison]]
+
+    /// The same observation without its builds' traces (accesses, processes,
+    /// captured writes): what a classified sample keeps until the result
+    /// is assembled. A sweep of 30 DKMS samples held every round's trace of
+    /// every finished sample until the end.
+    func withoutTraces() -> SampleObservation {
+        func strip(_ build: SampleBuildResult) -> SampleBuildResult {
+            var build = build
+            build.outcome.accesses = []
+            build.outcome.processes = [:]
+            build.outcome.writes = []
+            return build
+        }
+        return SampleObservation(
+            sample: sample, reference: strip(reference), rounds: rounds.map(strip), comparisons: comparisons)
+    }
 }
 
 /// Turns the traces of the reference and candidate builds into findings
