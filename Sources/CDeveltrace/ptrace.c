@@ -159,7 +159,8 @@ const uint32_t dt_audit_arch_x86_64 = AUDIT_ARCH_X86_64;
 const uint32_t dt_audit_arch_i386 = AUDIT_ARCH_I386;
 const int dt_o_path = O_PATH;
 const int dt_o_tmpfile = O_TMPFILE;
-const int dt_o_tmpfile_bit = __O_TMPFILE;
+// glibc's __O_TMPFILE includes O_DIRECTORY; the kernel's own bit is without it.
+const int dt_o_tmpfile_bit = O_TMPFILE & ~O_DIRECTORY;
 const uint64_t dt_clone_untraced = CLONE_UNTRACED;
 const uint64_t dt_clone_newns = CLONE_NEWNS;
 const uint64_t dt_clone_newuser_flag = CLONE_NEWUSER;

@@ -98,7 +98,8 @@ extern const int dt_wait_all_own_thread;
 extern const uint32_t dt_seccomp_ret_allow, dt_seccomp_ret_errno, dt_seccomp_ret_trace, dt_seccomp_ret_data;
 extern const uint32_t dt_audit_arch_x86_64, dt_audit_arch_i386;
 /// `open` flags glibc shows only under `_GNU_SOURCE`: `O_PATH`, `O_TMPFILE`
-/// (which includes `O_DIRECTORY`) and `__O_TMPFILE`, its own bit.
+/// (which includes `O_DIRECTORY`) and the kernel's `__O_TMPFILE`, its own
+/// bit without `O_DIRECTORY` (glibc's `__O_TMPFILE` has both).
 extern const int dt_o_path, dt_o_tmpfile, dt_o_tmpfile_bit;
 /// Clone flags as a system call's argument (64 bits).
 extern const uint64_t dt_clone_untraced, dt_clone_newns, dt_clone_newuser_flag;
