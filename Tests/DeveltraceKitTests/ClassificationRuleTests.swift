@@ -106,6 +106,86 @@ extension Unit {
             #expect(missing.evidence.contains { $0.build == "reference" && $0.errno == "ok" })
         }
 
+        /// The trace of `everyClass`: one build of each side that shows
+        /// every class.
+        static func everyClassObservation() throws -> SampleObservation {
+            let reference = Self.build([
+                Self.access("/tree/Makefile", .read, seq: 1), Self.access("/tree/include/linux/a.h", .read, seq: 2),
+                Self.access("/tree/include/linux/b.h", .read, seq: 3), Self.access("/tree/scripts/module.lds", .read, seq: 4),
+                Self.access("/tree/scripts/basic/fixdep", .exec, seq: 5),
+            ])
+            let round = Self.build(
+                [
+                    Self.access("/cand/Makefile", .read, seq: 1),
+                    Self.access("/cand/include/linux/a.h", .read, .failed(.noSuchFileOrDirectory), seq: 2),
+                    Self.access("/cand/include/linux/b.h", .read, seq: 3),
+                    Self.access("/cand/scripts/module.lds", .read, .failed(.noSuchFileOrDirectory), seq: 4),
+                    Self.access("/cand/arch/x86/module.lds", .read, seq: 5),
+                    Self.access("/kbuild/scripts/basic/fixdep", .exec, .failed(.execFormatError), seq: 6),
+                    Self.access("/cand/include/linux/extra.h", .read, seq: 7),
+                    Self.access("/tree/include/linux/a.h", .read, seq: 8),
+                    Self.access("/cand/include/generated/new.h", .create, seq: 9),
+                ],
+                writes: [CapturedWrite(path: RawPath("/cand/include/generated/new.h"), kind: .created, isDirectory: false)], status: 2)
+            let sample = try Sample(path: RawPath(Harness.fixtures.appendingPathComponent("modules/symbols").path))
+            return SampleObservation(sample: sample, reference: reference, rounds: [round], comparisons: [])
+        }
+
+        @Test("each rule alone gives its own class and no other; a lacking path is exactly one of missing, relocated, different")
+        func rulesOneByOne() throws {
+            let classifier = try Self.classifier()
+            let observation = try Self.everyClassObservation()
+            let needs = classifier.needs(of: observation)
+            let absence = classifier.absence(in: observation, needs: needs)
+            #expect(Set(absence.lacks.map(\.path)) == [RawPath("include/linux/a.h"), RawPath("scripts/module.lds")])
+            #expect(absence.relocationTargets == [RawPath("arch/x86/module.lds")])
+            let rule = Classifier.RuleInput(
+                observation: observation, needs: needs, severity: { $0 == 1 ? .fatal : .benign },
+                show: { classifier.evidence($0, in: observation) })
+            let byRule: [(FindingClass, [Finding])] = [
+                (.missing, classifier.missingFindings(rule, absence)), (.relocated, classifier.relocatedFindings(rule, absence)),
+                (.different, classifier.differentFindings(rule, absence)), (.extra, classifier.extraFindings(rule, absence)),
+                (.treeWrite, classifier.treeWriteFindings(rule)), (.unrunnable, classifier.unrunnableFindings(rule)),
+                (.outside, classifier.outsideFindings(rule)),
+            ]
+            for (kind, findings) in byRule {
+                #expect(findings.count == 1, "\(kind): \(findings.map(\.path))")
+                #expect(findings.allSatisfy { $0.class == kind && $0.round == 1 && $0.severity == .fatal && $0.samples == ["symbols"] })
+            }
+            // The sum of the rules is the classifier's answer.
+            let all = classifier.findings(of: observation, needs: needs) { _ in .fatal }
+            #expect(all.count == byRule.map(\.1.count).reduce(0, +))
+            // Without the moved module.lds, the same lack is a missing file;
+            // with it renamed (same name, other content), a different one.
+            var table = (classifier.facts as! TableFileFacts).entries
+            table[RawPath("/cand/arch/x86/module.lds")] = .file(Array("SECTIONS { /DISCARD/ }\n".utf8))
+            var changed = classifier
+            changed.facts = TableFileFacts(table)
+            let moved = changed.absence(in: observation, needs: needs).lacks.first { $0.path == RawPath("scripts/module.lds") }
+            #expect(moved?.substitute == nil && moved?.standIn?.path == RawPath("arch/x86/module.lds"))
+            #expect(changed.relocatedFindings(rule, changed.absence(in: observation, needs: needs)).isEmpty)
+            #expect(
+                changed.differentFindings(rule, changed.absence(in: observation, needs: needs)).map(\.path).sorted() == [
+                    "include/linux/b.h", "scripts/module.lds",
+                ])
+        }
+
+        @Test("unused: the candidate's files no sample used, a file reached through a symlinked root counting as used")
+        func unusedRule() throws {
+            let classifier = try Self.classifier()
+            let files = classifier.candidateFiles()
+            #expect(
+                files == [
+                    RawPath("Makefile"), RawPath("include/linux/b.h"), RawPath("arch/x86/module.lds"), RawPath("scripts"),
+                    RawPath("scripts/basic/fixdep"), RawPath("include/linux/extra.h"),
+                ], "\(files.sorted())")
+            let used: Set<RawPath> = [RawPath("Makefile"), RawPath("scripts/basic/fixdep"), RawPath("include/linux/a.h")]
+            let unused = Classifier.unusedFindings(candidateFiles: files, used: used)
+            #expect(unused.map(\.path) == ["arch/x86/module.lds", "include/linux/b.h", "include/linux/extra.h", "scripts"])
+            #expect(unused.allSatisfy { $0.class == .unused && $0.severity == .benign && $0.samples.isEmpty })
+            #expect(Classifier.unusedFindings(candidateFiles: files, used: files).isEmpty)
+        }
+
         @Test("a changed candidate file with the tree's content is no finding; the symlinked directory maps onto its tree path")
         func sameContent() throws {
             var classifier = try Self.classifier()

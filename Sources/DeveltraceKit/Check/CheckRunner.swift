@@ -107,13 +107,9 @@ public final class CheckRunner: @unchecked Sendable {
         var findings = FindingMerge.merge(ordered.map(\.findings), sampleOrder: samples.map(\.name))
         // Candidate files no sample used (informational).
         let used = ordered.reduce(into: Set<RawPath>()) { $0.formUnion($1.candidateUsed) }
-        let unused = classifier.unusedFiles(used: used)
+        let unusedFindings = Classifier.unusedFindings(candidateFiles: classifier.candidateFiles(), used: used)
         if options.listUnused {
-            findings += unused.map { path in
-                Finding(
-                    path: path.description, class: .unused, severity: .benign, samples: [], round: 0, detail: "no sample used it",
-                    evidence: [])
-            }
+            findings += unusedFindings
             findings.sort { ($0.class, $0.path) < ($1.class, $1.path) }
         }
 
@@ -150,10 +146,10 @@ public final class CheckRunner: @unchecked Sendable {
             warnings: candidate.warnings + Self.releaseWarning(tree: tree.release, candidate: layout.kernelRelease)
                 + (classifier.dependencies?.warnings ?? []) + ordered.flatMap(\.warnings), samples: sampleResults, findings: findings,
             summary: FindingMerge.summary(findings),
-            unusedFiles: unused.count, exitStatus: 0)
+            unusedFiles: unusedFindings.count, exitStatus: 0)
         if let shard = options.shard {
             result.shard = CheckResult.ShardPart(
-                index: shard.index, count: shard.count, unusedPaths: unused.map(\.description).sorted())
+                index: shard.index, count: shard.count, unusedPaths: unusedFindings.map(\.path).sorted())
         }
         result.candidateFiles = Self.candidateFiles(of: used, classifier: classifier, scratch: root)
         let unowned = ordered.reduce(into: Set<RawPath>()) { $0.formUnion($1.unownedHostFiles) }
@@ -473,7 +469,8 @@ public final class CheckRunner: @unchecked Sendable {
             }
         }
         let outcome = SampleOutcome(
-            observation: observation.withoutTraces(), findings: findings, treeFilesUsed: final.referenceUsed.keys.map(\.description).sorted(),
+            observation: observation.withoutTraces(), findings: findings,
+            treeFilesUsed: final.referenceUsed.keys.map(\.description).sorted(),
             candidateUsed: Set(final.candidateUsed.keys), rebuilds: state.rebuilds, dependencyRebuilds: state.dependencyRebuilds,
             warnings: state.warnings,
             unownedHostFiles: unowned)

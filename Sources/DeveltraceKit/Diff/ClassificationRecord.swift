@@ -187,6 +187,8 @@ struct RecordedFileFacts: FileFacts {
         /// A digest of the content (equal contents, equal digests).
         var digest: String?
         var machine: UInt16?
+        /// What is below it (a directory's files, relative).
+        var children: [RawPath]?
     }
 
     var files: [RawPath: File]
@@ -196,6 +198,7 @@ struct RecordedFileFacts: FileFacts {
     func size(of path: RawPath) -> Int? { files[path]?.size }
     func content(of path: RawPath) -> [UInt8]? { files[path]?.digest.map { Array($0.utf8) } }
     func elfMachine(of path: RawPath) -> ElfMachine? { files[path]?.machine.map(ElfMachine.init(code:)) }
+    func files(under path: RawPath) -> [RawPath] { files[path]?.children ?? [] }
 }
 
 /// The live file system, every answer kept for a record.
@@ -236,6 +239,12 @@ final class RecordingFileFacts: FileFacts, @unchecked Sendable {
         let machine = live.elfMachine(of: path)
         note(path) { $0.machine = machine?.code }
         return machine
+    }
+
+    func files(under path: RawPath) -> [RawPath] {
+        let children = live.files(under: path)
+        note(path) { $0.children = children }
+        return children
     }
 
     /// FNV-1a (64 bits) and the length, in hex: content equality is all

@@ -303,21 +303,17 @@ struct Classifier {
         return nil
     }
 
-    /// Tree paths of every candidate file (not directory) under the layout's
-    /// roots that is not in `used`, sorted.
-    func unusedFiles(used: Set<RawPath>) -> [RawPath] {
-        var unused = Set<RawPath>()
+    /// Tree paths of every candidate file (not directory) under the
+    /// layout's roots: what `unusedFindings` subtracts the used ones from
+    /// (a file reached through two roots, a symlinked directory, counts
+    /// as used when either path was).
+    func candidateFiles() -> Set<RawPath> {
+        var files = Set<RawPath>()
         for root in layout.roots {
-            guard let host = candidate.contentFile(root.candidate) else { continue }
-            try? DirectoryWalk.walk(host) { entry in
-                if entry.isDirectory { return true }
-                let path = root.tree.isEmpty ? entry.relativePath : root.tree.appending(entry.relativePath)
-                if !used.contains(path) { unused.insert(path) }
-                return true
-            }
+            guard let host = candidateContentFile(root.candidate) else { continue }
+            for relative in facts.files(under: host) { files.insert(root.tree.isEmpty ? relative : root.tree.appending(relative)) }
         }
-        // A file reached through another root (a symlinked directory) was used.
-        return unused.subtracting(used).sorted()
+        return files
     }
 
     /// A regular file or symlink of the candidate (not a directory, not

@@ -29,6 +29,9 @@ protocol FileFacts: Sendable {
     func content(of path: RawPath) -> [UInt8]?
     /// The machine of the ELF file at `path`, nil when it is not one.
     func elfMachine(of path: RawPath) -> ElfMachine?
+    /// Every entry below the directory `path` that is not a directory
+    /// (symlinks not followed), relative to it; empty when it is none.
+    func files(under path: RawPath) -> [RawPath]
 }
 
 /// The file system as it is.
@@ -45,6 +48,15 @@ struct LiveFileFacts: FileFacts {
     func content(of path: RawPath) -> [UInt8]? { try? FileReading.bytes(of: path) }
 
     func elfMachine(of path: RawPath) -> ElfMachine? { ElfMachine.of(file: path) }
+
+    func files(under path: RawPath) -> [RawPath] {
+        var files: [RawPath] = []
+        try? DirectoryWalk.walk(path) { entry in
+            if !entry.isDirectory { files.append(entry.relativePath) }
+            return true
+        }
+        return files
+    }
 }
 
 /// Files described by a table (absolute path → entry), for tests: a
@@ -103,5 +115,10 @@ struct TableFileFacts: FileFacts {
     func elfMachine(of path: RawPath) -> ElfMachine? {
         guard let path = followed(path), case .file(_, let machine)? = entries[path] else { return nil }
         return machine
+    }
+
+    func files(under path: RawPath) -> [RawPath] {
+        guard directories.contains(path) else { return [] }
+        return entries.keys.filter { $0 != path && $0.isSame(or: path) }.map { $0.relative(to: path) }
     }
 }

@@ -20,6 +20,13 @@ public struct OwnedDescriptor: ~Copyable {
 
     private init(raw: CInt) { self.raw = raw }
 
+    /// Takes ownership of `raw`, a descriptor a C call just returned (not
+    /// negative): it is closed with the owner.
+    init(adopting raw: CInt) {
+        precondition(raw >= 0, "no descriptor to adopt")
+        self.raw = raw
+    }
+
     /// `openat(directory, path, flags | O_CLOEXEC, mode)`; `EINTR` retried
     /// (opening a FIFO may be interrupted), errno read at once.
     public static func open(

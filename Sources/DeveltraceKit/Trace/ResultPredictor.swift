@@ -147,9 +147,9 @@ struct ResultPredictor {
         guard root >= 0 else { return (false, false) }
         let fd = path.withCString { dt_open_scoped(root, $0, OpenFlags.path.rawValue, 1, 1) }
         if fd >= 0 {
-            var status = stat()
-            let isDirectory = fstat(fd, &status) == 0 && (status.st_mode & S_IFMT) == S_IFDIR
-            close(fd)
+            let owned = OwnedDescriptor(adopting: fd)
+            let isDirectory = (try? FileSystem.status(of: owned.raw)).map { FileKind(mode: $0.st_mode) } == .directory
+            owned.close()
             return (LookupCache.isCanonical(path), isDirectory)
         }
         let error = errno
@@ -230,8 +230,7 @@ struct ResultPredictor {
                     // The absolute path names the working directory only
                     // while it exists; `..` of a removed one is its old
                     // parent, which only the kernel still knows.
-                    var status = stat()
-                    guard fstat(relative.directory, &status) == 0, status.st_nlink > 0 else { return EXDEV }
+                    guard let status = try? FileSystem.status(of: relative.directory), status.st_nlink > 0 else { return EXDEV }
                     fd = dt_open_scoped(root, path, how, 1, strict)
                     error = fd < 0 ? errno : 0
                 }
@@ -240,8 +239,9 @@ struct ResultPredictor {
                 error = fd < 0 ? errno : 0
             }
             if fd < 0 { return error }
-            let result = check(fd)
-            close(fd)
+            let owned = OwnedDescriptor(adopting: fd)
+            let result = check(owned.raw)
+            owned.close()
             return result
         }
         /// 0, or the errno of the call that just returned `rc`.
@@ -256,8 +256,7 @@ struct ResultPredictor {
                     if flags & OpenFlags.path.rawValue != 0 { return 0 }
                     if flags & O_NOFOLLOW != 0 {
                         // O_PATH|O_NOFOLLOW opens a symlink itself; a real open fails.
-                        var status = stat()
-                        if fstat(fd, &status) == 0 && (status.st_mode & S_IFMT) == S_IFLNK { return ELOOP }
+                        if (try? FileSystem.status(of: fd)).map({ FileKind(mode: $0.st_mode) }) == .symlink { return ELOOP }
                     }
                     return outcome(dt_faccessat2(fd, "", R_OK, dt_at_empty_path | dt_at_eaccess))
                 }
@@ -270,10 +269,11 @@ struct ResultPredictor {
                 return lookUp(path, O_NOFOLLOW) { fd in
                     // readlinkat(fd, "") says ENOENT for what is no symlink;
                     // readlink says EINVAL.
-                    var status = stat()
-                    let rc = outcome(fstat(fd, &status))
-                    if rc != 0 { return rc }
-                    return (status.st_mode & S_IFMT) == S_IFLNK ? 0 : EINVAL
+                    do throws(Errno) {
+                        return FileKind(mode: try FileSystem.status(of: fd).st_mode) == .symlink ? 0 : EINVAL
+                    } catch {
+                        return error.rawValue
+                    }
                 }
             case .access(let modeArgument, let flagsArgument):
                 let mode = Int32(truncatingIfNeeded: args[modeArgument])
