@@ -179,6 +179,23 @@ extension Machine {
             Harness.expectSameAccesses(outcome, log)
         }
 
+        @Test("an exec's argv as given: 400 arguments over many pages, a 10 KB one across page ends, empty and non-UTF-8 ones")
+        func longArgv() throws {
+            let work = try Harness.workDirectory("argv")
+            defer { try? FileManager.default.removeItem(at: work) }
+            var arguments: [RawPath] = (0..<400).map { RawPath("argument-\($0)-" + String(repeating: "x", count: $0 % 97)) }
+            arguments[7] = RawPath(bytes: [])
+            arguments[100] = RawPath(bytes: Array("bad-".utf8) + [0xFF, 0xFE, 0x80])
+            arguments[200] = RawPath(String(repeating: "0123456789", count: 1024))
+            arguments[201] = RawPath(bytes: [])
+            // bash execs `true` with the arguments after its own.
+            let command = [RawPath("/bin/bash"), RawPath("-c"), RawPath("exec /bin/true \"$@\""), RawPath("bash")] + arguments
+            let outcome = try Harness.trace(raw: command, in: work)
+            #expect(outcome.exitStatus == 0)
+            let argv = outcome.processes.values.first { $0.argv.first == RawPath("/bin/true") }?.argv
+            #expect(argv == [RawPath("/bin/true")] + arguments, "\(argv?.count ?? 0) arguments recorded")
+        }
+
         @Test("threads, a real dirfd, openat2, execveat, vfork, posix_spawn and a non-UTF-8 name", arguments: Harness.Watch.allCases)
         func multiFixture(watch: Harness.Watch) throws {
             let program = try Harness.fixtureProgram("multi")

@@ -204,7 +204,9 @@ extension Unit {
             TracedProcess(pid: pid, parent: parent, argv: [], executable: program.map(RawPath.init))
         }
 
-        @Test("roles: make and what it runs are the build; the driver and dkms's own work are the harness")
+        @Test(
+            "roles: a make that reads the kernel's Makefiles and what it runs are the build; the driver, dkms's own work and a sample's own make are not"
+        )
         func roles() {
             let processes: [Int32: TracedProcess] = [
                 1: Self.process(1, 0, "/bin/bash"), // the driver
@@ -214,8 +216,25 @@ extension Unit {
                 5: Self.process(5, 4, "/usr/bin/x86_64-linux-gnu-gcc-12"),
                 6: Self.process(6, 2, "/usr/bin/openssl"), // dkms's signing key
                 7: Self.process(7, 5, nil), // forked, never executed
+                // The sample's own make: its recipe runs a user-space
+                // compiler and, through $(MAKE) -C, kbuild.
+                8: Self.process(8, 2, "/usr/bin/make"),
+                9: Self.process(9, 8, "/usr/bin/gcc"),
+                10: Self.process(10, 8, "/usr/bin/make"),
             ]
-            #expect(ProcessRoles.buildProcesses(processes) == [3, 4, 5, 7])
+            func read(_ process: Int32, _ path: String, _ result: AccessResult = .ok) -> FileAccess {
+                FileAccess(
+                    pid: process, process: process, syscall: "openat", path: RawPath(path), rawPath: RawPath(path), intent: .read,
+                    result: result, sequence: Int(process))
+            }
+            let accesses = [
+                read(3, "/usr/src/linux-headers-1/Makefile"), read(8, "/var/lib/dkms/x/build/Makefile"),
+                read(8, "/usr/src/linux-headers-1/.config", .failed(.noSuchFileOrDirectory)), read(9, "/usr/src/linux-headers-1/x.h"),
+                read(10, "/usr/src/linux-headers-1/scripts/Makefile.build"),
+            ]
+            let kernel = ProcessRoles.kernelMakes(processes, accesses: accesses) { $0.isSame(or: RawPath("/usr/src/linux-headers-1")) }
+            #expect(kernel == [3, 10])
+            #expect(ProcessRoles.buildProcesses(processes, kernelMakes: kernel) == [3, 4, 5, 7, 10])
             #expect(ProcessRoles.isSharedObject(RawPath("/usr/lib/x86_64-linux-gnu/libelf.so.1")))
             #expect(ProcessRoles.isSharedObject(RawPath("/usr/lib/bfd-plugins/liblto_plugin.so")))
             #expect(!ProcessRoles.isSharedObject(RawPath("/usr/include/linux/socket.h")))

@@ -1,26 +1,38 @@
-/// Which traced processes are the sample's build and which the harness
-/// around it. Pure.
+/// Which traced processes are the kernel's build and which are not. Pure.
 ///
-/// The build is every `make` and what it runs: every sample's build
-/// command is `make` (the driver's `make -C … M=…`, a hook's `make
-/// syncconfig`, DKMS's `MAKE`). Everything else is the harness: the
-/// in-sandbox driver and, for a DKMS sample, `dkms` itself with what it runs
-/// outside `make` (its `openssl` for a signing key, its `rpm` and
-/// `weak-modules` probes). The harness's own use of the system is not the
-/// candidate's dependency.
+/// The build is every `make` that reads a file of the kernel tree (the
+/// kernel's `Makefile`, kbuild's `scripts/Makefile.*`: the driver's `make -C
+/// … M=…`, a hook's `make syncconfig`, DKMS's `MAKE`, the `make -C $(KDIR)`
+/// a sample's Makefile runs) and what it runs. Everything else is not the
+/// kernel package's business: the in-sandbox driver and, for a DKMS sample,
+/// `dkms` itself with what it runs outside `make` (its `openssl` for a
+/// signing key, its `rpm` and `weak-modules` probes), and a sample's own
+/// `make` with its recipes (a `configure`, a code generator, a user-space
+/// helper), whose use of the system is the sample package's dependency.
 enum ProcessRoles {
-    /// Program names that start the build.
+    /// Program names that start a build.
     static let buildCommands: Set<RawPath> = [RawPath("make"), RawPath("gmake")]
 
-    /// The pids of the build's processes.
-    static func buildProcesses(_ processes: [Int32: TracedProcess]) -> Set<Int32> {
+    /// The `make` processes that read a file `isKernelFile` accepts.
+    static func kernelMakes(
+        _ processes: [Int32: TracedProcess], accesses: [FileAccess], isKernelFile: (RawPath) -> Bool
+    ) -> Set<Int32> {
+        let makes = Set(processes.values.filter { $0.executable.map { buildCommands.contains($0.lastComponent) } == true }.map(\.pid))
+        var found = Set<Int32>()
+        for access in accesses where access.intent == .read && access.result.isOK && makes.contains(access.process) {
+            if !found.contains(access.process), isKernelFile(access.path) { found.insert(access.process) }
+        }
+        return found
+    }
+
+    /// The pids of the build's processes: `kernelMakes` and everything
+    /// they started.
+    static func buildProcesses(_ processes: [Int32: TracedProcess], kernelMakes: Set<Int32>) -> Set<Int32> {
         var known: [Int32: Bool] = [:]
         func isBuild(_ pid: Int32, depth: Int) -> Bool {
             if let answer = known[pid] { return answer }
             guard let process = processes[pid], depth < 4096 else { return false }
-            let answer =
-                process.executable.map { buildCommands.contains($0.lastComponent) } == true
-                || (process.parent != 0 && isBuild(process.parent, depth: depth + 1))
+            let answer = kernelMakes.contains(pid) || (process.parent != 0 && isBuild(process.parent, depth: depth + 1))
             known[pid] = answer
             return answer
         }

@@ -148,7 +148,14 @@ struct Classifier {
         for (index, build) in observation.rounds.enumerated() {
             let round = index + 1
             let outcome = build.outcome
-            let buildProcesses = dependencies == nil ? [] : ProcessRoles.buildProcesses(outcome.processes)
+            let buildProcesses =
+                dependencies == nil
+                ? []
+                : ProcessRoles.buildProcesses(
+                    outcome.processes,
+                    kernelMakes: ProcessRoles.kernelMakes(outcome.processes, accesses: outcome.accesses) {
+                        self.layout.treePath(of: $0) != nil
+                    })
             let bound = build.sandbox.map { $0.binds.map(\.target) + $0.overlays.map(\.target) } ?? []
             for write in outcome.writes where !write.isDirectory {
                 needs.created.insert(write.path)

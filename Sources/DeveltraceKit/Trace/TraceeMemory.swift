@@ -16,7 +16,7 @@ struct TraceeMemory {
 
     /// Copies `count` bytes at `address` into `destination`; returns the
     /// number of bytes read (short at an unmapped page).
-    private static func read(pid: pid_t, address: UInt64, into destination: UnsafeMutableRawBufferPointer) -> Int {
+    fileprivate static func read(pid: pid_t, address: UInt64, into destination: UnsafeMutableRawBufferPointer) -> Int {
         let n = (try? valueOrErrno { dt_read_tracee(pid, destination.baseAddress, destination.count, address) }) ?? -1
         return max(n, 0)
     }
@@ -61,9 +61,12 @@ struct TraceeMemory {
     }
 
     /// A NULL-terminated array of string pointers (`argv`), at most `limit`
-    /// entries.
+    /// entries. The strings' pages are read once each: a compiler's hundred
+    /// arguments usually lie in a few pages, and reading each string alone
+    /// cost a system call apiece on every exec.
     mutating func stringArray(pid: pid_t, at address: UInt64, width: Int, limit: Int = 4096) -> [[UInt8]] {
         var strings: [[UInt8]] = []
+        var pages = PageCache(pid: pid)
         var cursor = address
         let batch = 32
         while strings.count < limit {
@@ -73,10 +76,53 @@ struct TraceeMemory {
             else { break }
             for pointer in pointers {
                 if pointer == 0 { return strings }
-                strings.append(string(pid: pid, at: pointer, limit: 131072) ?? [])
+                strings.append(pages.string(at: pointer, limit: 131072) ?? [])
             }
             cursor += UInt64(pointers.count * width)
         }
         return strings
+    }
+
+    /// The pages of one tracee read so far (each as far as it could be
+    /// read), for strings that share them.
+    struct PageCache {
+        let pid: pid_t
+        private var pages: [UInt64: [UInt8]] = [:]
+
+        init(pid: pid_t) { self.pid = pid }
+
+        private mutating func page(_ start: UInt64) -> [UInt8] {
+            if let page = pages[start] { return page }
+            var bytes = [UInt8](repeating: 0, count: TraceeMemory.pageSize)
+            let got = bytes.withUnsafeMutableBytes { TraceeMemory.read(pid: pid, address: start, into: $0) }
+            bytes.removeLast(bytes.count - got)
+            pages[start] = bytes
+            return bytes
+        }
+
+        /// The NUL-terminated string at `address` (nil if none of it can
+        /// be read), at most `limit` bytes.
+        mutating func string(at address: UInt64, limit: Int) -> [UInt8]? {
+            if address == 0 { return nil }
+            let size = UInt64(TraceeMemory.pageSize)
+            var result: [UInt8] = []
+            var cursor = address
+            while result.count < limit {
+                let start = cursor - cursor % size
+                let page = page(start)
+                let offset = Int(cursor - start)
+                if offset >= page.count { return result.isEmpty ? nil : result }
+                let available = page[offset..<min(page.count, offset + limit - result.count)]
+                if let end = available.firstIndex(of: 0) {
+                    result.append(contentsOf: page[offset..<end])
+                    return result
+                }
+                result.append(contentsOf: available)
+                // A page read short ends what can be read.
+                if page.count < TraceeMemory.pageSize { return result }
+                cursor = start + size
+            }
+            return result
+        }
     }
 }
