@@ -22,6 +22,31 @@ final class BuildQueue: @unchecked Sendable {
     private var waiting = 0
     private var helpersQueued = 0
 
+    /// Moves `check` on by `event` (`SampleStage.transition`) under the
+    /// queue's lock: the one lock every sample's state changes under, so
+    /// that a reference build and a candidate round finishing at once see
+    /// each other's results.
+    func send(_ event: SampleStage.Event, to check: SampleCheck) -> SampleStage.Command? {
+        condition.lock()
+        defer { condition.unlock() }
+        return check.apply(event)
+    }
+
+    /// Whether `check` is done (read under the queue's lock).
+    func isDone(_ check: SampleCheck) -> Bool {
+        condition.lock()
+        defer { condition.unlock() }
+        return check.stage.isDone
+    }
+
+    /// What `check` gave, once done (read under the queue's lock).
+    func outcome(of check: SampleCheck) -> SampleOutcome? {
+        condition.lock()
+        defer { condition.unlock() }
+        if case .done(let outcome) = check.stage { return outcome }
+        return nil
+    }
+
     /// Adds a job; lower `priority` runs first, then first added.
     func add(priority: Int, _ job: @escaping Job) {
         condition.lock()

@@ -92,7 +92,8 @@ extension CheckRunner {
                 let result = Result {
                     // Not a closure round (round 0: the layers exist already).
                     try candidateRound(
-                        check, round: 0, label: "\(prefix)-\(first + index)", hiding: hidden, tree: tree, staging: staging, cpu: cpu)
+                        check, round: 0, label: "\(prefix)-\(first + index)", hiding: hidden, tree: tree, staging: staging, queue: queue,
+                        cpu: cpu)
                 }
                 if case .success(let build?) = result {
                     let differ = Self.modulesDiffer(last, build)

@@ -96,7 +96,7 @@ public final class CheckRunner: @unchecked Sendable {
             cancellation.cancel(.interrupted(signal: SIGTERM))
             throw error
         }
-        let results = checks.map { $0.outcome }
+        let results = checks.map { queue.outcome(of: $0) }
         let classifier = try staging.value()
         if case .interrupted(let signal) = cancellation.reason { throw CheckInterrupted(signal: signal) }
         if cancellation.isCancelled { throw CheckInterrupted() }
@@ -168,7 +168,7 @@ public final class CheckRunner: @unchecked Sendable {
             progress("\(check.sample.name): reference built")
         }
         let observation = SampleObservation(sample: check.sample, reference: reference, rounds: [], comparisons: [])
-        try execute(check.send(.referenceBuilt(observation)), check, tree: tree, staging: staging, queue: queue, cpu: cpu)
+        try execute(queue.send(.referenceBuilt(observation), to: check), check, tree: tree, staging: staging, queue: queue, cpu: cpu)
     }
 
     /// One candidate round; the closure step follows once the reference
@@ -178,21 +178,21 @@ public final class CheckRunner: @unchecked Sendable {
     ) throws {
         let result: Result<SampleBuildResult, any Error>
         do {
-            guard let build = try candidateRound(check, round: round, tree: tree, staging: staging, cpu: cpu) else { return }
+            guard let build = try candidateRound(check, round: round, tree: tree, staging: staging, queue: queue, cpu: cpu) else { return }
             result = .success(build)
         } catch {
             result = .failure(error)
         }
-        try execute(check.send(.candidateBuilt(result)), check, tree: tree, staging: staging, queue: queue, cpu: cpu)
+        try execute(queue.send(.candidateBuilt(result), to: check), check, tree: tree, staging: staging, queue: queue, cpu: cpu)
     }
 
     /// Builds one candidate round (nil: the sample is broken, no round).
     func candidateRound(
         _ check: SampleCheck, round: Int, label: String? = nil, hiding hostFiles: [RawPath] = [], tree: BuildTree, staging: StagingTask,
-        cpu: Int
+        queue: BuildQueue, cpu: Int
     ) throws -> SampleBuildResult? {
         // A sample whose reference build failed is broken: no candidate rounds.
-        if check.isDone { return nil }
+        if queue.isDone(check) { return nil }
         let classifier = try staging.value()
         let candidate = classifier.candidate
         try StagedCandidate.makeDirectory(check.scratch)
@@ -344,7 +344,7 @@ public final class CheckRunner: @unchecked Sendable {
             }
         }
         if next {
-            try execute(check.send(.nextRound(state)), check, tree: tree, staging: staging, queue: queue, cpu: cpu)
+            try execute(queue.send(.nextRound(state), to: check), check, tree: tree, staging: staging, queue: queue, cpu: cpu)
             queue.add(priority: 1) { [self] cpu in
                 try self.candidateBuild(check, round: round + 1, tree: tree, staging: staging, queue: queue, cpu: cpu)
             }
@@ -386,7 +386,7 @@ public final class CheckRunner: @unchecked Sendable {
             candidateUsed: Set(final.candidateUsed.keys), rebuilds: state.rebuilds, dependencyRebuilds: state.dependencyRebuilds,
             warnings: state.warnings,
             unownedHostFiles: unowned)
-        try execute(check.send(.classified(outcome)), check, tree: tree, staging: staging, queue: queue, cpu: cpu)
+        try execute(queue.send(.classified(outcome), to: check), check, tree: tree, staging: staging, queue: queue, cpu: cpu)
         progress("\(check.sample.name): classified")
     }
 }

@@ -1,12 +1,13 @@
 import Foundation
 
 /// One sample's progress through its builds: its stage (`SampleStage`),
-/// changed only by `send`, under the sample's lock.
+/// changed only through `BuildQueue.send`, under the queue's lock (the
+/// sample has none of its own).
 final class SampleCheck: @unchecked Sendable {
     let sample: Sample
     let scratch: RawPath
-    private let lock = NSLock()
-    private var stage = SampleStage.started
+    /// Read and written only under `BuildQueue`'s lock.
+    fileprivate(set) var stage = SampleStage.started
 
     /// What its reference build is recorded under, when recording is on.
     let referenceKey: String?
@@ -20,26 +21,12 @@ final class SampleCheck: @unchecked Sendable {
         self.referenceKey = referenceKey
     }
 
-    /// Moves the sample on; returns what to do next.
-    func send(_ event: SampleStage.Event) -> SampleStage.Command? {
-        lock.lock()
-        defer { lock.unlock() }
+    /// Moves the sample on; returns what to do next. Only `BuildQueue.send`
+    /// calls it, holding the queue's lock.
+    func apply(_ event: SampleStage.Event) -> SampleStage.Command? {
         let (next, command) = SampleStage.transition(stage, event)
         stage = next
         return command
-    }
-
-    var isDone: Bool {
-        lock.lock()
-        defer { lock.unlock() }
-        return stage.isDone
-    }
-
-    var outcome: SampleOutcome? {
-        lock.lock()
-        defer { lock.unlock() }
-        if case .done(let outcome) = stage { return outcome }
-        return nil
     }
 }
 
