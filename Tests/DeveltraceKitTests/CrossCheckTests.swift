@@ -179,6 +179,41 @@ extension Machine {
             Harness.expectSameAccesses(outcome, log)
         }
 
+        /// A long build wraps around `pid_max` (32768 on Debian 12's
+        /// default): openafs's configure runs tens of thousands of
+        /// processes, and a pid's second process took over the first's
+        /// record (its argv, its executable), so a host library the first
+        /// loaded was counted as the second's, a candidate program's.
+        @Test(
+            "a pid used again is another process: its own record, argv and accesses",
+            .enabled(if: geteuid() == 0, "the next pid is chosen through the host's /proc/sys/kernel/ns_last_pid"))
+        func pidReuse() throws {
+            let work = try Harness.workDirectory("pid-reuse")
+            defer { try? FileManager.default.removeItem(at: work) }
+            // Not sandboxed (the sandbox's own pid namespace would hide the
+            // host's pids): the script asks for its first child's pid again.
+            let script = """
+                /bin/true first-of-its-pid & first=$!; wait $first
+                for attempt in 1 2 3 4 5; do
+                    echo $((first - 1)) > /proc/sys/kernel/ns_last_pid
+                    /bin/sh -c 'test $$ = '$first' && exec /bin/echo second-of-its-pid' && break
+                done
+                """
+            let outcome = try Harness.trace(["/bin/bash", "-c", script], in: work)
+            #expect(outcome.exitStatus == 0)
+            let first = try #require(outcome.processes.values.first { $0.argv.last == RawPath("first-of-its-pid") })
+            let second = try #require(
+                outcome.processes.values.first { $0.argv.last == RawPath("second-of-its-pid") }, "the pid came back within 5 tries")
+            #expect(first.pid == second.pid && first.id != second.id)
+            #expect(first.executable == RawPath("/bin/true") && second.executable == RawPath("/bin/echo"))
+            let echo = try #require(outcome.accesses.first { $0.intent == .exec && $0.path == RawPath("/bin/echo") })
+            #expect(echo.process == second.id)
+            #expect(outcome.accesses.contains { $0.intent == .exec && $0.path == RawPath("/bin/true") && $0.process == first.id })
+            // JSON Lines name the second by its id.
+            let jsonl = String(decoding: TraceEncoder(format: .jsonl).encodeEnd(outcome), as: UTF8.self)
+            #expect(jsonl.contains("\"pid\":\(second.pid),\"id\":\(second.id),"))
+        }
+
         @Test("an exec's argv as given: 400 arguments over many pages, a 10 KB one across page ends, empty and non-UTF-8 ones")
         func longArgv() throws {
             let work = try Harness.workDirectory("argv")

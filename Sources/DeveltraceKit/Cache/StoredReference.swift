@@ -20,6 +20,8 @@ struct StoredReference: Codable {
     }
 
     struct Process: Codable {
+        /// `TracedProcess.id` when it is not the pid (absent otherwise).
+        var id: Int32?
         var pid: Int32
         var parent: Int32
         var argv: [RawPath]
@@ -70,7 +72,7 @@ extension StoredReference {
         exitStatus = outcome.exitStatus
         termination = "completed"
         accesses = outcome.accesses.map { Access($0) }
-        processes = outcome.processes.values.sorted { $0.pid < $1.pid }.map { Process($0) }
+        processes = outcome.processes.values.sorted { $0.id < $1.id }.map { Process($0) }
         writes = outcome.writes.map(Write.init)
         notes = outcome.notes
         commandPid = outcome.commandPid
@@ -113,7 +115,11 @@ extension StoredReference {
     static func decode(_ processes: [Process]) -> [Int32: TracedProcess] {
         Dictionary(
             processes.map {
-                ($0.pid, TracedProcess(pid: $0.pid, parent: $0.parent, argv: $0.argv, executable: $0.executable, exitStatus: $0.exit))
+                (
+                    $0.id ?? $0.pid,
+                    TracedProcess(
+                        id: $0.id ?? $0.pid, pid: $0.pid, parent: $0.parent, argv: $0.argv, executable: $0.executable, exitStatus: $0.exit)
+                )
             }, uniquingKeysWith: { first, _ in first })
     }
 
@@ -146,8 +152,8 @@ extension StoredReference.Access {
 extension StoredReference.Process {
     init(_ process: TracedProcess, pid: (Int32) -> Int32 = { $0 }) {
         self.init(
-            pid: pid(process.pid), parent: pid(process.parent), argv: process.argv, executable: process.executable,
-            exit: process.exitStatus)
+            id: process.id == process.pid ? nil : pid(process.id), pid: pid(process.pid), parent: pid(process.parent), argv: process.argv,
+            executable: process.executable, exit: process.exitStatus)
     }
 }
 

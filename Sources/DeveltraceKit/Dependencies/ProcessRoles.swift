@@ -17,7 +17,7 @@ enum ProcessRoles {
     static func kernelMakes(
         _ processes: [Int32: TracedProcess], accesses: [FileAccess], isKernelFile: (RawPath) -> Bool
     ) -> Set<Int32> {
-        let makes = Set(processes.values.filter { $0.executable.map { buildCommands.contains($0.lastComponent) } == true }.map(\.pid))
+        let makes = Set(processes.values.filter { $0.executable.map { buildCommands.contains($0.lastComponent) } == true }.map(\.id))
         var found = Set<Int32>()
         for access in accesses where access.intent == .read && access.result.isOK && makes.contains(access.process) {
             if !found.contains(access.process), isKernelFile(access.path) { found.insert(access.process) }

@@ -93,7 +93,7 @@ extension ClassificationRecord {
             return Build(
                 status: result.status.summary,
                 accesses: accesses.map { StoredReference.Access($0, pid: pid) },
-                processes: outcome.processes.values.filter { processIDs.contains($0.pid) }.sorted { $0.pid < $1.pid }.map {
+                processes: outcome.processes.values.filter { processIDs.contains($0.id) }.sorted { $0.id < $1.id }.map {
                     StoredReference.Process($0, pid: pid)
                 },
                 writes: outcome.writes.map(StoredReference.Write.init))

@@ -4,7 +4,11 @@
 /// - `access`: `seq`, `pid`, `process`, `syscall`, `path`, `intent`, `result`
 ///   (`ok` or the errno name), and `raw` when the call named the path
 ///   differently (relative, with `.` or `//`);
-/// - `process`: `pid`, `parent`, `argv`, `exit`;
+/// - `process`: `pid`, `parent`, `argv`, `exit`, and `id` when a pid came
+///   back in the trace for another process (a long build wraps around
+///   `pid_max`): then that process's accesses and children name it by `id`
+///   (a number above any pid), everywhere else `process` and `parent` are
+///   pids;
 /// - `write`: `path`, `change` (`created`, `modified`, `deleted`), `directory`;
 /// - `note`, and a last `exit` line: `status`, `termination`.
 ///
@@ -52,9 +56,11 @@ public struct TraceEncoder: Sendable {
         var out: [UInt8] = []
         switch format {
         case .jsonl:
-            for process in outcome.processes.values.sorted(by: { $0.pid < $1.pid }) {
+            for process in outcome.processes.values.sorted(by: { $0.id < $1.id }) {
                 var json = JSONText()
-                json.raw("{\"kind\":\"process\",\"pid\":\(process.pid),\"parent\":\(process.parent),\"argv\":[")
+                json.raw("{\"kind\":\"process\",\"pid\":\(process.pid),")
+                if process.id != process.pid { json.raw("\"id\":\(process.id),") }
+                json.raw("\"parent\":\(process.parent),\"argv\":[")
                 for (i, argument) in process.argv.enumerated() {
                     if i > 0 { json.raw(",") }
                     json.string(argument.bytes)

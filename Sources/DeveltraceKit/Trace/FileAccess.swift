@@ -84,8 +84,14 @@ public struct FileAccess: Hashable, Sendable {
 
 /// A process seen during a trace: the evidence behind its accesses.
 public struct TracedProcess: Hashable, Sendable {
+    /// What names it in the trace (`FileAccess.process`, a child's
+    /// `parent`): its pid, unless another process of the trace had that pid
+    /// before it (a long build wraps around `pid_max`); then a number no pid
+    /// can be, counted down from `Int32.max`.
+    public var id: Int32
     public var pid: Int32
-    /// The process that forked it, or 0 for the traced command itself.
+    /// The `id` of the process that forked it, or 0 for the traced command
+    /// itself.
     public var parent: Int32
     /// The argument vector of its last successful exec (the parent's, if it
     /// never executed anything of its own).
@@ -95,7 +101,8 @@ public struct TracedProcess: Hashable, Sendable {
     /// How it ended: exit code, or 128+N for signal N; nil if unknown.
     public var exitStatus: Int32?
 
-    public init(pid: Int32, parent: Int32, argv: [RawPath], executable: RawPath?, exitStatus: Int32? = nil) {
+    public init(id: Int32? = nil, pid: Int32, parent: Int32, argv: [RawPath], executable: RawPath?, exitStatus: Int32? = nil) {
+        self.id = id ?? pid
         self.pid = pid
         self.parent = parent
         self.argv = argv

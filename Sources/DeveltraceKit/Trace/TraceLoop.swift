@@ -24,6 +24,7 @@ final class TraceLoop {
     var predictsResults = false
 
     private struct Task {
+        /// Its process's `TracedProcess.id`.
         var process: pid_t
         var pending: [PendingAccess] = []
         var pendingArgv: [RawPath]? = nil
@@ -39,7 +40,18 @@ final class TraceLoop {
     /// Processes that executed a program before their parent's fork event
     /// arrived: that late event must not give them the parent's argv.
     private var execedUnannounced = Set<pid_t>()
+    /// Every process of the trace by `TracedProcess.id`.
     private(set) var processes: [pid_t: TracedProcess] = [:]
+    /// The id of each live process, by its pid: a pid used again later gets
+    /// a new one (`freshIDs`), so that two processes never share a record.
+    private var liveIDs: [pid_t: pid_t] = [:]
+    /// The id of the last process each pid was, live or gone (a fork event
+    /// may come after its child ended; the pid cannot be used again until
+    /// the parent, stopped in that event, reaps it).
+    private var latestIDs: [pid_t: pid_t] = [:]
+    /// The next id for a pid used again: above any pid (`pid_max` is at
+    /// most 2^22).
+    private var freshIDs = pid_t.max
     /// What this loop shares with a listener loop (the access log first).
     let shared: TraceShared
     var accesses: [FileAccess] { shared.accesses }
@@ -149,16 +161,32 @@ final class TraceLoop {
     /// A task seen for the first time (its first stop may come before its
     /// parent's fork event).
     private func adopt(_ pid: pid_t) {
-        let process = Self.threadGroup(of: pid, proc: proc) ?? pid
+        let leader = Self.threadGroup(of: pid, proc: proc) ?? pid
+        let process = id(ofProcess: leader)
         tasks[pid] = Task(process: process)
         shared.setThreadGroup(pid, process)
-        if process == pid && processes[pid] == nil {
+        if leader == pid && processes[process] == nil {
             let parent = announced[pid] ?? 0
             let parentProcess = tasks[parent]?.process ?? parent
-            processes[pid] = TracedProcess(
-                pid: pid, parent: parentProcess, argv: processes[parentProcess]?.argv ?? [],
+            processes[process] = TracedProcess(
+                id: process, pid: pid, parent: parentProcess, argv: processes[parentProcess]?.argv ?? [],
                 executable: processes[parentProcess]?.executable)
         }
+    }
+
+    /// The id of the live process `pid` (its thread group), given on first
+    /// sight: the pid itself, or a fresh one when an earlier process of the
+    /// trace had that pid.
+    private func id(ofProcess pid: pid_t) -> pid_t {
+        if let id = liveIDs[pid] { return id }
+        var id = pid
+        if processes[pid] != nil {
+            id = freshIDs
+            freshIDs -= 1
+        }
+        liveIDs[pid] = id
+        latestIDs[pid] = id
+        return id
     }
 
     private func finished(pid: pid_t, status: Int32) {
@@ -168,8 +196,10 @@ final class TraceLoop {
         shared.setThreadGroup(pid, nil)
         // Its pid may come back as another task with another directory.
         shared.directoryGeneration.add(1, ordering: .releasing)
-        if let task = tasks.removeValue(forKey: pid), task.process == pid {
-            processes[pid]?.exitStatus = status
+        if let task = tasks.removeValue(forKey: pid), liveIDs[pid] == task.process {
+            // The process itself (its leader), not one of its threads.
+            processes[task.process]?.exitStatus = status
+            liveIDs[pid] = nil
         }
         if pid == commandPid { commandStatus = status }
     }
@@ -179,22 +209,22 @@ final class TraceLoop {
         case .fork, .vfork, .clone:
             let child = pid_t(truncatingIfNeeded: Ptrace.eventMessage(pid))
             announced[child] = pid
-            if pid != initPid, processes[child]?.parent == 0 {
+            if pid != initPid, let childProcess = latestIDs[child], processes[childProcess]?.parent == 0 {
                 // The child stopped first (and may even be gone already): now
                 // we know its parent.
                 let parentProcess = tasks[pid]?.process ?? pid
                 let inherited = processes[parentProcess]
-                processes[child]?.parent = parentProcess
+                processes[childProcess]?.parent = parentProcess
                 if execedUnannounced.remove(child) == nil {
-                    processes[child]?.argv = inherited?.argv ?? []
-                    processes[child]?.executable = inherited?.executable
+                    processes[childProcess]?.argv = inherited?.argv ?? []
+                    processes[childProcess]?.executable = inherited?.executable
                 }
             }
             if pid == initPid {
                 // The init forked the command: from here on the command's
                 // tree is traced; the init itself needs no tracing.
                 commandPid = child
-                processes[child]?.parent = 0
+                if let childProcess = latestIDs[child] { processes[childProcess]?.parent = 0 }
                 try? Ptrace.request(Ptrace.detach, pid)
                 tasks[pid] = nil
                 return
@@ -319,7 +349,8 @@ final class TraceLoop {
         if let argv = task.pendingArgv {
             processes[process]?.argv = argv
             processes[process]?.executable = exec?.absolute
-            if processes[process]?.parent == 0 && announced[process] == nil { execedUnannounced.insert(process) }
+            // After exec the task is its process's leader: `pid` is the pid.
+            if processes[process]?.parent == 0 && announced[pid] == nil { execedUnannounced.insert(pid) }
         }
         tasks[pid]?.pendingArgv = nil
     }
