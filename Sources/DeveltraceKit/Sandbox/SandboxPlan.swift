@@ -5,92 +5,6 @@ import SystemPackage
 import Glibc
 #endif
 
-/// One mount-namespace set-up step, as `dt_op` will carry it out in the
-/// sandbox's init.
-struct MountStep: Sendable {
-    enum Kind: Int32 {
-        case mount = 1, mkdir, readOnlyTree, pivotRoot, hostname, loopbackUp, symlink, makeFile, idmappedBind
-    }
-    var kind: Kind
-    var source: RawPath? = nil
-    var target: RawPath? = nil
-    var fileSystem: String? = nil
-    var flags: UInt = 0
-    var data: String? = nil
-    /// `.idmappedBind`: whose files show as the sandbox root's.
-    var idmapOwner: HostOwner? = nil
-
-    /// For error messages and golden tests: what this step does.
-    var summary: String {
-        let source = source.map(\.description) ?? ""
-        let target = target.map(\.description) ?? ""
-        switch kind {
-        case .mount:
-            if fileSystem == "overlay" { return "overlay on \(target)" }
-            if flags & UInt(MS_BIND) != 0 { return "bind \(source) on \(target)" }
-            return "mount \(fileSystem ?? source) on \(target)"
-        case .mkdir: return "mkdir \(target)"
-        case .readOnlyTree: return "read-only remount of \(target)"
-        case .pivotRoot: return "pivot_root into \(target)"
-        case .hostname: return "sethostname"
-        case .loopbackUp: return "bringing up the loopback interface"
-        case .symlink: return "symlink \(target) -> \(source)"
-        case .makeFile: return "mount point file \(target)"
-        case .idmappedBind:
-            return "idmapped bind \(source) on \(target)" + (idmapOwner.map { " (owner \($0.uid):\($0.gid))" } ?? "")
-        }
-    }
-}
-
-/// Who the processes in the sandbox are, seen from the host.
-enum SandboxIdentity: Sendable, Equatable {
-    /// develtrace runs as root: the init mounts as root, then everything in
-    /// the sandbox runs as root of a user namespace that maps it to
-    /// `hostID`, an unprivileged identity of develtrace's own.
-    case rootMapped(hostID: UInt32)
-    /// develtrace runs as an ordinary user: the sandbox's root is that user.
-    case rootless(uid: UInt32, gid: UInt32)
-
-    /// The host uid and gid of the sandbox's root (what its files are owned
-    /// by, and whose permissions its lookups get).
-    var hostIdentity: (uid: UInt32, gid: UInt32) {
-        switch self {
-        case .rootMapped(let id): return (id, id)
-        case .rootless(let uid, let gid): return (uid, gid)
-        }
-    }
-
-    /// The host identity the sandbox's root maps to when develtrace runs as
-    /// root: one uid and gid, 1000000000 unless `DEVELTRACE_SANDBOX_ID` says
-    /// otherwise. No account owns it, no host file belongs to it, and it is
-    /// far from the ranges `useradd` hands out in `/etc/subuid`.
-    static let defaultMappedID: UInt32 = 1_000_000_000
-
-    /// The identity for this process: root's own id for the sandbox where
-    /// this user namespace can map it (root of the host, or of a container
-    /// whose map holds it), the rootless way otherwise.
-    static var current: SandboxIdentity {
-        if geteuid() == 0 {
-            let configured = getenv("DEVELTRACE_SANDBOX_ID").flatMap { UInt32(String(cString: $0)) }
-            let id = configured.flatMap { $0 > 0 ? $0 : nil } ?? defaultMappedID
-            if let map = try? FileReading.bytes(of: RawPath("/proc/self/uid_map")),
-                mapCovers(String(decoding: map, as: UTF8.self), id)
-            {
-                return .rootMapped(hostID: id)
-            }
-        }
-        return .rootless(uid: geteuid(), gid: getegid())
-    }
-
-    /// True if a `uid_map`'s text maps `id` of this namespace.
-    static func mapCovers(_ map: String, _ id: UInt32) -> Bool {
-        map.split(separator: "\n").contains { line in
-            let fields = line.split(separator: " ", omittingEmptySubsequences: true).compactMap { UInt64($0) }
-            return fields.count == 3 && UInt64(id) >= fields[0] && UInt64(id) < fields[0] + fields[2]
-        }
-    }
-}
-
 /// The sandbox for one run, as data: what to prepare in the scratch
 /// directory (`preparation`, carried out by `SandboxPreparer`, the only
 /// writer), the set-up steps for the init (`steps`), and the overlays whose
@@ -528,21 +442,5 @@ struct SandboxPlan {
             }
         }
         return out
-    }
-}
-
-extension RawPath {
-    /// True if `self` is `other` or lies below it (component-wise).
-    func isSame(or other: RawPath) -> Bool {
-        if other.bytes == [47] { return isAbsolute }
-        guard bytes.count >= other.bytes.count, bytes.starts(with: other.bytes) else { return false }
-        return bytes.count == other.bytes.count || bytes[other.bytes.count] == 47
-    }
-
-    /// The path without its last component (`"."` for a single relative one).
-    var parent: RawPath {
-        guard let slash = bytes.lastIndex(of: 47) else { return RawPath(bytes: []) }
-        if slash == 0 { return RawPath("/") }
-        return RawPath(bytes: Array(bytes[..<slash]))
     }
 }

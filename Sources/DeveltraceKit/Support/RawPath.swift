@@ -151,3 +151,19 @@ extension String {
 #if canImport(Glibc)
 import Glibc
 #endif
+
+extension RawPath {
+    /// True if `self` is `other` or lies below it (component-wise).
+    func isSame(or other: RawPath) -> Bool {
+        if other.bytes == [47] { return isAbsolute }
+        guard bytes.count >= other.bytes.count, bytes.starts(with: other.bytes) else { return false }
+        return bytes.count == other.bytes.count || bytes[other.bytes.count] == 47
+    }
+
+    /// The path without its last component (`"."` for a single relative one).
+    var parent: RawPath {
+        guard let slash = bytes.lastIndex(of: 47) else { return RawPath(bytes: []) }
+        if slash == 0 { return RawPath("/") }
+        return RawPath(bytes: Array(bytes[..<slash]))
+    }
+}
