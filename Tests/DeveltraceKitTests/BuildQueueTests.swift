@@ -83,4 +83,21 @@ extension Unit {
             #expect(ran.withLock { $0 } == 3)
         }
     }
+
+    @Suite struct BuildOrdering {
+        @Test("largest first, equal sizes in their order; a sample's size is the bytes of its regular files")
+        func largestFirst() throws {
+            #expect(BuildOrder.largestFirst([10, 8144, 0, 6344, 10]) == [1, 3, 0, 4, 2])
+            #expect(BuildOrder.largestFirst([]) == [])
+            let directory = FileManager.default.temporaryDirectory.appendingPathComponent("build-order-\(UUID().uuidString)")
+            defer { try? FileManager.default.removeItem(at: directory) }
+            try FileManager.default.createDirectory(at: directory.appendingPathComponent("sub"), withIntermediateDirectories: true)
+            try Data(count: 1000).write(to: directory.appendingPathComponent("a.c"))
+            try Data(count: 234).write(to: directory.appendingPathComponent("sub/b.h"))
+            try FileManager.default.createSymbolicLink(
+                at: directory.appendingPathComponent("link"), withDestinationURL: directory.appendingPathComponent("a.c"))
+            #expect(BuildOrder.sourceSize(of: RawPath(directory.path)) == 1234)
+            #expect(BuildOrder.sourceSize(of: RawPath("/nonexistent-build-order")) == 0)
+        }
+    }
 }

@@ -214,6 +214,19 @@ extension Machine {
             #expect(jsonl.contains("\"pid\":\(second.pid),\"id\":\(second.id),"))
         }
 
+        @Test("a path recorded again shares the first record's bytes (memory of long traces)", arguments: Harness.Watch.allCases)
+        func internedPaths(watch: Harness.Watch) throws {
+            let work = try Harness.workDirectory("interned")
+            defer { try? FileManager.default.removeItem(at: work) }
+            let outcome = try Harness.trace(
+                ["/bin/bash", "-c", "for i in 1 2 3 4 5; do test -e /nonexistent-interned; done"], in: work, watch: watch)
+            let same = outcome.accesses.filter { $0.path == RawPath("/nonexistent-interned") }
+            #expect(same.count == 5)
+            let buffers = Set(same.map { $0.path.bytes.withUnsafeBufferPointer { Int(bitPattern: $0.baseAddress) } })
+            let raws = Set(same.map { $0.rawPath.bytes.withUnsafeBufferPointer { Int(bitPattern: $0.baseAddress) } })
+            #expect(buffers.count == 1 && raws == buffers, "\(buffers.count) copies of one path")
+        }
+
         @Test("an exec's argv as given: 400 arguments over many pages, a 10 KB one across page ends, empty and non-UTF-8 ones")
         func longArgv() throws {
             let work = try Harness.workDirectory("argv")

@@ -82,10 +82,12 @@ public final class CheckRunner: @unchecked Sendable {
                         sample: sample, tree: tree, dkms: dkms, neighbours: neighbours, architecture: options.architecture)
                 })
         }
-        for check in checks {
+        // Largest samples first (`BuildOrder`); the result keeps the name order.
+        let queued = BuildOrder.largestFirst(samples.map { BuildOrder.sourceSize(of: RawPath($0.directory)) }).map { checks[$0] }
+        for check in queued {
             queue.add(priority: 0) { [self] cpu in try self.referenceBuild(check, tree: tree, staging: staging, queue: queue, cpu: cpu) }
         }
-        for check in checks {
+        for check in queued {
             queue.add(priority: 1) { [self] cpu in
                 try self.candidateBuild(check, round: 1, tree: tree, staging: staging, queue: queue, cpu: cpu)
             }

@@ -40,6 +40,18 @@ struct PendingAccess: Sendable {
 final class TraceShared: Sendable {
     private struct Log {
         var accesses: [FileAccess] = []
+        /// Every path recorded so far, each once: an access refers to the
+        /// stored bytes (arrays share their storage), so a build that reads
+        /// one header ten thousand times holds its path once. A configure
+        /// that runs kbuild hundreds of times (openafs) made millions of
+        /// accesses, gigabytes when each held its own copies.
+        var paths = Set<RawPath>()
+
+        mutating func intern(_ path: RawPath) -> RawPath {
+            if let known = paths.firstIndex(of: path) { return paths[known] }
+            paths.insert(path)
+            return path
+        }
     }
 
     struct InterruptRequest: Sendable {
@@ -72,9 +84,11 @@ final class TraceShared: Sendable {
     func record(pid: pid_t, process: pid_t, _ pending: [PendingAccess], result: AccessResult) {
         log.withLock { log in
             for access in pending {
+                let path = log.intern(access.absolute)
+                let raw = access.raw == access.absolute ? path : log.intern(access.raw)
                 let record = FileAccess(
                     pid: pid, process: process, syscall: PathSyscall.table[access.syscall].name,
-                    path: access.absolute, rawPath: access.raw, intent: access.intent, result: result,
+                    path: path, rawPath: raw, intent: access.intent, result: result,
                     sequence: log.accesses.count)
                 log.accesses.append(record)
             }
