@@ -68,26 +68,7 @@ extension Unit {
         @Test("each class from its rule: missing, different, relocated, unrunnable, extra, tree-write, outside")
         func everyClass() throws {
             let classifier = try Self.classifier()
-            let reference = Self.build([
-                Self.access("/tree/Makefile", .read, seq: 1), Self.access("/tree/include/linux/a.h", .read, seq: 2),
-                Self.access("/tree/include/linux/b.h", .read, seq: 3), Self.access("/tree/scripts/module.lds", .read, seq: 4),
-                Self.access("/tree/scripts/basic/fixdep", .exec, seq: 5),
-            ])
-            let round = Self.build(
-                [
-                    Self.access("/cand/Makefile", .read, seq: 1),
-                    Self.access("/cand/include/linux/a.h", .read, .failed(.noSuchFileOrDirectory), seq: 2),
-                    Self.access("/cand/include/linux/b.h", .read, seq: 3),
-                    Self.access("/cand/scripts/module.lds", .read, .failed(.noSuchFileOrDirectory), seq: 4),
-                    Self.access("/cand/arch/x86/module.lds", .read, seq: 5),
-                    Self.access("/kbuild/scripts/basic/fixdep", .exec, .failed(.execFormatError), seq: 6),
-                    Self.access("/cand/include/linux/extra.h", .read, seq: 7),
-                    Self.access("/tree/include/linux/a.h", .read, seq: 8),
-                    Self.access("/cand/include/generated/new.h", .create, seq: 9),
-                ],
-                writes: [CapturedWrite(path: RawPath("/cand/include/generated/new.h"), kind: .created, isDirectory: false)], status: 2)
-            let sample = try Sample(path: RawPath(Harness.fixtures.appendingPathComponent("modules/symbols").path))
-            let observation = SampleObservation(sample: sample, reference: reference, rounds: [round], comparisons: [])
+            let observation = try Self.everyClassObservation()
             let needs = classifier.needs(of: observation)
             let findings = classifier.findings(of: observation, needs: needs) { _ in .fatal }
             let found = Set(findings.map { "\($0.class.rawValue) \($0.path)" })

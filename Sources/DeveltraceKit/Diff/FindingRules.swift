@@ -139,12 +139,8 @@ extension Classifier {
                 guard let file = candidateContentFile(use.access.path), let actual = facts.content(of: file) else { continue }
                 if actual == expected { sawSame = true } else { differing.append(use) }
             }
-            if !sawSame, let use = differing.first {
-                findings.append(
-                    Finding(
-                        path: path.description, class: .different, severity: rule.severity(differing.map(\.round).max() ?? use.round),
-                        samples: [rule.name], round: use.round, detail: "content differs from the full tree's",
-                        evidence: differing.prefix(3).map(rule.show)))
+            if !sawSame, !differing.isEmpty {
+                findings.append(finding(.different, path, shownBy: differing, detail: "content differs from the full tree's", rule))
             }
         }
         return findings
@@ -162,13 +158,17 @@ extension Classifier {
             }
             guard let first = reads.first, !treeContains(path), !targets.contains(path), isCandidateFile(first.access.path)
             else { continue }
-            findings.append(
-                Finding(
-                    path: path.description, class: .extra, severity: rule.severity(reads.map(\.round).max() ?? first.round),
-                    samples: [rule.name], round: first.round, detail: "the full tree has no such file",
-                    evidence: reads.prefix(3).map(rule.show)))
+            findings.append(finding(.extra, path, shownBy: reads, detail: "the full tree has no such file", rule))
         }
         return findings
+    }
+
+    /// A finding the accesses `uses` (not empty, in trace order) show: found
+    /// in the first one's round, as severe as the last round among them.
+    private func finding(_ kind: FindingClass, _ path: RawPath, shownBy uses: [Seen], detail: String, _ rule: RuleInput) -> Finding {
+        Finding(
+            path: path.description, class: kind, severity: rule.severity(uses.map(\.round).max()!), samples: [rule.name],
+            round: uses[0].round, detail: detail, evidence: uses.prefix(3).map(rule.show))
     }
 
     /// Classes seen in candidate rounds: found in the first round that
