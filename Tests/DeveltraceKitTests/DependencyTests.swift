@@ -105,30 +105,6 @@ extension Unit {
             #expect(installed.essentialClosure == ["dash", "bash", "libc6"], "Pre-Depends count")
         }
 
-        @Test("removal: what a host without a package also lacks is every package that needs it, as apt would remove them")
-        func removal() {
-            func paragraph(_ name: String, _ depends: String = "", provides: String = "", status: String = "installed") -> [String: String]
-            {
-                ["Package": name, "Status": "install ok \(status)", "Depends": depends, "Provides": provides]
-            }
-            let installed = InstalledPackages(paragraphs: [
-                paragraph("libz3-4"), paragraph("libllvm14", "libz3-4 (>= 4.8)"), paragraph("llvm-14-linker-tools", "libllvm14"),
-                paragraph("either", "libz3-4 | other"), paragraph("other"), // another alternative remains
-                paragraph("second", "gone | libz3-4"), // its only installed alternative goes
-                paragraph("virtual-user", "z3-virtual"), paragraph("z3-provider", "libz3-4", provides: "z3-virtual"),
-                paragraph("other-provider", provides: "z3-virtual"), // a second provider remains
-                paragraph("unsatisfied", "nowhere"), paragraph("kept", "libz3-4"), paragraph("needs-kept", "kept"),
-                paragraph("removed-already", "libz3-4", status: "config-files"),
-            ])
-            #expect(
-                installed.removal(of: ["libz3-4"], keeping: ["kept"]) == [
-                    "libz3-4", "libllvm14", "llvm-14-linker-tools", "second", "z3-provider",
-                ])
-            #expect(installed.removal(of: ["other"]) == ["other"], "either still has libz3-4")
-            #expect(installed.removal(of: ["libz3-4", "other"]).isSuperset(of: ["either", "kept", "needs-kept"]))
-            #expect(installed.removal(of: ["llvm-14-linker-tools"]) == ["llvm-14-linker-tools"], "nothing needs it")
-        }
-
         @Test("policy: Essential, harness (bash, make; dkms for DKMS samples) and the declared closure are never findings")
         func policy() {
             let (policy, unsatisfied) = DependencyPolicy.make(

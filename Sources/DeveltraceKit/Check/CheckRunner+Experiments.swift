@@ -63,14 +63,8 @@ extension CheckRunner {
             &bisection, check, rebuilds: &rebuilds, labelled: "without-packages", last: last, tree: tree, staging: staging, queue: queue,
             cpu: cpu
         ) { group in
-            // The host without them: what needs them goes too.
-            let removed = classifier.dependencies?.removal(of: Set(group), dkms: check.sample.kind == .dkms) ?? Set(group)
-            let hidden = classifier.hostFiles(of: removed)
-            let also = removed.subtracting(group).sorted()
-            let with =
-                also.isEmpty
-                ? "" : " with what needs them (\(also.count): \(also.prefix(6).joined(separator: ", "))\(also.count > 6 ? ", …" : ""))"
-            return (hidden, "\(group.joined(separator: ", "))\(with) (\(hidden.count) files)")
+            let hidden = classifier.hostFiles(of: Set(group))
+            return (hidden, "\(group.joined(separator: ", ")) (\(hidden.count) files)")
         }
         state.dependencyRebuilds = rebuilds
         for index in findings.indices {

@@ -11,16 +11,12 @@ final class DependencyContext: @unchecked Sendable {
     let warnings: [String]
     private let contents: ArchiveContents?
     private let scratch: RawPath
-    /// The host's packages (nil in a context made for tests).
-    private let installed: InstalledPackages?
     private let lock = NSLock()
     private var shipped: [RawPath: [String]] = [:]
 
     private init(
-        policy: DependencyPolicy, unsatisfied: Set<String>, warnings: [String], contents: ArchiveContents?, scratch: RawPath,
-        installed: InstalledPackages? = nil
+        policy: DependencyPolicy, unsatisfied: Set<String>, warnings: [String], contents: ArchiveContents?, scratch: RawPath
     ) {
-        self.installed = installed
         self.policy = policy
         self.unsatisfied = unsatisfied
         self.warnings = warnings
@@ -94,22 +90,8 @@ final class DependencyContext: @unchecked Sendable {
             )
         }
         let context = DependencyContext(
-            policy: policy, unsatisfied: unsatisfied, warnings: warnings, contents: contents, scratch: scratch, installed: installed)
+            policy: policy, unsatisfied: unsatisfied, warnings: warnings, contents: contents, scratch: scratch)
         return (context, warnings)
-    }
-
-    /// What a host without `packages` would also lack: every installed
-    /// package that needs one of them (`InstalledPackages.removal`), as
-    /// removing them with apt would take away, except what every build has
-    /// (Essential packages, the harness: a host that runs the build has
-    /// them). A severity experiment hides all of it: hiding a library while
-    /// the plugin that loads it stays (libLLVM's `libz3` under binutils'
-    /// `LLVMgold.so`) makes a host no one has, and a build that fails there
-    /// says nothing about the candidate.
-    func removal(of packages: Set<String>, dkms: Bool) -> Set<String> {
-        guard let installed else { return packages }
-        let kept = policy.essential.union(policy.harness).union(dkms ? policy.dkmsHarness : []).subtracting(packages)
-        return installed.removal(of: packages, keeping: kept)
     }
 
     /// Debian's multiarch triplet for a dpkg architecture (`amd64` →

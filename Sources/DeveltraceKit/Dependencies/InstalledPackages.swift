@@ -92,37 +92,6 @@ struct InstalledPackages: Sendable {
         return (packages, unsatisfied)
     }
 
-    /// `names` and every installed package (not in `kept`) that removing
-    /// them would leave with a `Depends` or `Pre-Depends` no remaining
-    /// package satisfies, to a fixed point: what `apt-get remove` would take
-    /// away with them. A relation already unsatisfied is not counted.
-    func removal(of names: Set<String>, keeping kept: Set<String> = []) -> Set<String> {
-        var removed = names
-        var changed = true
-        while changed {
-            changed = false
-            for package in byName.values where !removed.contains(package.name) && !kept.contains(package.name) {
-                // Broken: something installed satisfied the relation, and
-                // nothing that remains does (any alternative, any provider).
-                let broken = package.depends.contains { relation in
-                    var satisfied = false
-                    for alternative in relation.alternatives {
-                        var found = providers[alternative.name] ?? []
-                        if byName[alternative.name] != nil { found.insert(alternative.name) }
-                        if !found.isSubset(of: removed) { return false }
-                        satisfied = satisfied || !found.isEmpty
-                    }
-                    return satisfied
-                }
-                if broken {
-                    removed.insert(package.name)
-                    changed = true
-                }
-            }
-        }
-        return removed
-    }
-
     /// Every `Essential: yes` package with its dependency closure: what any
     /// Debian system has.
     var essentialClosure: Set<String> {
