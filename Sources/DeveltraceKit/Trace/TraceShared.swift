@@ -47,11 +47,8 @@ final class TraceShared: Sendable {
         /// accesses, gigabytes when each held its own copies.
         var paths = Set<RawPath>()
 
-        mutating func intern(_ path: RawPath) -> RawPath {
-            if let known = paths.firstIndex(of: path) { return paths[known] }
-            paths.insert(path)
-            return path
-        }
+        /// The stored copy of `path` (stored now if new): one hash lookup.
+        mutating func intern(_ path: RawPath) -> RawPath { paths.insert(path).memberAfterInsert }
     }
 
     struct InterruptRequest: Sendable {
