@@ -165,6 +165,7 @@ const uint64_t dt_clone_untraced = CLONE_UNTRACED;
 const uint64_t dt_clone_newns = CLONE_NEWNS;
 const uint64_t dt_clone_newuser_flag = CLONE_NEWUSER;
 const uint16_t dt_bpf_load_word = BPF_LD | BPF_W | BPF_ABS;
+const uint16_t dt_bpf_and = BPF_ALU | BPF_AND | BPF_K, dt_bpf_jump_always = BPF_JMP | BPF_JA;
 const uint16_t dt_bpf_jump_equal = BPF_JMP | BPF_JEQ | BPF_K;
 const uint16_t dt_bpf_jump_greater = BPF_JMP | BPF_JGT | BPF_K;
 const uint16_t dt_bpf_return = BPF_RET | BPF_K;

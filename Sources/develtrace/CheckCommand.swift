@@ -110,6 +110,13 @@ struct CheckCommand: ParsableCommand {
         help: "Stop every path call of the builds for ptrace, even where a seccomp listener could answer the read-only ones.")
     var ptraceOnly = false
 
+    @Flag(
+        name: .customLong("no-recorder"),
+        help:
+            "Let the seccomp listener answer the builds' read-only path calls even where the in-kernel recorder (eBPF, root) could record them."
+    )
+    var noRecorder = false
+
     @Flag(name: .customLong("list-unused"), help: "List every candidate file no sample used (class unused); otherwise only their number.")
     var listUnused = false
 
@@ -156,6 +163,7 @@ struct CheckCommand: ParsableCommand {
         if rawModules.count == modules.count { options.modulePaths = rawModules }
         options.gate = gate.gate ?? .standard
         options.usesListener = !ptraceOnly
+        options.usesRecorder = !noRecorder
         options.baseline = try gate.loadBaseline()
         options.shard = shard.flatMap(Shard.init)
         // --cache-dir as given, byte for byte.

@@ -71,6 +71,11 @@ struct TraceCommand: ParsableCommand {
         help: "Stop every path call for ptrace, even where a seccomp listener could answer the read-only ones.")
     var ptraceOnly = false
 
+    @Flag(
+        name: .customLong("no-recorder"),
+        help: "Let the seccomp listener answer the read-only path calls even where the in-kernel recorder (eBPF, root) could record them.")
+    var noRecorder = false
+
     @Option(name: .customLong("chdir"), help: "Working directory of the command (default: the current one).")
     var directory: String?
 
@@ -116,6 +121,7 @@ struct TraceCommand: ParsableCommand {
             program: arguments[0], arguments: arguments, environment: RawArguments.environment(),
             workingDirectory: cwd, sandbox: sandbox, cpu: cpu)
         request.usesListener = !ptraceOnly
+        request.usesRecorder = !noRecorder
 
         // --output as given, byte for byte.
         let outputPath = output.map { RawArguments.values(of: ["-o", "--output"]).last ?? RawPath($0) }
@@ -155,6 +161,9 @@ struct TraceCommand: ParsableCommand {
             listener_switches \(s.listenerSwitches)
             lookup_cache_hits \(s.lookupCacheHits)
             lookup_cache_misses \(s.lookupCacheMisses)
+            recorded_calls \(s.recordedCalls)
+            unreadable_recorded_calls \(s.unreadableRecordedCalls)
+            lost_recorded_calls \(s.lostRecordedCalls)
             read_only_calls \(s.mode)
             wall_seconds \(s.seconds)
             peak_rss_kib \(usage.ru_maxrss)

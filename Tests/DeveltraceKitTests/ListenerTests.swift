@@ -36,6 +36,7 @@ extension Machine {
                 program: RawPath(program), arguments: [RawPath(program), RawPath("."), RawPath(mode)], environment: Harness.environment(),
                 workingDirectory: RawPath(work.path), sandbox: SandboxConfiguration(), standardOutput: handle.fileDescriptor)
             request.usesListener = watch != .ptrace
+            request.usesRecorder = watch == .recorder
             request.listenerAlwaysParallel = watch == .parallelListener
             let outcome = try TraceSession(request: request).run()
             try handle.close()
@@ -52,7 +53,9 @@ extension Machine {
             let counts = Self.stormPaths(outcome)
             #expect(counts.count == 1500)
             #expect(counts.values.allSatisfy { $0 == 1 }, "no call recorded twice")
-            if watch != .ptrace && ListenerSupport.available {
+            if watch == .recorder && RecorderSupport.available && ListenerSupport.available {
+                #expect(outcome.statistics.recordedCalls >= 1500)
+            } else if watch != .ptrace && ListenerSupport.available {
                 #expect(outcome.statistics.notifications >= 1500)
             }
         }
@@ -71,6 +74,51 @@ extension Machine {
             #expect(counts.values.allSatisfy { $0 == 1 })
         }
 
+        /// The recorder never holds a call, so nothing is interrupted that
+        /// natively would not be: every call runs and is recorded once.
+        @Test("a signal storm without SA_RESTART under the in-kernel recorder: every call recorded once, none interrupted")
+        func stormInterruptingRecorded() throws {
+            let (outcome, output) = try Self.runStorm("interrupt", watch: .recorder)
+            #expect(outcome.exitStatus == 0)
+            let report = try #require(Self.stormReport(output), "storm printed \(output)")
+            let counts = Self.stormPaths(outcome)
+            #expect(counts.values.allSatisfy { $0 == 1 })
+            if RecorderSupport.available && ListenerSupport.available {
+                #expect(report.signals > 100, "the storm came")
+                #expect(report.interrupted == 0)
+                #expect(counts.count == 1500)
+            } else {
+                #expect(counts.count == 1500 - report.interrupted)
+            }
+        }
+
+        /// Reads the recorder or the listener takes and changes ptrace takes
+        /// land in the log in the order they ran: a probe before a creation
+        /// says ENOENT, after it ok, across processes and directories.
+        @Test("probes around creations and removals by other processes keep their order", arguments: Harness.Watch.allCases)
+        func orderAcrossRecorders(watch: Harness.Watch) throws {
+            let work = try Harness.workDirectory("order")
+            defer { try? FileManager.default.removeItem(at: work) }
+            let script = """
+                for i in 1 2 3; do
+                  test -e f; : > f; test -e f; rm f; test -e f
+                  mkdir d; cd d; test -e ../f; : > g; test -e g; cd ..; test -e d/g; rm -r d
+                done
+                """
+            let outcome = try Harness.trace(["/bin/sh", "-c", script], in: work, sandbox: SandboxConfiguration(), watch: watch)
+            #expect(outcome.exitStatus == 0)
+            let names = ["\(work.path)/f", "\(work.path)/d/g"]
+            let seen = outcome.accesses.filter { names.contains($0.path.description) }
+                .filter { ["newfstatat", "stat", "openat", "unlink", "unlinkat"].contains($0.syscall) }
+                .map { "\($0.path.description.hasSuffix("/f") ? "f" : "g") \($0.intent.rawValue) \($0.result)" }
+            // rm looks before it removes; `../f` keeps its `..` and is not `f`.
+            let round = [
+                "f stat ENOENT", "f create ok", "f stat ok", "f stat ok", "f delete ok", "f stat ENOENT", "g create ok",
+                "g stat ok", "g stat ok", "g delete ok",
+            ]
+            #expect(seen == round + round + round)
+        }
+
         @Test("40 children that change directory and look up relative paths at once", arguments: Harness.Watch.allCases)
         func forkedWorkingDirectories(watch: Harness.Watch) throws {
             let work = try Harness.workDirectory("forked-cwd")
@@ -79,7 +127,7 @@ extension Machine {
                 for i in 1...40 {
                     let directory = work.appendingPathComponent("sub\(i)")
                     try FileManager.default.createDirectory(at: directory, withIntermediateDirectories: true)
-                    if i % 2 == 0 { try "x".write(to: directory.appendingPathComponent("here"), atomically: true, encoding: .utf8) }
+                    if i % 2 == 0 { try "x".write(to: directory.appendingPathComponent("here"), atomically: false, encoding: .utf8) }
                 }
             }
             try create()
@@ -104,7 +152,7 @@ extension Machine {
         func tasksAtOnce(watch: Harness.Watch) throws {
             let work = try Harness.workDirectory("at-once")
             defer { try? FileManager.default.removeItem(at: work) }
-            try "x".write(to: work.appendingPathComponent("here-a-7"), atomically: true, encoding: .utf8)
+            try "x".write(to: work.appendingPathComponent("here-a-7"), atomically: false, encoding: .utf8)
             let script = "for t in a b; do (i=0; while [ $i -lt 2000 ]; do test -e here-$t-$i; i=$((i+1)); done) & done; wait"
             let command = ["/bin/bash", "-c", script]
             let outcome = try Harness.trace(command, in: work, watch: watch)

@@ -106,9 +106,50 @@ extern const uint64_t dt_clone_untraced, dt_clone_newns, dt_clone_newuser_flag;
 /// Classic BPF opcodes (<linux/filter.h>): `BPF_LD|BPF_W|BPF_ABS`,
 /// `BPF_JMP|BPF_JEQ|BPF_K`, `BPF_JMP|BPF_JGT|BPF_K`, `BPF_RET|BPF_K`.
 extern const uint16_t dt_bpf_load_word, dt_bpf_jump_equal, dt_bpf_jump_greater, dt_bpf_return;
+/// `BPF_ALU|BPF_AND|BPF_K`, `BPF_JMP|BPF_JA` (a jump of 32 bits).
+extern const uint16_t dt_bpf_and, dt_bpf_jump_always;
 
 /// `faccessat2` flags.
 extern const int dt_at_eaccess;
+
+// MARK: the in-kernel recorder (bpf(2), Linux 5.8 for ring buffers)
+/// `BPF_MAP_TYPE_*`.
+extern const uint32_t dt_bpf_map_hash, dt_bpf_map_array, dt_bpf_map_percpu_array, dt_bpf_map_ringbuf;
+/// `BPF_FUNC_*`: the helpers the recorder's programs call.
+extern const int32_t dt_bpf_func_map_lookup_elem, dt_bpf_func_map_update_elem, dt_bpf_func_map_delete_elem,
+    dt_bpf_func_get_current_pid_tgid, dt_bpf_func_probe_read_kernel, dt_bpf_func_probe_read_user_str,
+    dt_bpf_func_ringbuf_output;
+/// `BPF_RB_NO_WAKEUP`: a record that wakes no reader (the reader polls).
+extern const uint64_t dt_bpf_rb_no_wakeup;
+/// `BPF_MAP_CREATE`. The map's descriptor, or -1 with errno.
+int dt_bpf_map_create(uint32_t type, uint32_t key_size, uint32_t value_size, uint32_t max_entries, const char *name);
+/// `BPF_PROG_LOAD` of a `BPF_PROG_TYPE_RAW_TRACEPOINT` program (`count`
+/// 8-byte instructions, license "GPL"); the verifier's log into `log` when
+/// not NULL. The program's descriptor, or -1 with errno.
+int dt_bpf_prog_load_raw_tracepoint(const void *instructions, uint32_t count, char *log, uint32_t log_size);
+/// `BPF_RAW_TRACEPOINT_OPEN`: attached while the returned descriptor is open.
+int dt_bpf_raw_tracepoint_open(const char *name, int program);
+/// `BPF_MAP_UPDATE_ELEM` (`BPF_ANY`), `BPF_MAP_DELETE_ELEM`, `BPF_MAP_LOOKUP_ELEM`: 0 or -1 with errno.
+int dt_bpf_map_update(int map, const void *key, const void *value);
+int dt_bpf_map_delete(int map, const void *key);
+int dt_bpf_map_lookup(int map, const void *key, void *value);
+/// A BPF ring buffer's consumer side, mapped.
+typedef struct dt_ringbuf {
+    void *consumer;
+    void *producer;
+    uint8_t *data;
+    uint64_t mask;
+    uint64_t page;
+    uint32_t size;
+} dt_ringbuf;
+/// Maps the ring buffer `map` of `size` bytes (a power of two). 0 or -1 with errno.
+int dt_ringbuf_open(int map, uint32_t size, dt_ringbuf *ring);
+void dt_ringbuf_close(dt_ringbuf *ring);
+/// The next committed record's data and length, or NULL when there is none
+/// yet (discarded records are skipped). Valid until `dt_ringbuf_advance`.
+const void *dt_ringbuf_next(dt_ringbuf *ring, uint32_t *length);
+/// Gives the record `dt_ringbuf_next` returned back to the producer.
+void dt_ringbuf_advance(dt_ringbuf *ring, uint32_t length);
 
 // MARK: seccomp user notification
 /// `struct seccomp_notif`, flattened (its `data` member inlined).

@@ -43,6 +43,9 @@ public struct CheckOptions: Sendable {
     /// Read-only path calls go to a seccomp listener where the kernel allows
     /// it; false (`--ptrace-only`): every call stops for ptrace.
     public var usesListener = true
+    /// With the listener, the in-kernel recorder takes what it can (root);
+    /// false (`--no-recorder`): the listener answers every read-only call.
+    public var usesRecorder = true
 
     /// `$XDG_CACHE_HOME/develtrace/references`, or under `~/.cache`.
     public static var defaultReferenceCacheDirectory: RawPath? { ReferenceCache.defaultDirectory }

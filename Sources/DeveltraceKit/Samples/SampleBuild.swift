@@ -48,6 +48,8 @@ struct SampleBuild {
     var architecture: TargetArchitecture? = nil
     /// `TraceRequest.usesListener`.
     var usesListener = true
+    /// `TraceRequest.usesRecorder`.
+    var usesRecorder = true
 
     func run(cancel: CancellationHandle) throws -> SampleBuildResult {
         let copy = scratch.appending(RawPath("\(label)-\(sample.name)"))
@@ -111,6 +113,7 @@ struct SampleBuild {
             standardInput: nullFD, standardOutput: logFD,
             standardError: logFD)
         request.usesListener = usesListener
+        request.usesRecorder = usesRecorder
         let session = TraceSession(request: request)
         cancel.register(session)
         defer { cancel.unregister(session) }

@@ -62,6 +62,8 @@ final class ListenerPool: @unchecked Sendable {
             var reason: Int32 = 0
             let received = dt_listener_receive(socket, &reason)
             close(socket)
+            shared.listenerLoaded.store(received >= 0, ordering: .releasing)
+            shared.listenerDecided.signal()
             guard received >= 0 else {
                 if reason != 0 {
                     outcome.mode = "ptrace (the command could not make a listener: \(Errno(rawValue: reason).symbolicName))"

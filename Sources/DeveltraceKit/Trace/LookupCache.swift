@@ -164,16 +164,26 @@ final class SharedLookupCache: Sendable {
     /// Lookups answered from the cache, and lookups of canonical paths made.
     let hits = Atomic<Int>(0)
     let misses = Atomic<Int>(0)
+    private let disabled = Atomic<Bool>(false)
+
+    /// From now on nothing is kept: every lookup is made (the in-kernel
+    /// recorder takes changes the ptrace loop then never sees).
+    func disable() {
+        disabled.store(true, ordering: .releasing)
+        state.withLock { $0 = LookupCache() }
+    }
 
     /// The cached entry, or the generation to pass to `insert` after
     /// looking the path up.
     func entry(for key: LookupCache.Key) -> (LookupCache.Entry?, generation: Int) {
+        if disabled.load(ordering: .acquiring) { return (nil, 0) }
         let (entry, generation) = state.withLock { ($0.entry(for: key), $0.generation) }
         if case .result? = entry { hits.add(1, ordering: .relaxed) } else { misses.add(1, ordering: .relaxed) }
         return (entry, generation)
     }
 
     func insert(_ entry: LookupCache.Entry, for key: LookupCache.Key, lookedUpAt generation: Int) {
+        if disabled.load(ordering: .acquiring) { return }
         state.withLock { $0.insert(entry, for: key, lookedUpAt: generation) }
     }
 

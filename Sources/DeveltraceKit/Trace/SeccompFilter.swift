@@ -55,6 +55,16 @@ public struct SeccompFilter: Sendable {
         }
     }()
 
+    /// The listening filter that lets the calls of `RecordedCall.table`
+    /// through untouched, for a trace whose in-kernel recorder takes them.
+    public static let recording: Result<SeccompFilter, BuildError> = {
+        do throws(BuildError) {
+            return .success(try SeccompFilter(table: PathSyscall.table, notifying: true, recorded: RecordedCall.table))
+        } catch {
+            return .failure(error)
+        }
+    }()
+
     /// The key of a notified call in `notified`.
     static func notificationKey(arch: UInt32, nr: Int32) -> UInt64 {
         UInt64(arch) << 32 | UInt64(UInt32(bitPattern: nr))
@@ -65,7 +75,7 @@ public struct SeccompFilter: Sendable {
         UInt64($0)
     }
 
-    init(table: [PathSyscall], notifying: Bool = false) throws(BuildError) {
+    init(table: [PathSyscall], notifying: Bool = false, recorded: [RecordedCall] = []) throws(BuildError) {
         guard let context = seccomp_init(dt_seccomp_ret_allow /* SCMP_ACT_ALLOW */) else { throw .libseccomp("create a filter", -1) }
         defer { seccomp_release(context) }
 
@@ -162,7 +172,7 @@ public struct SeccompFilter: Sendable {
         } catch {
             throw .libseccomp("read the program back", -1)
         }
-        self.program = Self.unknownNumberGuard() + bytes
+        self.program = Self.unknownNumberGuard() + Self.allowing(recorded) + bytes
         self.notified = notified
     }
 
@@ -203,6 +213,42 @@ public struct SeccompFilter: Sendable {
             + instruction(greater, 0, 1, i386.highest) // 6: unknown? 7 : 8
             + instruction(ret, 0, 0, errnoAction(ENOSYS)) // 7: refuse
         // 8: libseccomp's program, which loads what it needs itself.
+    }
+}
+
+extension SeccompFilter {
+    /// BPF instructions put after `unknownNumberGuard`: an x86_64 call of
+    /// `recorded` whose conditions hold is let through (the recorder takes
+    /// it); anything else goes on to libseccomp's program. Empty when
+    /// nothing is recorded.
+    static func allowing(_ recorded: [RecordedCall]) -> [UInt8] {
+        guard !recorded.isEmpty else { return [] }
+        func instruction(_ code: UInt16, _ jt: UInt8, _ jf: UInt8, _ k: UInt32) -> [UInt8] {
+            withUnsafeBytes(of: code.littleEndian) { Array($0) } + [jt, jf] + withUnsafeBytes(of: k.littleEndian) { Array($0) }
+        }
+        // struct seccomp_data: nr at 0, arch at 4, args[i] at 16 + 8i (the
+        // low word first on a little-endian machine).
+        var blocks: [[UInt8]] = []
+        for call in recorded {
+            // Each block: A = nr; not this call? next block; each condition:
+            // A = low word, A &= mask, unequal? next block; allow.
+            let conditions = call.conditions.count
+            let length = 2 + 3 * conditions + 1
+            var block = instruction(dt_bpf_load_word, 0, 0, 0)
+            block += instruction(dt_bpf_jump_equal, 0, UInt8(length - 2), call.number)
+            for (i, condition) in call.conditions.enumerated() {
+                let remaining = 3 * (conditions - i - 1) + 1
+                block += instruction(dt_bpf_load_word, 0, 0, UInt32(16 + 8 * condition.argument))
+                block += instruction(dt_bpf_and, 0, 0, condition.mask)
+                block += instruction(dt_bpf_jump_equal, 0, UInt8(remaining), condition.value)
+            }
+            block += instruction(dt_bpf_return, 0, 0, dt_seccomp_ret_allow)
+            blocks.append(block)
+        }
+        let body = blocks.joined()
+        // A = arch; x86_64? the blocks : past them.
+        return instruction(dt_bpf_load_word, 0, 0, 4) + instruction(dt_bpf_jump_equal, 1, 0, dt_audit_arch_x86_64)
+            + instruction(dt_bpf_jump_always, 0, 0, UInt32(body.count / 8)) + body
     }
 }
 

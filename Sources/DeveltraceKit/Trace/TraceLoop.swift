@@ -1,4 +1,5 @@
 import CDeveltrace
+import Dispatch
 import SystemPackage
 
 #if canImport(Glibc)
@@ -67,6 +68,8 @@ final class TraceLoop {
     private(set) var otherStops = 0
     /// Stops right after a call the listener could not predict.
     private(set) var interruptStops = 0
+    /// Whether the recorder was enabled or left off (at the first stop).
+    private var recorderDecided = false
 
     /// `root`: an `O_PATH` descriptor of the tracees' root, for predictions.
     init(initPid: pid_t, proc: FileDescriptor, root: Int32, shared: TraceShared) {
@@ -165,6 +168,7 @@ final class TraceLoop {
         let process = id(ofProcess: leader)
         tasks[pid] = Task(process: process)
         shared.setThreadGroup(pid, process)
+        shared.recorder?.watch(pid)
         if leader == pid && processes[process] == nil {
             let parent = announced[pid] ?? 0
             let parentProcess = tasks[parent]?.process ?? parent
@@ -193,6 +197,11 @@ final class TraceLoop {
         endChanges(pid)
         predictor.forget(pid)
         interrupted[pid] = nil
+        if let recorder = shared.recorder {
+            // Its calls, before its pid can name another task.
+            recorder.drain(into: shared)
+            recorder.unwatch(pid)
+        }
         shared.setThreadGroup(pid, nil)
         // Its pid may come back as another task with another directory.
         shared.directoryGeneration.add(1, ordering: .releasing)
@@ -235,6 +244,10 @@ final class TraceLoop {
             if former != pid, let task = tasks.removeValue(forKey: former) {
                 // A non-leader thread executed: it now has the leader's pid.
                 tasks[pid] = task
+                if let recorder = shared.recorder {
+                    recorder.drain(into: shared)
+                    recorder.unwatch(former)
+                }
             }
             execSucceeded(pid)
             resume(pid)
@@ -257,6 +270,18 @@ final class TraceLoop {
     // MARK: Path system calls
 
     private func seccompStop(_ pid: pid_t) {
+        if let recorder = shared.recorder, !recorderDecided {
+            // The command's first stop (its execve) comes after it sent the
+            // tracer its listener, or why it has none: only with the
+            // listening filter does anything reach the recorder.
+            recorderDecided = true
+            if shared.listenerDecided.wait(timeout: .now() + .seconds(10)) == .success,
+                shared.listenerLoaded.load(ordering: .acquiring)
+            {
+                shared.lookups.disable()
+                recorder.enable()
+            }
+        }
         var info = dt_syscall_info()
         guard dt_get_syscall_info(pid, &info) == 0, info.op == 3 /* SECCOMP */ else {
             resume(pid)
@@ -388,6 +413,10 @@ final class TraceLoop {
     private func invalidateWorkingDirectories() {
         predictor.invalidateWorkingDirectories()
         shared.directoryGeneration.add(1, ordering: .releasing)
+        if let recorder = shared.recorder {
+            recorder.drain(into: shared)
+            recorder.refreshWorkingDirectories()
+        }
     }
 
     // MARK: Helpers

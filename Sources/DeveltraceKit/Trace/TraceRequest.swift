@@ -20,6 +20,10 @@ public struct TraceRequest: Sendable {
     /// Send read-only path calls to a seccomp listener where the kernel
     /// allows it (`ListenerSupport`); false: every call stops for ptrace.
     public var usesListener = true
+    /// With the listener, record the read-only calls that need no directory
+    /// descriptor in the kernel instead (`SyscallRecorder`: root, x86_64,
+    /// Linux 5.8) where it loads; false: the listener answers them.
+    public var usesRecorder = true
     /// Tests only: the listener runs a thread per CPU from the start and
     /// never goes back (`ListenerSchedule` otherwise decides).
     var listenerAlwaysParallel = false
@@ -108,6 +112,12 @@ public struct TraceStatistics: Sendable {
     /// those looked up (`LookupCache`).
     public var lookupCacheHits: Int = 0
     public var lookupCacheMisses: Int = 0
+    /// Calls the in-kernel recorder recorded (`SyscallRecorder`), those
+    /// whose path it could not read, and those its ring buffer had no room
+    /// for.
+    public var recordedCalls: Int = 0
+    public var unreadableRecordedCalls: Int = 0
+    public var lostRecordedCalls: Int = 0
     /// How read-only calls were watched: "listener (sync wake-up)",
     /// "ptrace (asked)", "ptrace (no listener on this kernel)", "ptrace
     /// (the command could not make a listener: EBUSY)".

@@ -116,11 +116,24 @@ public final class TraceSession: Sendable {
             request.usesListener
             ? "ptrace (no usable seccomp listener here: a kernel before 6.6, or a listener above develtrace)" : "ptrace (asked)"
         var listening: SeccompFilter? = nil
+        var recorder: SyscallRecorder? = nil
+        var recorderNote: String? = nil
         if request.usesListener, ListenerSupport.available, case .success(let variant) = SeccompFilter.listening,
             dt_wake_signal_install() == 0
         {
             listening = variant
+            // The in-kernel recorder takes what it can of the listener's
+            // calls, where it loads (root).
+            if request.usesRecorder, case .success(let recording) = SeccompFilter.recording {
+                do {
+                    recorder = try SyscallRecorder(proc: proc)
+                    listening = recording
+                } catch {
+                    recorderNote = "\(error)".split(separator: "\n").first.map(String.init)
+                }
+            }
         }
+        defer { recorder?.close() }
         let launch = try Launch(request: request, plan: plan, filter: filter, listening: listening)
         let initPid = try launch.start()
         let pidfd = dt_pidfd_open(initPid)
@@ -144,7 +157,7 @@ public final class TraceSession: Sendable {
             (try? OwnedDescriptor.open(RawPath("\(initPid)/root"), OpenFlags.path.rawValue | O_DIRECTORY, relativeTo: proc.rawValue)
                 .release()) ?? -1
         defer { if root >= 0 { close(root) } }
-        let shared = TraceShared()
+        let shared = TraceShared(recorder: recorder)
         let stream = onAccess.map { AccessStream(shared: shared, onAccess: $0) }
         defer { stream?.finish() }
         let loop = TraceLoop(initPid: initPid, proc: proc, root: root, shared: shared)
@@ -173,9 +186,17 @@ public final class TraceSession: Sendable {
             listeners?.join(shared)
             throw error
         }
+        let reader = recorder.map { RecorderReader(recorder: $0, shared: shared) }
         loop.run()
+        reader?.stop()
         let listened = listeners?.join(shared)
         if let listened { mode = listened.mode }
+        if let recorder, recorder.isEnabled {
+            mode = "in-kernel recorder (eBPF), the rest to the " + mode
+        } else if let recorderNote, request.usesRecorder, listened != nil {
+            mode += "; no in-kernel recorder (\(recorderNote))"
+        }
+        let recorded = recorder?.counts
         if changedIdentity {
             // Back to root before reading and removing the scratch layers.
             SandboxIdentity.restoreThreadIdentity()
@@ -191,7 +212,9 @@ public final class TraceSession: Sendable {
         if case .interrupted(let signal) = cancellation { status = 128 + signal }
         return TraceOutcome(
             accesses: loop.accesses, processes: loop.processes, exitStatus: status,
-            termination: cancellation ?? .completed, writes: writes, notes: loop.notes,
+            termination: cancellation ?? .completed, writes: writes,
+            notes: loop.notes
+                + (recorded.map { $0.lost > 0 ? ["the in-kernel recorder lost \($0.lost) calls: its ring buffer was full"] : [] } ?? []),
             launchFailure: failure, commandPid: loop.commandPid ?? 0,
             statistics: TraceStatistics(
                 seccompStops: loop.seccompStops, syscallExitStops: loop.syscallExitStops, otherStops: loop.otherStops,
@@ -200,6 +223,8 @@ public final class TraceSession: Sendable {
                 notifications: listened?.notifications ?? 0, interruptStops: loop.interruptStops,
                 parallelNotifications: listened?.parallelNotifications ?? 0, listenerSwitches: listened?.switches ?? 0,
                 lookupCacheHits: shared.lookups.hits.load(ordering: .relaxed),
-                lookupCacheMisses: shared.lookups.misses.load(ordering: .relaxed), mode: mode))
+                lookupCacheMisses: shared.lookups.misses.load(ordering: .relaxed),
+                recordedCalls: recorded?.recorded ?? 0, unreadableRecordedCalls: recorded?.unreadable ?? 0,
+                lostRecordedCalls: recorded?.lost ?? 0, mode: mode))
     }
 }

@@ -72,13 +72,30 @@ final class TraceShared: Sendable {
     let tracerThread = Atomic<Int32>(0)
     /// The listener loops' threads, for waking them at the end.
     private let listenerThreads = Mutex(Set<Int32>())
+    /// Whether the command loaded the listening filter, once the listener's
+    /// first thread knows (`listenerDecided` is signalled then).
+    let listenerLoaded = Atomic<Bool>(false)
+    let listenerDecided = DispatchSemaphore(value: 0)
     /// Set by the ptrace loop once every tracee is gone.
     let finished = Atomic<Bool>(false)
 
-    init() {}
+    /// The in-kernel recorder, when it takes the read-only calls: its
+    /// records come before any other's (`record`).
+    let recorder: SyscallRecorder?
 
-    /// Records the accesses of one call with `result`, in order.
+    init(recorder: SyscallRecorder? = nil) {
+        self.recorder = recorder
+    }
+
+    /// Records the accesses of one call with `result`, in order: the
+    /// recorder's calls committed so far first (they came before).
     func record(pid: pid_t, process: pid_t, _ pending: [PendingAccess], result: AccessResult) {
+        recorder?.drain(into: self)
+        recordDrained(pid: pid, process: process, pending, result: result)
+    }
+
+    /// `record` without draining the recorder (the recorder's own records).
+    func recordDrained(pid: pid_t, process: pid_t, _ pending: [PendingAccess], result: AccessResult) {
         log.withLock { log in
             for access in pending {
                 let path = log.intern(access.absolute)

@@ -92,6 +92,9 @@ enum Harness {
         case parallelListener
         /// Every call stopped for ptrace.
         case ptrace
+        /// The in-kernel recorder for the read-only calls it can take (as
+        /// root), the listener for the rest.
+        case recorder
         var testDescription: String { rawValue }
     }
 
@@ -118,9 +121,16 @@ enum Harness {
             program: arguments[0], arguments: arguments, environment: environment(),
             workingDirectory: RawPath(directory.path), sandbox: sandbox)
         request.usesListener = watch != .ptrace
+        request.usesRecorder = watch == .recorder
         request.listenerAlwaysParallel = watch == .parallelListener
         let outcome = try TraceSession(request: request).run(timeout: timeout)
-        if watch != .ptrace && ListenerSupport.available {
+        if watch == .recorder {
+            if RecorderSupport.available && ListenerSupport.available {
+                #expect(outcome.statistics.mode.hasPrefix("in-kernel recorder"), "read-only calls went to \(outcome.statistics.mode)")
+                #expect(outcome.statistics.recordedCalls > 0 || outcome.accesses.isEmpty)
+                #expect(outcome.statistics.lostRecordedCalls == 0)
+            }
+        } else if watch != .ptrace && ListenerSupport.available {
             #expect(outcome.statistics.mode.hasPrefix("listener"), "read-only calls went to \(outcome.statistics.mode)")
             if watch == .parallelListener && ListenerPool.availableCPUs().count > 1 {
                 #expect(outcome.statistics.parallelNotifications == outcome.statistics.notifications)

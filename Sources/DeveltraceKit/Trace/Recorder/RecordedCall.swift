@@ -1,0 +1,75 @@
+import CDeveltrace
+import CSeccomp
+
+/// A read-only path call that the in-kernel recorder (`SyscallRecorder`)
+/// records instead of the seccomp listener: the seccomp filter lets it
+/// through untouched, and the recorder's programs take its path and result
+/// at the system call's entry and exit.
+///
+/// Both sides are made from this one list, so the filter lets through
+/// exactly the calls the programs record: every call of one path on the
+/// x86_64 ABI whose path cannot be relative to a directory descriptor
+/// (`AT_FDCWD`, or no descriptor argument), reads and changes alike, except
+/// what the ptrace loop must see before it runs: `execve` (the argument
+/// vector), `chdir` and `chroot` (the working directory), `openat2` (its
+/// flags are in memory) and `utimensat` on a descriptor. A call relative to
+/// another descriptor still goes to the listener or ptrace, which read the
+/// descriptor's path from `/proc` while the call waits; i386 calls too.
+///
+/// With changes recorded here the ptrace loop no longer sees every change
+/// before it runs, so the lookup cache is off while the recorder works
+/// (`SharedLookupCache.disable`): the listener's few predictions look up
+/// every time.
+public struct RecordedCall: Sendable, Equatable {
+    /// `(argument & mask) == value` on the argument's low 32 bits (every
+    /// condition is about an `int`: flags or a descriptor).
+    public struct Condition: Sendable, Equatable {
+        public var argument: Int
+        public var mask: UInt32
+        public var value: UInt32
+    }
+
+    /// The x86_64 system call number.
+    public var number: UInt32
+    /// Its row in `PathSyscall.table`.
+    public var tableIndex: Int
+    public var pathArgument: Int
+    /// All must hold.
+    public var conditions: [Condition]
+
+    /// `AT_FDCWD` as the kernel reads an `int` argument.
+    static let workingDirectory = UInt32(bitPattern: -100)
+
+    /// The recorded calls of `table`; `number` gives a name's x86_64 number
+    /// (nil when the ABI lacks it).
+    static func rules(table: [PathSyscall], number: (String) -> UInt32?) -> [RecordedCall] {
+        var rules: [RecordedCall] = []
+        var seen = Set<UInt32>()
+        for (index, call) in table.enumerated() {
+            guard call.operands.count == 1, call.skipWhenNull == nil else { continue }
+            let operand = call.operands[0]
+            switch operand.intent {
+            case .fixed(.exec), .fixed(.chdir), .openHow: continue
+            case .fixed, .openFlags: break
+            }
+            var conditions: [Condition] = []
+            if call.filterSkipsEmptyPathFlag, let flags = call.atFlagsArgument {
+                conditions.append(Condition(argument: flags, mask: UInt32(dt_at_empty_path), value: 0))
+            }
+            if let dirfd = operand.dirfdArgument {
+                conditions.append(Condition(argument: dirfd, mask: UInt32.max, value: workingDirectory))
+            }
+            for name in [call.name] + call.aliases {
+                guard let nr = number(name), seen.insert(nr).inserted else { continue }
+                rules.append(RecordedCall(number: nr, tableIndex: index, pathArgument: operand.pathArgument, conditions: conditions))
+            }
+        }
+        return rules
+    }
+
+    /// The recorded calls of `PathSyscall.table`, by libseccomp's numbers.
+    public static let table: [RecordedCall] = rules(table: PathSyscall.table) { name in
+        let nr = seccomp_syscall_resolve_name_arch(dt_audit_arch_x86_64, name)
+        return nr >= 0 ? UInt32(nr) : nil
+    }
+}

@@ -1,0 +1,313 @@
+import CDeveltrace
+import Dispatch
+import Foundation
+import Synchronization
+import SystemPackage
+
+#if canImport(Glibc)
+import Glibc
+#endif
+
+/// Records the read-only path calls of `RecordedCall.table` in the kernel,
+/// without stopping the caller: two eBPF programs at the `sys_enter` and
+/// `sys_exit` raw tracepoints (`RecorderPrograms`) write each call of a
+/// watched task into a ring buffer, which the tracer reads (`drain`).
+/// Needs `CAP_BPF` and `CAP_PERFMON` (root) and Linux 5.8 (ring buffers);
+/// x86_64 only. Where it cannot load, the seccomp listener takes these
+/// calls, as before.
+///
+/// What keeps the trace in order, since the caller never waits for the
+/// record:
+/// - A task's calls are committed to the ring before its next call enters
+///   the kernel. Every other recorder (the ptrace loop, the listener) drains
+///   the ring before it records (`TraceShared.record`), so a task's accesses
+///   keep their order, and a read is recorded before any change a later
+///   stop lets happen.
+/// - A relative path is resolved against its task's working directory as
+///   the ptrace loop last read it: when the task was first seen
+///   (`watch`), and after every `chdir`, `fchdir` or removal of a directory,
+///   after draining (`refreshWorkingDirectories`). A task that exits is
+///   drained before it is forgotten (`unwatch`): its pid may come back.
+/// - The result is the kernel's own return value, never a prediction.
+///
+/// What it does not do: a thread sharing its working directory with
+/// another (`CLONE_FS`) that calls while the other one's `chdir` runs may
+/// be resolved against the old directory; a path another thread rewrites
+/// between the kernel's read and the recorder's is recorded as rewritten
+/// (ptrace and the listener share that race); a 64-bit task making 32-bit
+/// calls with `int 0x80` is not told apart from its 64-bit calls here
+/// (`cs` is the 64-bit one).
+final class SyscallRecorder: @unchecked Sendable {
+    enum LoadError: Error, CustomStringConvertible {
+        case unsupported
+        case step(String, Errno, log: String)
+
+        var description: String {
+            switch self {
+            case .unsupported: return "the in-kernel recorder is built for x86_64 only"
+            case .step(let step, let errno, let log):
+                let tail = log.split(separator: "\n").suffix(6).joined(separator: "\n")
+                return "cannot \(step): \(errno.symbolicName)" + (tail.isEmpty ? "" : "\n\(tail)")
+            }
+        }
+    }
+
+    /// The ring buffer's size: at about 100 bytes a record, 160,000 calls
+    /// between two reads.
+    static let ringSize: UInt32 = 16 << 20
+
+    private struct State {
+        var ring = dt_ringbuf()
+        /// Working directories of watched tasks, as `/proc/TID/cwd` read.
+        var workingDirectories: [pid_t: RawPath] = [:]
+        var recorded = 0
+        var unreadable = 0
+        var restarted = 0
+        /// Tasks are recorded only once the command has loaded the filter
+        /// that lets their calls through (`enable`); until then they wait here.
+        var enabled = false
+        var waiting: [pid_t] = []
+    }
+
+    private let tasks: Int32
+    private let pending: Int32
+    private let scratch: Int32
+    private let counters: Int32
+    private let ringMap: Int32
+    private let programs: [Int32]
+    private let links: [Int32]
+    private let proc: FileDescriptor
+    private let state: Mutex<State>
+    private let table = PathSyscall.table
+
+    /// Loads the maps and programs and attaches them. Nothing is recorded
+    /// until a task is watched.
+    init(proc: FileDescriptor) throws(LoadError) {
+        #if arch(x86_64)
+        var descriptors: [Int32] = []
+        func make(_ step: String, _ body: () -> Int32, log: String = "") throws(LoadError) -> Int32 {
+            let fd = body()
+            if fd < 0 {
+                let error = Errno(rawValue: errno)
+                for d in descriptors.reversed() { Glibc.close(d) }
+                throw .step(step, error, log: log)
+            }
+            descriptors.append(fd)
+            return fd
+        }
+        let tasks = try make("create the recorder's task map") { dt_bpf_map_create(dt_bpf_map_hash, 4, 4, 65536, "dt_tasks") }
+        let pending = try make("create the recorder's call map") {
+            dt_bpf_map_create(dt_bpf_map_hash, 4, UInt32(RecorderPrograms.pendingSize), 65536, "dt_pending")
+        }
+        let scratch = try make("create the recorder's scratch map") {
+            dt_bpf_map_create(dt_bpf_map_percpu_array, 4, UInt32(RecorderEvent.size), 1, "dt_scratch")
+        }
+        let counters = try make("create the recorder's counters") { dt_bpf_map_create(dt_bpf_map_array, 4, 8, 1, "dt_counters") }
+        let ringMap = try make("create the recorder's ring buffer") {
+            dt_bpf_map_create(dt_bpf_map_ringbuf, 0, 0, Self.ringSize, "dt_ring")
+        }
+        var log = [CChar](repeating: 0, count: 1 << 16)
+        func load(_ name: String, _ program: [UInt8]) throws(LoadError) -> Int32 {
+            let fd = program.withUnsafeBytes { bytes in
+                log.withUnsafeMutableBufferPointer {
+                    dt_bpf_prog_load_raw_tracepoint(bytes.baseAddress, UInt32(bytes.count / 8), $0.baseAddress, UInt32($0.count))
+                }
+            }
+            let text = log.withUnsafeBufferPointer { String(cString: $0.baseAddress!) }
+            return try make("load the recorder's \(name) program", { fd }, log: text)
+        }
+        let enter = try load("sys_enter", RecorderPrograms.enter(RecordedCall.table, tasks: tasks, pending: pending))
+        let exit = try load("sys_exit", RecorderPrograms.exit(pending: pending, scratch: scratch, ring: ringMap, counters: counters))
+        let enterLink = try make("attach to sys_enter") { dt_bpf_raw_tracepoint_open("sys_enter", enter) }
+        let exitLink = try make("attach to sys_exit") { dt_bpf_raw_tracepoint_open("sys_exit", exit) }
+        var ring = dt_ringbuf()
+        if dt_ringbuf_open(ringMap, Self.ringSize, &ring) != 0 {
+            let error = Errno(rawValue: errno)
+            for d in descriptors.reversed() { Glibc.close(d) }
+            throw .step("map the recorder's ring buffer", error, log: "")
+        }
+        self.tasks = tasks
+        self.pending = pending
+        self.scratch = scratch
+        self.counters = counters
+        self.ringMap = ringMap
+        self.programs = [enter, exit]
+        self.links = [enterLink, exitLink]
+        self.proc = proc
+        self.state = Mutex(State(ring: ring))
+        #else
+        throw .unsupported
+        #endif
+    }
+
+    /// Detaches the programs and frees everything (the kernel frees the
+    /// maps with their last descriptor).
+    func close() {
+        state.withLock { state in
+            dt_ringbuf_close(&state.ring)
+        }
+        for fd in links + programs + [tasks, pending, scratch, counters, ringMap] { Glibc.close(fd) }
+    }
+
+    /// Records the calls of `tid` from now on (once enabled); its working
+    /// directory is read now (it is stopped).
+    func watch(_ tid: pid_t) {
+        let directory = FileSystem.readLink(RawPath("\(tid)/cwd"), relativeTo: proc.rawValue)
+        let enabled = state.withLock { state in
+            state.workingDirectories[tid] = directory
+            if !state.enabled { state.waiting.append(tid) }
+            return state.enabled
+        }
+        if enabled { insert(tid) }
+    }
+
+    private func insert(_ tid: pid_t) {
+        var key = UInt32(bitPattern: tid)
+        var one: UInt32 = 1
+        _ = dt_bpf_map_update(tasks, &key, &one)
+    }
+
+    /// The command loaded the filter that lets the recorded calls through
+    /// (it may not have: a listener above develtrace makes it fall back to
+    /// ptrace for every call, and then nothing is recorded here). The
+    /// tasks seen so far are recorded from now on, their working
+    /// directories read again (the command changed its own before it loaded
+    /// the filter, unseen).
+    func enable() {
+        let waiting = state.withLock { state in
+            state.enabled = true
+            defer { state.waiting = [] }
+            return state.waiting
+        }
+        for tid in waiting { insert(tid) }
+        refreshWorkingDirectories()
+    }
+
+    /// Whether `enable` was called.
+    var isEnabled: Bool { state.withLock { $0.enabled } }
+
+    /// Stops recording `tid` (gone, or now named by its leader's pid after
+    /// an exec); `drain` first.
+    func unwatch(_ tid: pid_t) {
+        var key = UInt32(bitPattern: tid)
+        _ = dt_bpf_map_delete(tasks, &key)
+        _ = dt_bpf_map_delete(pending, &key)
+        state.withLock { state in
+            state.workingDirectories.removeValue(forKey: tid)
+            state.waiting.removeAll { $0 == tid }
+        }
+    }
+
+    /// Reads every watched task's working directory again (after a
+    /// `chdir`, `fchdir` or a directory's removal); `drain` first. A task
+    /// that has just ended (its directory can no longer be read, and may
+    /// still have calls in the ring) keeps the one it had.
+    func refreshWorkingDirectories() {
+        state.withLock { state in
+            for tid in Array(state.workingDirectories.keys) {
+                if let directory = FileSystem.readLink(RawPath("\(tid)/cwd"), relativeTo: proc.rawValue) {
+                    state.workingDirectories[tid] = directory
+                }
+            }
+        }
+    }
+
+    /// Records into `shared` every call committed to the ring so far, in
+    /// order. Returns how many.
+    @discardableResult
+    func drain(into shared: TraceShared) -> Int {
+        state.withLock { state in
+            var count = 0
+            while true {
+                var length: UInt32 = 0
+                guard let data = dt_ringbuf_next(&state.ring, &length) else { break }
+                let event = RecorderEvent(UnsafeRawBufferPointer(start: data, count: Int(length)))
+                dt_ringbuf_advance(&state.ring, length)
+                guard let event else { continue }
+                count += 1
+                record(event, &state, into: shared)
+            }
+            return count
+        }
+    }
+
+    private func record(_ event: RecorderEvent, _ state: inout State, into shared: TraceShared) {
+        guard event.tableIndex < table.count else { return }
+        let restarts: ClosedRange<Int64> = -516 ... -512 // ERESTARTSYS … ERESTART_RESTARTBLOCK: it comes again
+        if restarts.contains(event.result) {
+            state.restarted += 1
+            return
+        }
+        guard let bytes = event.path else {
+            state.unreadable += 1
+            return
+        }
+        let call = table[event.tableIndex]
+        let operand = call.operands[0]
+        let path = RawPath(bytes: bytes)
+        if path.isEmpty, let flags = call.atFlagsArgument, event.args[flags] & UInt64(dt_at_empty_path) != 0 { return }
+        let base = path.isAbsolute ? RawPath(bytes: []) : state.workingDirectories[event.tid] ?? RawPath("/")
+        let access = PendingAccess(
+            syscall: event.tableIndex, raw: path, absolute: path.absolute(relativeTo: base),
+            intent: operand.intent.intent(from: event.args) ?? .read)
+        let result: AccessResult = (-4095 ... -1).contains(event.result) ? .failed(Errno(rawValue: Int32(-event.result))) : .ok
+        state.recorded += 1
+        shared.recordDrained(pid: event.tid, process: shared.threadGroup(of: event.tid) ?? event.tid, [access], result: result)
+    }
+
+    struct Counts {
+        var recorded = 0
+        /// Calls whose path could not be read from the caller's memory.
+        var unreadable = 0
+        /// Calls the ring buffer had no room for: lost.
+        var lost = 0
+    }
+
+    var counts: Counts {
+        var key: UInt32 = 0
+        var lost: UInt64 = 0
+        _ = dt_bpf_map_lookup(counters, &key, &lost)
+        return state.withLock { Counts(recorded: $0.recorded, unreadable: $0.unreadable, lost: Int(lost)) }
+    }
+}
+
+/// A thread that drains the recorder's ring buffer every millisecond while
+/// the trace runs (the programs wake no reader: a wake-up per call would
+/// cost what the recorder saves), so the ring never fills between two
+/// stops of the ptrace loop.
+final class RecorderReader: @unchecked Sendable {
+    private let stopped = Atomic<Bool>(false)
+    private let done = DispatchSemaphore(value: 0)
+
+    init(recorder: SyscallRecorder, shared: TraceShared) {
+        let thread = Thread { [self] in
+            defer { done.signal() }
+            while !stopped.load(ordering: .acquiring) {
+                recorder.drain(into: shared)
+                usleep(1000)
+            }
+            // What the last tasks did before they were gone.
+            recorder.drain(into: shared)
+        }
+        thread.stackSize = 1 << 20
+        thread.start()
+    }
+
+    /// Stops the thread after a last drain; returns once it has.
+    func stop() {
+        stopped.store(true, ordering: .releasing)
+        done.wait()
+    }
+}
+
+/// Whether the in-kernel recorder loads here (root with `CAP_BPF` and
+/// `CAP_PERFMON`, x86_64, Linux 5.8 or newer). Tried once per process.
+public enum RecorderSupport {
+    public static let available: Bool = {
+        guard let proc = try? FileDescriptor.open("/proc", .readOnly, options: [.directory, .closeOnExec]) else { return false }
+        defer { try? proc.close() }
+        guard let recorder = try? SyscallRecorder(proc: proc) else { return false }
+        recorder.close()
+        return true
+    }()
+}

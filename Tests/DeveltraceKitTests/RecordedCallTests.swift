@@ -1,0 +1,142 @@
+import CDeveltrace
+import Testing
+
+#if canImport(Glibc)
+import Glibc
+#endif
+
+@testable import DeveltraceKit
+
+extension Unit {
+    /// The calls the in-kernel recorder takes, and the seccomp filter's
+    /// part: what it lets through must be exactly what the programs record.
+    @Suite struct RecordedCalls {
+        static let table = RecordedCall.table
+
+        static func rule(_ name: String) -> RecordedCall? {
+            table.first { PathSyscall.table[$0.tableIndex].name == name }
+        }
+
+        @Test("the recorded calls: one path, at most the working directory as base, nothing ptrace must see first")
+        func rules() throws {
+            #expect(!Self.table.isEmpty)
+            for call in Self.table {
+                let row = PathSyscall.table[call.tableIndex]
+                #expect(row.operands.count == 1)
+                #expect(row.operands[0].pathArgument == call.pathArgument)
+                if let dirfd = row.operands[0].dirfdArgument {
+                    #expect(call.conditions.contains(.init(argument: dirfd, mask: UInt32.max, value: UInt32(bitPattern: -100))))
+                }
+            }
+            #expect(Set(Self.table.map(\.number)).count == Self.table.count, "one rule per number")
+            let openat = try #require(Self.rule("openat"))
+            #expect(openat.number == 257)
+            #expect(openat.conditions == [.init(argument: 0, mask: UInt32.max, value: UInt32(bitPattern: -100))])
+            #expect(try #require(Self.rule("stat")).conditions.isEmpty)
+            #expect(try #require(Self.rule("newfstatat")).conditions.contains { $0.mask == UInt32(dt_at_empty_path) && $0.value == 0 })
+            for name in ["mkdir", "unlink", "unlinkat", "creat", "chmod", "truncate"] {
+                #expect(Self.rule(name) != nil, "\(name) is not recorded")
+            }
+            for name in ["execve", "execveat", "rename", "chdir", "chroot", "fchdir", "openat2", "utimensat", "stat64", "fchmod"] {
+                #expect(Self.rule(name) == nil, "\(name) is recorded")
+            }
+        }
+
+        /// `struct seccomp_data` for `nr` with `args`.
+        static func data(arch: UInt32 = dt_audit_arch_x86_64, nr: UInt32, _ args: [UInt64]) -> [UInt8] {
+            var bytes: [UInt8] = []
+            bytes += withUnsafeBytes(of: nr.littleEndian, Array.init)
+            bytes += withUnsafeBytes(of: arch.littleEndian, Array.init)
+            bytes += [UInt8](repeating: 0, count: 8)
+            for i in 0..<6 { bytes += withUnsafeBytes(of: (i < args.count ? args[i] : 0).littleEndian, Array.init) }
+            return bytes
+        }
+
+        /// Runs classic BPF (the opcodes the prefix uses) over `data`: the
+        /// returned action, or nil when it runs off its end (libseccomp's
+        /// program would decide).
+        static func run(_ program: [UInt8], _ data: [UInt8]) -> UInt32? {
+            var pc = 0
+            var a: UInt32 = 0
+            func word(_ at: Int) -> UInt32 {
+                UInt32(data[at]) | UInt32(data[at + 1]) << 8 | UInt32(data[at + 2]) << 16 | UInt32(data[at + 3]) << 24
+            }
+            while pc * 8 < program.count {
+                let i = pc * 8
+                let code = UInt16(program[i]) | UInt16(program[i + 1]) << 8
+                let (jt, jf) = (Int(program[i + 2]), Int(program[i + 3]))
+                let k = UInt32(program[i + 4]) | UInt32(program[i + 5]) << 8 | UInt32(program[i + 6]) << 16 | UInt32(program[i + 7]) << 24
+                pc += 1
+                switch code {
+                case dt_bpf_load_word: a = word(Int(k))
+                case dt_bpf_and: a &= k
+                case dt_bpf_jump_equal: pc += a == k ? jt : jf
+                case dt_bpf_jump_always: pc += Int(k)
+                case dt_bpf_return: return k
+                default: Issue.record("unexpected opcode \(code)"); return 0
+                }
+            }
+            return nil
+        }
+
+        @Test("the filter's prefix lets through exactly the recorded calls whose conditions hold")
+        func filterPrefix() {
+            let prefix = SeccompFilter.allowing(Self.table)
+            let allow = dt_seccomp_ret_allow
+            let atFDCWD = UInt64(UInt32(bitPattern: -100))
+            let signExtended = UInt64(bitPattern: -100)
+            #expect(Self.run(prefix, Self.data(nr: 257, [atFDCWD, 0x1000, UInt64(O_RDONLY | O_CLOEXEC)])) == allow)
+            #expect(Self.run(prefix, Self.data(nr: 257, [signExtended, 0x1000, UInt64(O_RDONLY)])) == allow)
+            #expect(Self.run(prefix, Self.data(nr: 257, [atFDCWD, 0x1000, UInt64(O_WRONLY | O_CREAT)])) == allow)
+            #expect(Self.run(prefix, Self.data(nr: 257, [5, 0x1000, UInt64(O_WRONLY | O_CREAT)])) == nil)
+            #expect(Self.run(prefix, Self.data(nr: 257, [5, 0x1000, UInt64(O_RDONLY)])) == nil, "relative to a descriptor: the listener's")
+            #expect(Self.run(prefix, Self.data(nr: 4, [0x1000, 0x2000])) == allow, "stat")
+            #expect(Self.run(prefix, Self.data(nr: 262, [atFDCWD, 0x1000, 0x2000, 0])) == allow, "newfstatat")
+            #expect(Self.run(prefix, Self.data(nr: 262, [3, 0x1000, 0x2000, UInt64(dt_at_empty_path)])) == nil, "fstat")
+            #expect(Self.run(prefix, Self.data(nr: 83, [0x1000, 0o755])) == allow, "mkdir")
+            #expect(Self.run(prefix, Self.data(nr: 80, [0x1000])) == nil, "chdir")
+            #expect(Self.run(prefix, Self.data(nr: 59, [0x1000, 0, 0])) == nil, "execve")
+            #expect(Self.run(prefix, Self.data(arch: dt_audit_arch_i386, nr: 5, [0x1000, 0])) == nil, "i386 open")
+            #expect(SeccompFilter.allowing([]).isEmpty)
+        }
+
+        @Test("a record of the sys_exit program reads back: result, arguments, a path with and without its NUL")
+        func event() {
+            func record(length: Int32, path: [UInt8]) -> [UInt8] {
+                var bytes: [UInt8] = []
+                bytes += withUnsafeBytes(of: Int32(4242).littleEndian, Array.init)
+                bytes += withUnsafeBytes(of: UInt32(7).littleEndian, Array.init)
+                bytes += withUnsafeBytes(of: Int64(-2).littleEndian, Array.init)
+                for i in 0..<6 { bytes += withUnsafeBytes(of: UInt64(i * 10).littleEndian, Array.init) }
+                bytes += withUnsafeBytes(of: length.littleEndian, Array.init)
+                bytes += [0, 0, 0, 0]
+                return bytes + path
+            }
+            let name: [UInt8] = Array("/usr/include/\u{FF}x.h".utf8) + [0xFE]
+            let parsed = record(length: Int32(name.count + 1), path: name + [0]).withUnsafeBytes { RecorderEvent($0) }
+            #expect(parsed == RecorderEvent(tid: 4242, tableIndex: 7, result: -2, args: [0, 10, 20, 30, 40, 50], path: name))
+            let unreadable = record(length: -14, path: []).withUnsafeBytes { RecorderEvent($0) }
+            #expect(unreadable?.path == nil)
+            #expect([UInt8](repeating: 0, count: 10).withUnsafeBytes { RecorderEvent($0) } == nil)
+        }
+
+        @Test("the programs assemble: every jump lands inside, the last instruction is an exit")
+        func programs() {
+            let enter = RecorderPrograms.enter(Self.table, tasks: 3, pending: 4)
+            let exit = RecorderPrograms.exit(pending: 4, scratch: 5, ring: 6, counters: 7)
+            for program in [enter, exit] {
+                #expect(program.count % 8 == 0)
+                let count = program.count / 8
+                #expect(program[program.count - 8] == 0x95, "exit")
+                for index in 0..<count {
+                    let code = program[index * 8]
+                    let offset = Int(Int16(bitPattern: UInt16(program[index * 8 + 2]) | UInt16(program[index * 8 + 3]) << 8))
+                    // Jumps (JMP and JMP32 classes) other than call and exit.
+                    if [0x05, 0x06].contains(code & 0x07), code != 0x85, code != 0x95 {
+                        #expect((0..<count).contains(index + 1 + offset), "jump at \(index) lands at \(index + 1 + offset)")
+                    }
+                }
+            }
+        }
+    }
+}
