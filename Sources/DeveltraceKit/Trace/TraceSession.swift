@@ -71,6 +71,19 @@ public final class TraceSession: Sendable {
         return try result.withLock { $0! }.get()
     }
 
+    /// What the trace lacks because the recorder had no room: calls (a full
+    /// ring buffer) or whole tasks (a full task map).
+    private static func recorderNotes(_ counts: SyscallRecorder.Counts?) -> [String] {
+        guard let counts else { return [] }
+        var notes: [String] = []
+        if counts.lost > 0 { notes.append("the in-kernel recorder lost \(counts.lost) calls: its ring buffer was full") }
+        if counts.unwatched > 0 {
+            notes.append(
+                "the in-kernel recorder had no room for \(counts.unwatched) tasks: their read and change calls are not in the trace")
+        }
+        return notes
+    }
+
     private static func path(of scratch: borrowing ScratchDirectory?) -> RawPath? {
         switch scratch {
         case .some(let directory): directory.path
@@ -213,8 +226,7 @@ public final class TraceSession: Sendable {
         return TraceOutcome(
             accesses: loop.accesses, processes: loop.processes, exitStatus: status,
             termination: cancellation ?? .completed, writes: writes,
-            notes: loop.notes
-                + (recorded.map { $0.lost > 0 ? ["the in-kernel recorder lost \($0.lost) calls: its ring buffer was full"] : [] } ?? []),
+            notes: loop.notes + Self.recorderNotes(recorded),
             launchFailure: failure, commandPid: loop.commandPid ?? 0,
             statistics: TraceStatistics(
                 seccompStops: loop.seccompStops, syscallExitStops: loop.syscallExitStops, otherStops: loop.otherStops,

@@ -67,6 +67,8 @@ final class SyscallRecorder: @unchecked Sendable {
         /// that lets their calls through (`enable`); until then they wait here.
         var enabled = false
         var waiting: [pid_t] = []
+        /// Tasks the `tasks` map had no room for.
+        var unwatched = 0
     }
 
     private let tasks: Int32
@@ -164,7 +166,11 @@ final class SyscallRecorder: @unchecked Sendable {
     private func insert(_ tid: pid_t) {
         var key = UInt32(bitPattern: tid)
         var one: UInt32 = 1
-        _ = dt_bpf_map_update(tasks, &key, &one)
+        if dt_bpf_map_update(tasks, &key, &one) != 0 {
+            // The map is full (65,536 tasks at once; `RLIMIT_NPROC` is
+            // 4,096 unless raised): this task's calls go unrecorded.
+            state.withLock { $0.unwatched += 1 }
+        }
     }
 
     /// The command loaded the filter that lets the recorded calls through
@@ -261,13 +267,15 @@ final class SyscallRecorder: @unchecked Sendable {
         var unreadable = 0
         /// Calls the ring buffer had no room for: lost.
         var lost = 0
+        /// Tasks whose calls went unrecorded (no room in the task map).
+        var unwatched = 0
     }
 
     var counts: Counts {
         var key: UInt32 = 0
         var lost: UInt64 = 0
         _ = dt_bpf_map_lookup(counters, &key, &lost)
-        return state.withLock { Counts(recorded: $0.recorded, unreadable: $0.unreadable, lost: Int(lost)) }
+        return state.withLock { Counts(recorded: $0.recorded, unreadable: $0.unreadable, lost: Int(lost), unwatched: $0.unwatched) }
     }
 }
 
