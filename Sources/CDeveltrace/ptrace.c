@@ -7,6 +7,7 @@
 #include <linux/openat2.h>
 #include <linux/seccomp.h>
 #include <linux/ptrace.h>
+#include <poll.h>
 #include <pthread.h>
 #include <signal.h>
 #include <stddef.h>
@@ -199,6 +200,15 @@ int dt_notification_receive(int listener, dt_notification *out) {
     out->arch = notification.data.arch;
     for (int i = 0; i < 6; i++) out->args[i] = notification.data.args[i];
     return 0;
+}
+
+int dt_listener_hung_up(int listener) {
+    struct pollfd entry = {.fd = listener, .events = POLLIN};
+    int n;
+    do {
+        n = poll(&entry, 1, 0);
+    } while (n < 0 && errno == EINTR);
+    return n > 0 && (entry.revents & POLLHUP) ? 1 : 0;
 }
 
 int dt_notification_continue(int listener, uint64_t id) {

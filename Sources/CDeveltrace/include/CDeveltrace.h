@@ -168,6 +168,9 @@ int dt_notification_receive(int listener, dt_notification *out);
 /// `SECCOMP_IOCTL_NOTIF_SEND` with `SECCOMP_USER_NOTIF_FLAG_CONTINUE`: the
 /// call goes on in the kernel. 0, or -1 with errno (ENOENT: it is gone).
 int dt_notification_continue(int listener, uint64_t id);
+/// 1 when no task uses the listener's filter any more (`POLLHUP`): every
+/// receive fails at once with ENOENT from then on; 0 otherwise.
+int dt_listener_hung_up(int listener);
 /// `SECCOMP_IOCTL_NOTIF_ID_VALID`: 0 while the call still waits.
 int dt_notification_id_valid(int listener, uint64_t id);
 /// `SECCOMP_IOCTL_NOTIF_SET_FLAGS(SECCOMP_USER_NOTIF_FD_SYNC_WAKE_UP)`

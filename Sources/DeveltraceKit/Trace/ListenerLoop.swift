@@ -42,6 +42,10 @@ final class ListenerLoop {
     /// Calls answered here (those handed to the ptrace loop are its
     /// `interruptStops`).
     private(set) var notifications = 0
+    /// No task uses the filter any more (the traced tasks are gone while
+    /// the sandbox's init still winds down): nothing can come, and a
+    /// receive would fail at once, over and over.
+    private(set) var hungUp = false
 
     init(listener: Int32, filter: SeccompFilter, shared: TraceShared, proc: FileDescriptor, root: Int32) {
         self.listener = listener
@@ -69,7 +73,10 @@ final class ListenerLoop {
     /// perhaps the end) or the caller went away before its call was taken.
     @discardableResult
     func serveOne(observe: (pid_t) -> Void) -> Bool {
-        guard dt_notification_receive(listener, &notification) == 0 else { return false }
+        guard dt_notification_receive(listener, &notification) == 0 else {
+            if errno == ENOENT && dt_listener_hung_up(listener) == 1 { hungUp = true }
+            return false
+        }
         observe(pid_t(bitPattern: notification.pid))
         answer(notification)
         return true

@@ -135,7 +135,7 @@ final class ListenerPool: @unchecked Sendable {
             // there is no helper then, and nothing goes parallel).
             var parallelHere = false
             loop.registered {
-                while !shared.finished.load(ordering: .acquiring) {
+                while !shared.finished.load(ordering: .acquiring) && !loop.hungUp {
                     loop.serveOne(observe: observe)
                     if parallel.load(ordering: .acquiring) != parallelHere {
                         parallelHere.toggle()
@@ -154,7 +154,7 @@ final class ListenerPool: @unchecked Sendable {
         return withIdentity(identity) {
             let loop = ListenerLoop(listener: listener, filter: filter, shared: shared, proc: proc, root: root)
             loop.registered {
-                while !shared.finished.load(ordering: .acquiring) {
+                while !shared.finished.load(ordering: .acquiring) && !loop.hungUp {
                     if parallel.load(ordering: .acquiring) {
                         loop.serveOne(observe: observe)
                     } else {
