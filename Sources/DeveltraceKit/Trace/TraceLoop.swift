@@ -197,11 +197,8 @@ final class TraceLoop {
         endChanges(pid)
         predictor.forget(pid)
         interrupted[pid] = nil
-        if let recorder = shared.recorder {
-            // Its calls, before its pid can name another task.
-            recorder.drain(into: shared)
-            recorder.unwatch(pid)
-        }
+        // Its calls, before its pid can name another task.
+        shared.recorder?.unwatch(pid, drainingInto: shared)
         shared.setThreadGroup(pid, nil)
         // Its pid may come back as another task with another directory.
         shared.directoryGeneration.add(1, ordering: .releasing)
@@ -244,10 +241,7 @@ final class TraceLoop {
             if former != pid, let task = tasks.removeValue(forKey: former) {
                 // A non-leader thread executed: it now has the leader's pid.
                 tasks[pid] = task
-                if let recorder = shared.recorder {
-                    recorder.drain(into: shared)
-                    recorder.unwatch(former)
-                }
+                shared.recorder?.unwatch(former, drainingInto: shared)
             }
             execSucceeded(pid)
             resume(pid)
@@ -413,10 +407,7 @@ final class TraceLoop {
     private func invalidateWorkingDirectories() {
         predictor.invalidateWorkingDirectories()
         shared.directoryGeneration.add(1, ordering: .releasing)
-        if let recorder = shared.recorder {
-            recorder.drain(into: shared)
-            recorder.refreshWorkingDirectories()
-        }
+        shared.recorder?.refreshWorkingDirectories(drainingInto: shared)
     }
 
     // MARK: Helpers

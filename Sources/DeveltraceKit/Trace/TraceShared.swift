@@ -79,7 +79,7 @@ final class TraceShared: Sendable {
     /// Set by the ptrace loop once every tracee is gone.
     let finished = Atomic<Bool>(false)
 
-    /// The in-kernel recorder, when it takes the read-only calls: its
+    /// The in-kernel recorder, when it takes calls of one path: its
     /// records come before any other's (`record`).
     let recorder: SyscallRecorder?
 

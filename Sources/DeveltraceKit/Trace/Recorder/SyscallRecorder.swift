@@ -8,7 +8,7 @@ import SystemPackage
 import Glibc
 #endif
 
-/// Records the read-only path calls of `RecordedCall.table` in the kernel,
+/// Records the path calls of `RecordedCall.table` in the kernel,
 /// without stopping the caller: two eBPF programs at the `sys_enter` and
 /// `sys_exit` raw tracepoints (`RecorderPrograms`) write each call of a
 /// watched task into a ring buffer, which the tracer reads (`drain`).
@@ -193,8 +193,9 @@ final class SyscallRecorder: @unchecked Sendable {
     var isEnabled: Bool { state.withLock { $0.enabled } }
 
     /// Stops recording `tid` (gone, or now named by its leader's pid after
-    /// an exec); `drain` first.
-    func unwatch(_ tid: pid_t) {
+    /// an exec), after recording what it did into `shared`.
+    func unwatch(_ tid: pid_t, drainingInto shared: TraceShared) {
+        drain(into: shared)
         var key = UInt32(bitPattern: tid)
         _ = dt_bpf_map_delete(tasks, &key)
         _ = dt_bpf_map_delete(pending, &key)
@@ -205,10 +206,16 @@ final class SyscallRecorder: @unchecked Sendable {
     }
 
     /// Reads every watched task's working directory again (after a
-    /// `chdir`, `fchdir` or a directory's removal); `drain` first. A task
+    /// `chdir`, `fchdir` or a directory's removal), after recording into
+    /// `shared` the calls made in the old ones. A task
     /// that has just ended (its directory can no longer be read, and may
     /// still have calls in the ring) keeps the one it had.
-    func refreshWorkingDirectories() {
+    func refreshWorkingDirectories(drainingInto shared: TraceShared) {
+        drain(into: shared)
+        refreshWorkingDirectories()
+    }
+
+    private func refreshWorkingDirectories() {
         state.withLock { state in
             for tid in Array(state.workingDirectories.keys) {
                 if let directory = FileSystem.readLink(RawPath("\(tid)/cwd"), relativeTo: proc.rawValue) {
