@@ -39,10 +39,18 @@ enum RecorderPrograms {
         var a = BPFAssembler()
         let registers: Int16 = -176 // r10 - 176 … r10 - 9
         let value: Int16 = -240 // the pending value, 64 bytes
+        // Every call of every task on the machine runs this program while
+        // a trace is on: the call's number is tested first, a few
+        // comparisons, before the task's lookup in a hash map.
+        a.load(.double, 8, 1, 8) // the call's number
+        for number in Set(calls.map(\.number)).sorted() {
+            a.jump32(.equal, 8, Int32(bitPattern: number), to: "recorded")
+        }
+        a.jump(to: "out")
+        a.label("recorded")
         taskPrologue(&a)
         a.callMap(dt_bpf_func_map_lookup_elem, tasks, key: -4)
         a.jump(.equal, 0, 0, to: "out")
-        a.load(.double, 8, 6, 8) // the call's number
         a.move(1, register: 10)
         a.add(1, Int32(registers))
         a.move(2, registersSize)
