@@ -85,6 +85,29 @@ extension Unit {
     }
 
     @Suite struct BuildOrdering {
+        @Test("one worker: lower priority first, equal priorities in the order added, a job's later job before others' queued earlier")
+        func priorities() throws {
+            let queue = BuildQueue()
+            let ran = BuildQueueFanOut.Shared<[String]>([])
+            // As a check queues them: each sample's reference and candidate
+            // at its place in the build order; sample 0's candidate adds its
+            // next round.
+            for place in 0..<3 {
+                queue.add(priority: place) { _ in ran.withLock { $0.append("reference \(place)") } }
+                queue.add(priority: place) { _ in
+                    ran.withLock { $0.append("candidate \(place)") }
+                    if place == 0 {
+                        queue.add(priority: place) { _ in ran.withLock { $0.append("round 2 of 0") } }
+                    }
+                }
+            }
+            try queue.run(workers: 1, cpus: 1) { false }
+            #expect(
+                ran.withLock { $0 } == [
+                    "reference 0", "candidate 0", "round 2 of 0", "reference 1", "candidate 1", "reference 2", "candidate 2",
+                ])
+        }
+
         @Test("largest first, equal sizes in their order; a sample's size is the bytes of its regular files")
         func largestFirst() throws {
             #expect(BuildOrder.largestFirst([10, 8144, 0, 6344, 10]) == [1, 3, 0, 4, 2])

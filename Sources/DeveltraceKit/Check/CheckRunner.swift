@@ -74,21 +74,27 @@ public final class CheckRunner: @unchecked Sendable {
         // Builds run in parallel, each pinned with its tracer to one CPU.
         let cpus = max(1, ProcessInfo.processInfo.activeProcessorCount)
         let queue = BuildQueue()
+        // Largest samples first (`BuildOrder`); the result keeps the name
+        // order. Each sample's builds share its place in the order as their
+        // priority: a long sample's reference and candidate start together,
+        // and its later rounds and experiments go before shorter samples'
+        // builds, so the longest chain of builds starts first instead of
+        // after every reference.
+        let order = BuildOrder.largestFirst(samples.map { BuildOrder.sourceSize(of: RawPath($0.directory)) })
+        let places = Dictionary(uniqueKeysWithValues: order.enumerated().map { ($1, $0) })
         let checks = samples.enumerated().map { index, sample in
             SampleCheck(
                 sample: sample, scratch: root.appending(RawPath("s\(index)")), neighbours: neighbours,
                 referenceKey: options.referenceCache.map { _ in
                     ReferenceKey.make(
                         sample: sample, tree: tree, dkms: dkms, neighbours: neighbours, architecture: options.architecture)
-                })
+                }, priority: places[index] ?? 0)
         }
-        // Largest samples first (`BuildOrder`); the result keeps the name order.
-        let queued = BuildOrder.largestFirst(samples.map { BuildOrder.sourceSize(of: RawPath($0.directory)) }).map { checks[$0] }
-        for check in queued {
-            queue.add(priority: 0) { [self] cpu in try self.referenceBuild(check, tree: tree, staging: staging, queue: queue, cpu: cpu) }
-        }
-        for check in queued {
-            queue.add(priority: 1) { [self] cpu in
+        for check in order.map({ checks[$0] }) {
+            queue.add(priority: check.priority) { [self] cpu in
+                try self.referenceBuild(check, tree: tree, staging: staging, queue: queue, cpu: cpu)
+            }
+            queue.add(priority: check.priority) { [self] cpu in
                 try self.candidateBuild(check, round: 1, tree: tree, staging: staging, queue: queue, cpu: cpu)
             }
         }
@@ -347,7 +353,7 @@ public final class CheckRunner: @unchecked Sendable {
         }
         if next {
             try execute(queue.send(.nextRound(state), to: check), check, tree: tree, staging: staging, queue: queue, cpu: cpu)
-            queue.add(priority: 1) { [self] cpu in
+            queue.add(priority: check.priority) { [self] cpu in
                 try self.candidateBuild(check, round: round + 1, tree: tree, staging: staging, queue: queue, cpu: cpu)
             }
             return

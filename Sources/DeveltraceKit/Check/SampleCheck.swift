@@ -13,9 +13,15 @@ final class SampleCheck: @unchecked Sendable {
     let referenceKey: String?
     /// Every DKMS sample of the run (`SampleBuild.neighbours`).
     let neighbours: [Sample]
+    /// The queue priority of every build of this sample: its place in the
+    /// build order (`BuildOrder`), so that a sample's next build (its
+    /// candidate beside its reference, its next closure round) goes before
+    /// those of samples queued after it.
+    let priority: Int
 
-    init(sample: Sample, scratch: RawPath, neighbours: [Sample] = [], referenceKey: String? = nil) {
+    init(sample: Sample, scratch: RawPath, neighbours: [Sample] = [], referenceKey: String? = nil, priority: Int = 0) {
         self.sample = sample
+        self.priority = priority
         self.scratch = scratch
         self.neighbours = neighbours
         self.referenceKey = referenceKey
