@@ -281,6 +281,35 @@ int dt_listener_probe(void) {
     return WIFEXITED(status) ? WEXITSTATUS(status) : 0;
 }
 
+int dt_listener_of_ended_child(void) {
+    int sockets[2];
+    if (socketpair(AF_UNIX, SOCK_SEQPACKET | SOCK_CLOEXEC, 0, sockets) < 0) return -1;
+    pid_t child = (pid_t)syscall(SYS_clone, SIGCHLD, 0, 0, 0, 0);
+    if (child < 0) {
+        close(sockets[0]);
+        close(sockets[1]);
+        return -1;
+    }
+    if (child == 0) {
+        struct sock_filter allow = BPF_STMT(BPF_RET | BPF_K, SECCOMP_RET_ALLOW);
+        struct sock_fprog program = {.len = 1, .filter = &allow};
+        if (prctl(PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0) < 0) _exit(1);
+        long listener = syscall(SYS_seccomp, SECCOMP_SET_MODE_FILTER, SECCOMP_FILTER_FLAG_NEW_LISTENER, &program);
+        if (listener < 0) _exit(1);
+        _exit(dt_listener_send(sockets[1], (int)listener, 0) == 0 ? 0 : 1);
+    }
+    close(sockets[1]);
+    int reason;
+    int listener = dt_listener_receive(sockets[0], &reason);
+    close(sockets[0]);
+    int status;
+    pid_t waited;
+    do {
+        waited = waitpid(child, &status, 0);
+    } while (waited < 0 && errno == EINTR);
+    return listener;
+}
+
 int dt_socketpair_cloexec(int fds[2]) { return socketpair(AF_UNIX, SOCK_SEQPACKET | SOCK_CLOEXEC, 0, fds); }
 
 int dt_get_return_value(pid_t pid, int64_t *value) {

@@ -200,7 +200,7 @@ static int load_filter(const void *filter, unsigned short length, unsigned long 
 
 // One message on `socket`: `error` (0 or why there is no listener) and,
 // when `fd` >= 0, the descriptor itself.
-static int send_listener(int socket, int fd, int error) {
+int dt_listener_send(int socket, int fd, int error) {
     int32_t code = error;
     struct iovec vector = {.iov_base = &code, .iov_len = sizeof code};
     union {
@@ -254,7 +254,7 @@ static _Noreturn void run_command(const dt_spawn_plan *plan) {
         int listener = load_filter(plan->listener_filter, plan->listener_filter_len,
                                    SECCOMP_FILTER_FLAG_NEW_LISTENER | SECCOMP_FILTER_FLAG_WAIT_KILLABLE_RECV);
         int error = listener < 0 ? errno : 0;
-        if (send_listener(plan->listener_socket, listener, error) < 0) fail(plan, DT_STAGE_FILTER, 1, errno, 126);
+        if (dt_listener_send(plan->listener_socket, listener, error) < 0) fail(plan, DT_STAGE_FILTER, 1, errno, 126);
         close(plan->listener_socket);
         if (listener >= 0) {
             close(listener);

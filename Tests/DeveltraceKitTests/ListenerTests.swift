@@ -1,4 +1,6 @@
+import CDeveltrace
 import Foundation
+import SystemPackage
 import Testing
 
 @testable import DeveltraceKit
@@ -204,6 +206,28 @@ extension Machine {
             #expect(traces[0] == traces[1])
             #expect(modes[1].contains("ptrace"), "wrapped: \(modes[1])")
             if ListenerSupport.available { #expect(modes[0].contains("listener"), "plain: \(modes[0])") }
+        }
+
+        /// The bbswitch regression (`develtrace check`, 315 s): once no task
+        /// used the filter (the traced tasks gone, the sandbox's init still
+        /// winding down), every receive failed at once with ENOENT and the
+        /// listener's threads looped on it, each spin running the recorder's
+        /// programs too.
+        @Test("a listener whose filter no task uses any more hangs up: the receive says so and the loop stops")
+        func hungUp() throws {
+            let listener = dt_listener_of_ended_child()
+            try #require(listener >= 0, "no listener: errno \(errno)")
+            defer { close(listener) }
+            let proc = try FileDescriptor.open("/proc", .readOnly, options: [.directory, .closeOnExec])
+            defer { try? proc.close() }
+            let root = open("/", O_RDONLY | O_DIRECTORY | O_CLOEXEC)
+            defer { close(root) }
+            let loop = ListenerLoop(
+                listener: listener, filter: try SeccompFilter.listening.get(), shared: TraceShared(), proc: proc, root: root)
+            var observed = 0
+            #expect(!loop.serveOne { _ in observed += 1 })
+            #expect(loop.hungUp)
+            #expect(observed == 0 && loop.notifications == 0)
         }
     }
 }

@@ -187,6 +187,12 @@ int dt_listener_receive(int socket, int *reason);
 /// (Linux 5.19; EBUSY under an ancestor's listener); bit 1: the sync
 /// wake-up (Linux 6.6). -1 with errno if the child could not be made.
 int dt_listener_probe(void);
+/// Sends `error` (0, or why there is no listener) and, when `fd` >= 0, the
+/// listener itself, as one message on `socket`.
+int dt_listener_send(int socket, int fd, int error);
+/// For tests: the listener of a filter whose only task has ended (a child
+/// that loaded it, sent it, and exited); -1 when it could not be made.
+int dt_listener_of_ended_child(void);
 /// Installs, once, a handler that does nothing for the wake signal
 /// (`SIGURG`, without `SA_RESTART`): a blocked `waitpid` or listener
 /// `ioctl` of a thread it is sent to returns EINTR. 0 or -1 with errno.
