@@ -22,6 +22,21 @@ extension Unit {
             return SampleObservation(sample: sample, reference: build(status), rounds: [], comparisons: [])
         }
 
+        @Test("a trace's notes become the sample's warnings, named by build; none without notes")
+        func traceWarnings() throws {
+            var observation = try Self.observation(.succeeded)
+            #expect(observation.traceWarnings.isEmpty)
+            observation.rounds = [Self.build(.failed(exitStatus: 2)), Self.build(.succeeded)]
+            observation.reference.outcome.notes = ["the in-kernel recorder lost 3 calls: its ring buffer was full"]
+            observation.rounds[1].outcome.notes = ["the in-kernel recorder had no room for 1 tasks"]
+            #expect(
+                observation.traceWarnings == [
+                    "hello: reference build: the in-kernel recorder lost 3 calls: its ring buffer was full",
+                    "hello: candidate round 2: the in-kernel recorder had no room for 1 tasks",
+                ])
+            #expect(observation.withoutTraces().traceWarnings == observation.traceWarnings, "kept once the traces are dropped")
+        }
+
         @Test("reference first, then the candidate round: on to closure with the round")
         func referenceFirst() throws {
             var (stage, command) = SampleStage.transition(.started, .referenceBuilt(try Self.observation(.succeeded)))

@@ -392,7 +392,7 @@ public final class CheckRunner: @unchecked Sendable {
             observation: observation.withoutTraces(), findings: findings,
             treeFilesUsed: final.referenceUsed.keys.map(\.description).sorted(),
             candidateUsed: Set(final.candidateUsed.keys), rebuilds: state.rebuilds, dependencyRebuilds: state.dependencyRebuilds,
-            warnings: state.warnings,
+            warnings: observation.traceWarnings + state.warnings,
             unownedHostFiles: unowned)
         try execute(queue.send(.classified(outcome), to: check), check, tree: tree, staging: staging, queue: queue, cpu: cpu)
         progress("\(check.sample.name): classified")

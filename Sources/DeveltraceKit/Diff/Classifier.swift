@@ -10,6 +10,17 @@ struct SampleObservation {
     /// reference's (by module file name).
     var comparisons: [[String: ModuleComparison]]
 
+    /// What its traces say of themselves (the recorder's lost calls, tasks
+    /// it had no room for), each named by sample and build: a trace that
+    /// knows it is incomplete says so in the check's result, whose
+    /// findings may lack what it missed.
+    var traceWarnings: [String] {
+        reference.outcome.notes.map { "\(sample.name): reference build: \($0)" }
+            + rounds.enumerated().flatMap { index, build in
+                build.outcome.notes.map { "\(sample.name): candidate round \(index + 1): \($0)" }
+            }
+    }
+
     /// The same observation without its builds' traces (accesses, processes,
     /// captured writes): what a classified sample keeps until the result
     /// is assembled. A sweep of 30 DKMS samples held every round's trace of

@@ -58,7 +58,6 @@ final class TraceLoop {
     var accesses: [FileAccess] { shared.accesses }
     /// Calls the listener handed over: the task stops right after them.
     private var interrupted: [pid_t: (process: pid_t, access: PendingAccess)] = [:]
-    private(set) var notes: [String] = []
     /// The traced command (the init's only child) and how it ended.
     private(set) var commandPid: pid_t?
     private(set) var commandStatus: Int32?

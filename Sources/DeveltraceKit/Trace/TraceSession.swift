@@ -226,7 +226,7 @@ public final class TraceSession: Sendable {
         return TraceOutcome(
             accesses: loop.accesses, processes: loop.processes, exitStatus: status,
             termination: cancellation ?? .completed, writes: writes,
-            notes: loop.notes + Self.recorderNotes(recorded),
+            notes: Self.recorderNotes(recorded),
             launchFailure: failure, commandPid: loop.commandPid ?? 0,
             statistics: TraceStatistics(
                 seccompStops: loop.seccompStops, syscallExitStops: loop.syscallExitStops, otherStops: loop.otherStops,
