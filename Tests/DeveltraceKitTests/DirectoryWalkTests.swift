@@ -31,6 +31,40 @@ extension Unit {
             #expect(seen.count == 255)
             #expect(Set(seen) == expected)
             #expect(seen == seen.sorted { $0.lexicographicallyPrecedes($1) }, "sorted by bytes")
+            #expect(try DirectoryWalk.names(in: RawPath(directory.path)) == seen, "names alone: the same, no stat")
+        }
+
+        @Test("abandoned scratch directories: only unlocked ones of the prefix go, never through a symlink of that name")
+        func abandoned() throws {
+            let base = FileManager.default.temporaryDirectory.appendingPathComponent("develtrace-abandoned-\(getpid())")
+            try? FileManager.default.removeItem(at: base)
+            try FileManager.default.createDirectory(at: base, withIntermediateDirectories: true)
+            defer { try? FileManager.default.removeItem(at: base) }
+            func directory(_ name: String, owner: Bool) throws -> URL {
+                let url = base.appendingPathComponent(name)
+                try FileManager.default.createDirectory(at: url, withIntermediateDirectories: true)
+                try Data("x".utf8).write(to: url.appendingPathComponent("inside"))
+                if owner { try Data().write(to: url.appendingPathComponent(ScratchDirectory.ownerFile)) }
+                return url
+            }
+            let gone = try directory("dtest.abc123", owner: true)
+            let held = try directory("dtest.def456", owner: true)
+            let unowned = try directory("dtest.ghi789", owner: false)
+            let otherPrefix = try directory("other.abc123", owner: true)
+            let longer = try directory("dtest.abc1234", owner: true)
+            let target = try directory("elsewhere", owner: true)
+            try FileManager.default.createSymbolicLink(at: base.appendingPathComponent("dtest.sym000"), withDestinationURL: target)
+            let lock = open(held.appendingPathComponent(ScratchDirectory.ownerFile).path, O_RDONLY | O_CLOEXEC)
+            try #require(lock >= 0)
+            #expect(flock(lock, LOCK_EX | LOCK_NB) == 0)
+            defer { close(lock) }
+
+            ScratchDirectory.removeAbandoned(in: RawPath(base.path), prefix: "dtest")
+            let exists = { (url: URL) in FileManager.default.fileExists(atPath: url.appendingPathComponent("inside").path) }
+            #expect(!FileManager.default.fileExists(atPath: gone.path), "abandoned: removed")
+            #expect(exists(held), "locked by a live run: kept")
+            #expect(exists(unowned) && exists(otherPrefix) && exists(longer), "not develtrace's: kept")
+            #expect(exists(target), "a symlink with the prefix is not followed")
         }
     }
 }

@@ -28,14 +28,21 @@ enum DirectoryWalk {
         try walk(directory: fd, prefix: RawPath(bytes: []), visit)
     }
 
-    private static func walk(directory fd: Int32, prefix: RawPath, _ visit: (DirectoryEntry) -> Bool) throws(Errno) {
+    /// The names in `directory` (not `.` and `..`), sorted, without a
+    /// `stat` of each: for a directory of many entries where only a few
+    /// names matter (`/tmp`).
+    static func names(in directory: RawPath) throws(Errno) -> [[UInt8]] {
+        let fd = try valueOrErrno { directory.withCString { open($0, O_RDONLY | O_DIRECTORY | O_CLOEXEC | O_NOFOLLOW) } }
         guard let stream = fdopendir(fd) else {
-            // errno first: close may change it.
             let error = Errno(rawValue: errno)
             close(fd)
             throw error
         }
         defer { closedir(stream) }
+        return names(of: stream)
+    }
+
+    private static func names(of stream: OpaquePointer) -> [[UInt8]] {
         var names: [[UInt8]] = []
         while let entry = readdir(stream) {
             // The name in place: a record is only d_reclen bytes long, so
@@ -48,6 +55,18 @@ enum DirectoryWalk {
             names.append(name)
         }
         names.sort { $0.lexicographicallyPrecedes($1) }
+        return names
+    }
+
+    private static func walk(directory fd: Int32, prefix: RawPath, _ visit: (DirectoryEntry) -> Bool) throws(Errno) {
+        guard let stream = fdopendir(fd) else {
+            // errno first: close may change it.
+            let error = Errno(rawValue: errno)
+            close(fd)
+            throw error
+        }
+        defer { closedir(stream) }
+        let names = names(of: stream)
         for name in names {
             var status = stat()
             let rc = name.withUnsafeBufferPointer { buffer -> Int32 in
