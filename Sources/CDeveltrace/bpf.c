@@ -21,16 +21,19 @@ const int32_t dt_bpf_func_get_current_pid_tgid = BPF_FUNC_get_current_pid_tgid;
 const int32_t dt_bpf_func_probe_read_kernel = BPF_FUNC_probe_read_kernel;
 const int32_t dt_bpf_func_probe_read_user_str = BPF_FUNC_probe_read_user_str;
 const int32_t dt_bpf_func_ringbuf_output = BPF_FUNC_ringbuf_output;
+const uint32_t dt_bpf_f_no_prealloc = BPF_F_NO_PREALLOC;
 const uint64_t dt_bpf_rb_no_wakeup = BPF_RB_NO_WAKEUP;
 
 static long sys_bpf(int command, union bpf_attr *attr) {
     return syscall(SYS_bpf, command, attr, sizeof(*attr));
 }
 
-int dt_bpf_map_create(uint32_t type, uint32_t key_size, uint32_t value_size, uint32_t max_entries, const char *name) {
+int dt_bpf_map_create(uint32_t type, uint32_t key_size, uint32_t value_size, uint32_t max_entries, uint32_t flags,
+                      const char *name) {
     union bpf_attr attr;
     memset(&attr, 0, sizeof(attr));
     attr.map_type = type;
+    attr.map_flags = flags;
     attr.key_size = key_size;
     attr.value_size = value_size;
     attr.max_entries = max_entries;

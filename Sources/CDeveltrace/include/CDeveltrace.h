@@ -121,8 +121,11 @@ extern const int32_t dt_bpf_func_map_lookup_elem, dt_bpf_func_map_update_elem, d
     dt_bpf_func_ringbuf_output;
 /// `BPF_RB_NO_WAKEUP`: a record that wakes no reader (the reader polls).
 extern const uint64_t dt_bpf_rb_no_wakeup;
+/// `BPF_F_NO_PREALLOC`: a hash map that allocates its elements as they come.
+extern const uint32_t dt_bpf_f_no_prealloc;
 /// `BPF_MAP_CREATE`. The map's descriptor, or -1 with errno.
-int dt_bpf_map_create(uint32_t type, uint32_t key_size, uint32_t value_size, uint32_t max_entries, const char *name);
+int dt_bpf_map_create(uint32_t type, uint32_t key_size, uint32_t value_size, uint32_t max_entries, uint32_t flags,
+                      const char *name);
 /// `BPF_PROG_LOAD` of a `BPF_PROG_TYPE_RAW_TRACEPOINT` program (`count`
 /// 8-byte instructions, license "GPL"); the verifier's log into `log` when
 /// not NULL. The program's descriptor, or -1 with errno.
