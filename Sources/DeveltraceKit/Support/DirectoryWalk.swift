@@ -34,6 +34,7 @@ enum DirectoryWalk {
     static func names(in directory: RawPath) throws(Errno) -> [[UInt8]] {
         let fd = try valueOrErrno { directory.withCString { open($0, O_RDONLY | O_DIRECTORY | O_CLOEXEC | O_NOFOLLOW) } }
         guard let stream = fdopendir(fd) else {
+            // errno first: close may change it.
             let error = Errno(rawValue: errno)
             close(fd)
             throw error

@@ -418,7 +418,8 @@ final class TraceLoop {
         return OpenFlags(rawValue: Int32(truncatingIfNeeded: flags)).intent
     }
 
-    /// The thread group id of a task, from `/proc/TID/status`.
+    /// The thread group id of a task: itself when `pidfd_open` takes it (a
+    /// group's leader), else from `/proc/TID/status`; nil when it is gone.
     static func threadGroup(of tid: pid_t, proc: FileDescriptor) -> pid_t? {
         // Most tasks of a build lead their own group, and `pidfd_open`
         // takes only a group's leader: two calls, where reading and parsing
