@@ -9,6 +9,7 @@
  * one CPU. Built and run by tools/bench-stops.
  *
  * Usage: bench-stops [CALLS]   (default 200000)
+ *        bench-stops --loop CALLS   (the calls alone; prints µs per call)
  */
 #define _GNU_SOURCE
 #include <errno.h>
@@ -158,6 +159,17 @@ static double run(enum mode mode, int pinned, long n) {
 }
 
 int main(int argc, char **argv) {
+    if (argc > 2 && strcmp(argv[1], "--loop") == 0) {
+        /* The loop alone, watched by whatever runs it (develtrace trace):
+           prints µs per call. */
+        int out[2];
+        if (pipe(out) != 0) die("pipe");
+        calls(atol(argv[2]), out[1]);
+        double us = -1;
+        if (read(out[0], &us, sizeof us) != sizeof us) die("read");
+        printf("%.1f\n", us);
+        return 0;
+    }
     long n = argc > 1 ? atol(argv[1]) : 200000;
     printf("| how the call is watched (%ld calls of openat on a missing path) | µs per call, unpinned | pinned to one CPU |\n", n);
     printf("| --- | ---: | ---: |\n");
