@@ -1,4 +1,5 @@
 import CDeveltrace
+import SystemPackage
 import Testing
 
 #if canImport(Glibc)
@@ -15,6 +16,17 @@ extension Unit {
 
         static func rule(_ name: String) -> RecordedCall? {
             table.first { PathSyscall.table[$0.tableIndex].name == name }
+        }
+
+        @Test("a return value: -errno fails, anything else succeeds, a restart is no result yet")
+        func returnValues() {
+            #expect(AccessResult(returnValue: 0) == .ok)
+            #expect(AccessResult(returnValue: 3) == .ok)
+            #expect(AccessResult(returnValue: -2) == .failed(.noSuchFileOrDirectory))
+            #expect(AccessResult(returnValue: -4095) == .failed(Errno(rawValue: 4095)))
+            #expect(AccessResult(returnValue: -4096) == .ok, "an address, not an errno")
+            for restart: Int64 in -516 ... -512 { #expect(AccessResult(returnValue: restart) == nil) }
+            #expect(AccessResult(returnValue: -511) == .failed(Errno(rawValue: 511)))
         }
 
         @Test("the recorded calls: one path, at most the working directory as base, nothing ptrace must see first")

@@ -35,6 +35,16 @@ public enum AccessResult: Hashable, Sendable, CustomStringConvertible {
         }
     }
 
+    /// What a system call's return value says: `-errno` (-4095 … -1) is a
+    /// failure, anything else success. Nil for the values a call
+    /// interrupted by a signal returns on its way to being restarted
+    /// (`ERESTARTSYS` … `ERESTART_RESTARTBLOCK`, -512 … -516): the call
+    /// comes again and is recorded then.
+    init?(returnValue value: Int64) {
+        if (-516 ... -512).contains(value) { return nil }
+        self = (-4095 ... -1).contains(value) ? .failed(Errno(rawValue: Int32(-value))) : .ok
+    }
+
     /// Parses what `description` printed.
     public init?(name: String) {
         if name == "ok" {

@@ -123,9 +123,7 @@ final class TraceLoop {
         var value: Int64 = 0
         if dt_get_return_value(pid, &value) == 0 {
             let returned = Int64(Int32(truncatingIfNeeded: value)) == value ? Int64(Int32(truncatingIfNeeded: value)) : value
-            let restarts: ClosedRange<Int64> = -516 ... -512 // ERESTARTSYS … ERESTART_RESTARTBLOCK
-            if !restarts.contains(returned) {
-                let result: AccessResult = (-4095 ... -1).contains(returned) ? .failed(Errno(rawValue: Int32(-returned))) : .ok
+            if let result = AccessResult(returnValue: returned) {
                 shared.record(pid: pid, process: call.process, [call.access], result: result)
             }
         }

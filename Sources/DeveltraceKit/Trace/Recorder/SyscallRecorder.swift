@@ -250,9 +250,8 @@ final class SyscallRecorder: @unchecked Sendable {
 
     private func record(_ event: RecorderEvent, _ state: inout State, into shared: TraceShared) {
         guard event.tableIndex < table.count else { return }
-        let restarts: ClosedRange<Int64> = -516 ... -512 // ERESTARTSYS … ERESTART_RESTARTBLOCK: it comes again
-        if restarts.contains(event.result) {
-            state.restarted += 1
+        guard let result = AccessResult(returnValue: event.result) else {
+            state.restarted += 1 // it comes again
             return
         }
         guard let bytes = event.path else {
@@ -267,7 +266,6 @@ final class SyscallRecorder: @unchecked Sendable {
         let access = PendingAccess(
             syscall: event.tableIndex, raw: path, absolute: path.absolute(relativeTo: base),
             intent: operand.intent.intent(from: event.args) ?? .read)
-        let result: AccessResult = (-4095 ... -1).contains(event.result) ? .failed(Errno(rawValue: Int32(-event.result))) : .ok
         state.recorded += 1
         shared.recordDrained(pid: event.tid, process: shared.threadGroup(of: event.tid) ?? event.tid, [access], result: result)
     }
