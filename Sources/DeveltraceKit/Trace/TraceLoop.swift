@@ -444,18 +444,8 @@ final class TraceLoop {
             let lineEnd = text[lineStart...].firstIndex(of: 10) ?? text.endIndex
             let line = text[lineStart..<lineEnd]
             if line.starts(with: key) {
-                let digits = line.dropFirst(key.count).drop { $0 == 32 || $0 == 9 }
-                var value: pid_t = 0
-                var seen = false
-                for byte in digits {
-                    guard (48...57).contains(byte) else { break }
-                    let (times, overflowA) = value.multipliedReportingOverflow(by: 10)
-                    let (sum, overflowB) = times.addingReportingOverflow(pid_t(byte - 48))
-                    if overflowA || overflowB { return nil }
-                    value = sum
-                    seen = true
-                }
-                return seen ? value : nil
+                let digits = line.dropFirst(key.count).drop { $0 == 32 || $0 == 9 }.prefix { (48...57).contains($0) }
+                return pid_t(String(decoding: digits, as: UTF8.self))
             }
             lineStart = lineEnd == text.endIndex ? text.endIndex : text.index(after: lineEnd)
         }
