@@ -21,6 +21,8 @@ const int32_t dt_bpf_func_get_current_pid_tgid = BPF_FUNC_get_current_pid_tgid;
 const int32_t dt_bpf_func_probe_read_kernel = BPF_FUNC_probe_read_kernel;
 const int32_t dt_bpf_func_probe_read_user_str = BPF_FUNC_probe_read_user_str;
 const int32_t dt_bpf_func_ringbuf_output = BPF_FUNC_ringbuf_output;
+const int32_t dt_bpf_func_probe_read_user = BPF_FUNC_probe_read_user;
+const int32_t dt_bpf_func_get_smp_processor_id = BPF_FUNC_get_smp_processor_id;
 const uint32_t dt_bpf_f_no_prealloc = BPF_F_NO_PREALLOC;
 const uint64_t dt_bpf_rb_no_wakeup = BPF_RB_NO_WAKEUP;
 

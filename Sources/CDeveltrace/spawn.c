@@ -225,6 +225,16 @@ int dt_listener_send(int socket, int fd, int error) {
     return n < 0 ? -1 : 0;
 }
 
+// The answer to a listener message: one byte.
+int dt_listener_acknowledge(int socket) {
+    char answer = 1;
+    ssize_t n;
+    do {
+        n = send(socket, &answer, 1, MSG_NOSIGNAL);
+    } while (n < 0 && errno == EINTR);
+    return n < 0 ? -1 : 0;
+}
+
 static _Noreturn void run_command(const dt_spawn_plan *plan) {
     if (plan->max_processes > 0) {
         struct rlimit limit = {.rlim_cur = (rlim_t)plan->max_processes, .rlim_max = (rlim_t)plan->max_processes};
@@ -255,6 +265,11 @@ static _Noreturn void run_command(const dt_spawn_plan *plan) {
                                    SECCOMP_FILTER_FLAG_NEW_LISTENER | SECCOMP_FILTER_FLAG_WAIT_KILLABLE_RECV);
         int error = listener < 0 ? errno : 0;
         if (dt_listener_send(plan->listener_socket, listener, error) < 0) fail(plan, DT_STAGE_FILTER, 1, errno, 126);
+        // The tracer answers once it has decided what records the calls
+        // (the in-kernel recorder from the exec on, or not): then exec.
+        char answer;
+        while (read(plan->listener_socket, &answer, 1) < 0 && errno == EINTR) {
+        }
         close(plan->listener_socket);
         if (listener >= 0) {
             close(listener);

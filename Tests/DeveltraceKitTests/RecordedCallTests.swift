@@ -49,7 +49,10 @@ extension Unit {
             for name in ["mkdir", "unlink", "unlinkat", "creat", "chmod", "truncate"] {
                 #expect(Self.rule(name) != nil, "\(name) is not recorded")
             }
-            for name in ["execve", "execveat", "rename", "chdir", "chroot", "fchdir", "openat2", "utimensat", "stat64", "fchmod"] {
+            let execve = try #require(Self.rule("execve"))
+            #expect(execve.conditions.isEmpty && execve.pathArgument == 0 && execve.argumentVector == 1)
+            #expect(Self.table.filter { $0.argumentVector != nil }.count == 1, "only execve's vector is read in the kernel")
+            for name in ["execveat", "rename", "chdir", "chroot", "fchdir", "openat2", "utimensat", "stat64", "fchmod"] {
                 #expect(Self.rule(name) == nil, "\(name) is recorded")
             }
         }
@@ -107,7 +110,8 @@ extension Unit {
             #expect(Self.run(prefix, Self.data(nr: 262, [3, 0x1000, 0x2000, UInt64(dt_at_empty_path)])) == nil, "fstat")
             #expect(Self.run(prefix, Self.data(nr: 83, [0x1000, 0o755])) == allow, "mkdir")
             #expect(Self.run(prefix, Self.data(nr: 80, [0x1000])) == nil, "chdir")
-            #expect(Self.run(prefix, Self.data(nr: 59, [0x1000, 0, 0])) == nil, "execve")
+            #expect(Self.run(prefix, Self.data(nr: 59, [0x1000, 0x2000, 0x3000])) == allow, "execve")
+            #expect(Self.run(prefix, Self.data(nr: 322, [atFDCWD, 0x1000, 0x2000, 0x3000, 0])) == nil, "execveat")
             #expect(Self.run(prefix, Self.data(arch: dt_audit_arch_i386, nr: 5, [0x1000, 0])) == nil, "i386 open")
             #expect(SeccompFilter.allowing([]).isEmpty)
         }
@@ -132,10 +136,58 @@ extension Unit {
             #expect([UInt8](repeating: 0, count: 10).withUnsafeBytes { RecorderEvent($0) } == nil)
         }
 
+        @Test("an exec record of the sys_enter program reads back: the path, the vector whole, cut or unreadable")
+        func execRecord() {
+            func record(count: Int, status: UInt64, path: [UInt8], arguments: [[UInt8]]) -> [UInt8] {
+                var bytes: [UInt8] = []
+                bytes += withUnsafeBytes(of: Int32(77).littleEndian, Array.init)
+                bytes += withUnsafeBytes(of: UInt32(3).littleEndian, Array.init)
+                bytes += withUnsafeBytes(of: Int64(0).littleEndian, Array.init)
+                let blob: [UInt8] = arguments.flatMap { $0 + [UInt8(0)] }
+                for value in [UInt64(count), UInt64(blob.count), status, 0, 0, 0] {
+                    bytes += withUnsafeBytes(of: value.littleEndian, Array.init)
+                }
+                bytes += withUnsafeBytes(of: Int32(path.count + 1).littleEndian, Array.init)
+                bytes += withUnsafeBytes(of: RecorderEvent.Kind.execArguments.rawValue.littleEndian, Array.init)
+                var slot = path + [0]
+                slot += [UInt8](repeating: 0xAA, count: RecorderEvent.maximumPath - slot.count)
+                return bytes + slot + blob
+            }
+            let flag: [UInt8] = Array("-DX=".utf8) + [0xFF]
+            let arguments: [[UInt8]] = [Array("gcc".utf8), [], flag, Array("a.c".utf8)]
+            let whole = record(count: 4, status: 0, path: Array("/usr/bin/gcc".utf8), arguments: arguments)
+            let parsed = whole.withUnsafeBytes { RecorderEvent($0) }
+            #expect(parsed?.kind == .execArguments)
+            #expect(parsed?.path == Array("/usr/bin/gcc".utf8))
+            #expect(parsed?.arguments == arguments)
+            let cut = record(count: 4, status: ExecArguments.Status.cut.rawValue, path: [47], arguments: arguments)
+            #expect(cut.withUnsafeBytes { RecorderEvent($0) }?.arguments == nil)
+            let unreadable = record(count: 2, status: ExecArguments.Status.unreadable.rawValue, path: [47], arguments: [])
+            #expect(unreadable.withUnsafeBytes { RecorderEvent($0) }?.arguments == nil)
+            let miscounted = record(count: 5, status: 0, path: [47], arguments: arguments)
+            #expect(miscounted.withUnsafeBytes { RecorderEvent($0) }?.arguments == nil, "fewer arguments than the count")
+            var unknown = whole
+            unknown[68] = 9
+            #expect(unknown.withUnsafeBytes { RecorderEvent($0) } == nil, "a kind this version does not write")
+        }
+
+        @Test("a command line from /proc and the possible CPUs from /sys parse")
+        func procTexts() {
+            let line = TraceLoop.commandLine(in: Array("sh\0-c\0\0x\u{FF}\0".utf8))
+            #expect(line == [RawPath("sh"), RawPath("-c"), RawPath(""), RawPath("x\u{FF}")])
+            #expect(TraceLoop.commandLine(in: Array("a\0b".utf8)) == [RawPath("a"), RawPath("b")], "no last NUL")
+            #expect(SyscallRecorder.possibleCPUs(in: Array("0-1\n".utf8)) == 2)
+            #expect(SyscallRecorder.possibleCPUs(in: Array("0\n".utf8)) == 1)
+            #expect(SyscallRecorder.possibleCPUs(in: Array("0-3,8-11\n".utf8)) == 12)
+            #expect(SyscallRecorder.possibleCPUs(in: Array("x".utf8)) == nil)
+            #expect(SyscallRecorder.possibleCPUs() >= 1)
+        }
+
         @Test("the programs assemble: every jump lands inside, the last instruction is an exit")
         func programs() {
-            let enter = RecorderPrograms.enter(Self.table, tasks: 3, pending: 4)
-            let exit = RecorderPrograms.exit(pending: 4, scratch: 5, ring: 6, counters: 7)
+            let maps = RecorderPrograms.Maps(tasks: 3, pending: 4, scratch: 5, execScratch: 6, ring: 7, counters: 8)
+            let enter = RecorderPrograms.enter(Self.table, maps: maps)
+            let exit = RecorderPrograms.exit(maps: maps)
             for program in [enter, exit] {
                 #expect(program.count % 8 == 0)
                 let count = program.count / 8

@@ -118,7 +118,7 @@ extern const uint32_t dt_bpf_map_hash, dt_bpf_map_array, dt_bpf_map_percpu_array
 /// `BPF_FUNC_*`: the helpers the recorder's programs call.
 extern const int32_t dt_bpf_func_map_lookup_elem, dt_bpf_func_map_update_elem, dt_bpf_func_map_delete_elem,
     dt_bpf_func_get_current_pid_tgid, dt_bpf_func_probe_read_kernel, dt_bpf_func_probe_read_user_str,
-    dt_bpf_func_ringbuf_output;
+    dt_bpf_func_ringbuf_output, dt_bpf_func_probe_read_user, dt_bpf_func_get_smp_processor_id;
 /// `BPF_RB_NO_WAKEUP`: a record that wakes no reader (the reader polls).
 extern const uint64_t dt_bpf_rb_no_wakeup;
 /// `BPF_F_NO_PREALLOC`: a hash map that allocates its elements as they come.
@@ -185,6 +185,9 @@ int dt_listener_set_sync_to(int listener, int sync);
 /// it (close-on-exec), or -1 with `*reason` the command's errno when it
 /// could not make one (0: it sent nothing and went away).
 int dt_listener_receive(int socket, int *reason);
+/// The tracer's answer on `socket` once it has received the listener (or
+/// the reason there is none): the command waits for it before its exec.
+int dt_listener_acknowledge(int socket);
 /// What this kernel and this process's place allow, tried in a child:
 /// bit 0: a filter with a listener and `SECCOMP_FILTER_FLAG_WAIT_KILLABLE_RECV`
 /// (Linux 5.19; EBUSY under an ancestor's listener); bit 1: the sync

@@ -34,6 +34,22 @@ enum FileSystem {
         return RawPath(bytes: buffer[0..<n].map { UInt8(bitPattern: $0) })
     }
 
+    /// The whole contents of a file (small ones: `/proc` and `/sys` texts),
+    /// nil when it cannot be opened or read.
+    static func contents(of path: RawPath, relativeTo directory: Int32 = AT_FDCWD) -> [UInt8]? {
+        try? withOpened(path, O_RDONLY, relativeTo: directory) { fd -> [UInt8]? in
+            var bytes: [UInt8] = []
+            var buffer = [UInt8](repeating: 0, count: 16 << 10)
+            while true {
+                let n = buffer.withUnsafeMutableBytes { read(fd, $0.baseAddress, $0.count) }
+                if n < 0 && errno == EINTR { continue }
+                if n < 0 { return nil }
+                if n == 0 { return bytes }
+                bytes += buffer[0..<n]
+            }
+        } ?? nil
+    }
+
     /// `stat` (`following`) or `lstat` of `path`; the error read at once.
     static func status(of path: RawPath, following: Bool = true) throws(Errno) -> stat {
         var status = stat()

@@ -61,8 +61,18 @@ final class ListenerPool: @unchecked Sendable {
             if pinned { _ = dt_pin_thread_to_cpu(cpus[0]) }
             var reason: Int32 = 0
             let received = dt_listener_receive(socket, &reason)
-            close(socket)
             shared.listenerLoaded.store(received >= 0, ordering: .releasing)
+            if received >= 0, let recorder = shared.recorder {
+                // Only with the listening filter (the recording one) does
+                // anything reach the recorder; a listener above develtrace
+                // leaves every call to ptrace, and nothing is recorded twice.
+                shared.lookups.disable()
+                recorder.enable()
+            }
+            // The command waits for this before its exec, the first call
+            // the recorder may take.
+            _ = dt_listener_acknowledge(socket)
+            close(socket)
             shared.listenerDecided.signal()
             guard received >= 0 else {
                 if reason != 0 {

@@ -67,8 +67,6 @@ final class TraceLoop {
     private(set) var otherStops = 0
     /// Stops right after a call the listener could not predict.
     private(set) var interruptStops = 0
-    /// Whether the recorder was enabled or left off (at the first stop).
-    private var recorderDecided = false
 
     /// `root`: an `O_PATH` descriptor of the tracees' root, for predictions.
     init(initPid: pid_t, proc: FileDescriptor, root: Int32, shared: TraceShared) {
@@ -238,6 +236,7 @@ final class TraceLoop {
             if former != pid, let task = tasks.removeValue(forKey: former) {
                 // A non-leader thread executed: it now has the leader's pid.
                 tasks[pid] = task
+                shared.recorder?.carryExec(from: former, to: pid, drainingInto: shared)
                 shared.recorder?.unwatch(former, drainingInto: shared)
             }
             execSucceeded(pid)
@@ -261,18 +260,6 @@ final class TraceLoop {
     // MARK: Path system calls
 
     private func seccompStop(_ pid: pid_t) {
-        if let recorder = shared.recorder, !recorderDecided {
-            // The command's first stop (its execve) comes after it sent the
-            // tracer its listener, or why it has none: only with the
-            // listening filter does anything reach the recorder.
-            recorderDecided = true
-            if shared.listenerDecided.wait(timeout: .now() + .seconds(10)) == .success,
-                shared.listenerLoaded.load(ordering: .acquiring)
-            {
-                shared.lookups.disable()
-                recorder.enable()
-            }
-        }
         var info = dt_syscall_info()
         guard dt_get_syscall_info(pid, &info) == 0, info.op == 3 /* SECCOMP */ else {
             resume(pid)
@@ -362,13 +349,39 @@ final class TraceLoop {
         complete(pid, result: .ok)
         task = tasks[pid] ?? task
         let process = task.process
+        var program: (argv: [RawPath], executable: RawPath?)? = nil
         if let argv = task.pendingArgv {
-            processes[process]?.argv = argv
-            processes[process]?.executable = exec?.absolute
+            program = (argv, exec?.absolute)
+        } else if let recorded = shared.recorder?.exec(of: pid, drainingInto: shared) {
+            // The recorder read the call at its entry (no stop); a vector it
+            // could not read whole is the new program's own, as the kernel
+            // laid it out.
+            program = (recorded.argv ?? Self.commandLine(of: pid, proc: proc) ?? [], recorded.absolute)
+        }
+        if let program {
+            processes[process]?.argv = program.argv
+            processes[process]?.executable = program.executable
             // After exec the task is its process's leader: `pid` is the pid.
             if processes[process]?.parent == 0 && announced[pid] == nil { execedUnannounced.insert(pid) }
         }
         tasks[pid]?.pendingArgv = nil
+    }
+
+    /// The argument vector of `pid` as `/proc/PID/cmdline` has it (after an
+    /// exec: the new program's, an interpreter's for a script); nil when it
+    /// cannot be read.
+    static func commandLine(of pid: pid_t, proc: FileDescriptor) -> [RawPath]? {
+        guard let bytes = FileSystem.contents(of: RawPath("\(pid)/cmdline"), relativeTo: proc.rawValue), !bytes.isEmpty else {
+            return nil
+        }
+        return commandLine(in: bytes)
+    }
+
+    /// NUL-terminated arguments → the vector. Pure.
+    static func commandLine(in bytes: [UInt8]) -> [RawPath] {
+        var text = bytes[...]
+        if text.last == 0 { text = text.dropLast() }
+        return text.split(separator: 0, omittingEmptySubsequences: false).map { RawPath(bytes: Array($0)) }
     }
 
     private func complete(_ pid: pid_t, result: AccessResult) {

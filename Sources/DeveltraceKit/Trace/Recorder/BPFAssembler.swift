@@ -57,6 +57,8 @@ struct BPFAssembler {
     /// dst = src's low 32 bits (the upper ones cleared).
     mutating func move32(_ dst: Register, register src: Register) { emit(Self.alu32 | Self.move | Self.sourceRegister, dst, src) }
     mutating func add(_ dst: Register, _ imm: Int32) { emit(Self.alu64 | Self.add, dst, 0, 0, imm) }
+    /// dst = dst + src.
+    mutating func add(_ dst: Register, register src: Register) { emit(Self.alu64 | Self.add | Self.sourceRegister, dst, src) }
     /// dst = dst & imm, on the low 32 bits (the upper ones cleared).
     mutating func and32(_ dst: Register, _ imm: UInt32) { emit(Self.alu32 | Self.and, dst, 0, 0, Int32(bitPattern: imm)) }
     /// dst = *(size *)(src + off).

@@ -10,11 +10,17 @@ import CSeccomp
 /// exactly the calls the programs record: every call of one path on the
 /// x86_64 ABI whose path cannot be relative to a directory descriptor
 /// (`AT_FDCWD`, or no descriptor argument), reads and changes alike, except
-/// what the ptrace loop must see before it runs: `execve` (the argument
-/// vector), `chdir` and `chroot` (the working directory), `openat2` (its
-/// flags are in memory) and `utimensat` on a descriptor. A call relative to
-/// another descriptor still goes to the listener or ptrace, which read the
-/// descriptor's path from `/proc` while the call waits; i386 calls too.
+/// what the ptrace loop must see before it runs: `chdir` and `chroot` (the
+/// working directory), `execveat` (relative to a descriptor, or to none),
+/// `openat2` (its flags are in memory) and `utimensat` on a descriptor. A
+/// call relative to another descriptor still goes to the listener or
+/// ptrace, which read the descriptor's path from `/proc` while the call
+/// waits; i386 calls too.
+///
+/// `execve` is recorded too: its path and argument vector are read at its
+/// entry (after a successful exec the caller's memory is gone), and the
+/// ptrace loop takes them at the exec event (`SyscallRecorder.exec`), so
+/// an exec costs no seccomp stop and no exit stop.
 ///
 /// With changes recorded here the ptrace loop no longer sees every change
 /// before it runs, so the lookup cache is off while the recorder works
@@ -36,6 +42,9 @@ public struct RecordedCall: Sendable, Equatable {
     public var pathArgument: Int
     /// All must hold.
     public var conditions: [Condition]
+    /// The argument holding the argument vector the `sys_enter` program
+    /// reads with the path (`execve`); nil for every other call.
+    public var argumentVector: Int? = nil
 
     /// `AT_FDCWD` as the kernel reads an `int` argument.
     static let workingDirectory = UInt32(bitPattern: -100)
@@ -48,8 +57,12 @@ public struct RecordedCall: Sendable, Equatable {
         for (index, call) in table.enumerated() {
             guard call.operands.count == 1, call.skipWhenNull == nil else { continue }
             let operand = call.operands[0]
+            var argumentVector: Int? = nil
             switch operand.intent {
-            case .fixed(.exec), .fixed(.chdir), .openHow: continue
+            case .fixed(.exec):
+                guard call.name == "execve", operand.dirfdArgument == nil else { continue }
+                argumentVector = operand.pathArgument + 1
+            case .fixed(.chdir), .openHow: continue
             case .fixed, .openFlags: break
             }
             var conditions: [Condition] = []
@@ -61,7 +74,10 @@ public struct RecordedCall: Sendable, Equatable {
             }
             for name in [call.name] + call.aliases {
                 guard let nr = number(name), seen.insert(nr).inserted else { continue }
-                rules.append(RecordedCall(number: nr, tableIndex: index, pathArgument: operand.pathArgument, conditions: conditions))
+                rules.append(
+                    RecordedCall(
+                        number: nr, tableIndex: index, pathArgument: operand.pathArgument, conditions: conditions,
+                        argumentVector: argumentVector))
             }
         }
         return rules

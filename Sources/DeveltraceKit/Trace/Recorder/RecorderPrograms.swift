@@ -12,7 +12,32 @@ import CDeveltrace
 /// result, its arguments and its path, read from the caller's memory now
 /// that the kernel has read it too (the page is in memory: a read at entry
 /// may find it paged out and must not fault).
+///
+/// `execve` is the exception: after a successful exec the caller's memory
+/// is gone, so the `sys_enter` program reads the path and the argument
+/// vector at once into an `ExecArguments` record, and the `sys_exit`
+/// record of a successful one carries no path (`RecorderEvent.Kind`).
 enum RecorderPrograms {
+    /// The maps the programs use, by descriptor.
+    struct Maps {
+        var tasks: Int32
+        var pending: Int32
+        /// Per CPU: the `sys_exit` program's record.
+        var scratch: Int32
+        /// An array of one `RecorderEvent.execSize` value per possible CPU,
+        /// indexed by the CPU's number: the `sys_enter` program's exec record.
+        var execScratch: Int32
+        var ring: Int32
+        var counters: Int32
+    }
+
+    /// At most this many arguments of an exec are read in the kernel, and
+    /// at most `RecorderEvent.argumentBytes` bytes of them; a longer vector
+    /// is marked cut, and the ptrace loop reads the new program's
+    /// `/proc/PID/cmdline` instead. The verifier follows the loop once per
+    /// argument.
+    static let maximumArguments: Int32 = 512
+
     /// `pending` values: the six arguments, the path's address, the row.
     static let pendingSize = 64
     /// `struct pt_regs` (x86_64): read whole at entry.
@@ -35,10 +60,12 @@ enum RecorderPrograms {
     }
 
     /// The `sys_enter` program.
-    static func enter(_ calls: [RecordedCall], tasks: Int32, pending: Int32) -> [UInt8] {
+    static func enter(_ calls: [RecordedCall], maps: Maps) -> [UInt8] {
         var a = BPFAssembler()
         let registers: Int16 = -176 // r10 - 176 … r10 - 9
         let value: Int16 = -240 // the pending value, 64 bytes
+        let cpuKey: Int16 = -248
+        let argumentPointer: Int16 = -256
         // Every call of every task on the machine runs this program while
         // a trace is on: the call's number is tested first, a few
         // comparisons, before the task's lookup in a hash map.
@@ -49,7 +76,7 @@ enum RecorderPrograms {
         a.jump(to: "out")
         a.label("recorded")
         taskPrologue(&a)
-        a.callMap(dt_bpf_func_map_lookup_elem, tasks, key: -4)
+        a.callMap(dt_bpf_func_map_lookup_elem, maps.tasks, key: -4)
         a.jump(.equal, 0, 0, to: "out")
         // The number again: after the comparisons above the verifier knows
         // r8 exactly on each way to "recorded", and would check the rest
@@ -76,6 +103,8 @@ enum RecorderPrograms {
             a.move(9, Int32(call.tableIndex))
             a.load(.double, 1, 10, registers + argumentRegisters[call.pathArgument])
             a.store(.double, 10, value + 48, register: 1)
+            // Whether the path was read at entry (an exec).
+            a.store(.word, 10, value + 60, call.argumentVector == nil ? 0 : 1)
             a.jump(to: "matched")
         }
         a.label("matched")
@@ -84,28 +113,122 @@ enum RecorderPrograms {
             a.store(.double, 10, value + Int16(8 * i), register: 1)
         }
         a.store(.word, 10, value + 56, register: 9)
-        a.store(.word, 10, value + 60, 0)
         a.move(3, register: 10)
         a.add(3, Int32(value))
         a.move(4, 0)
-        a.callMap(dt_bpf_func_map_update_elem, pending, key: -4)
+        a.callMap(dt_bpf_func_map_update_elem, maps.pending, key: -4)
+        let execs = calls.filter { $0.argumentVector != nil }
+        if !execs.isEmpty {
+            for (k, call) in execs.enumerated() {
+                a.label("exec?\(k)")
+                a.jump32(.notEqual, 8, Int32(bitPattern: call.number), to: k + 1 < execs.count ? "exec?\(k + 1)" : "out")
+                a.load(.double, 8, 10, registers + argumentRegisters[call.pathArgument])
+                a.store(.double, 10, argumentPointer, register: 8)
+                a.load(.double, 8, 10, registers + argumentRegisters[call.argumentVector!])
+                a.move(9, Int32(call.tableIndex))
+                a.jump(to: "exec")
+            }
+            execArguments(&a, maps: maps, cpuKey: cpuKey, argumentPointer: argumentPointer)
+        }
         a.label("out")
         a.move(0, 0)
         a.exit()
         return a.assembled()
     }
 
+    /// The exec record: r7 = the task, r8 = the argument vector's address,
+    /// r9 = the row, the path's address at r10 + `argumentPointer`. Ends
+    /// at "out".
+    private static func execArguments(_ a: inout BPFAssembler, maps: Maps, cpuKey: Int16, argumentPointer: Int16) {
+        let limit = Int32(RecorderEvent.argumentBytes)
+        let pathAt = Int32(RecorderEvent.headerSize)
+        let argumentsAt = Int32(RecorderEvent.headerSize + RecorderEvent.maximumPath)
+        a.label("exec")
+        a.call(dt_bpf_func_get_smp_processor_id)
+        a.store(.word, 10, cpuKey, register: 0)
+        a.callMap(dt_bpf_func_map_lookup_elem, maps.execScratch, key: cpuKey)
+        a.jump(.equal, 0, 0, to: "out")
+        a.move(6, register: 0) // the record; the context is no longer needed
+        a.store(.word, 6, 0, register: 7) // tid
+        a.store(.word, 6, 4, register: 9) // row
+        a.store(.double, 6, 8, 0) // result
+        a.store(.word, 6, 68, Int32(RecorderEvent.Kind.execArguments.rawValue))
+        a.move(1, register: 6)
+        a.add(1, pathAt)
+        a.move(2, Int32(RecorderEvent.maximumPath))
+        a.load(.double, 3, 10, argumentPointer)
+        a.call(dt_bpf_func_probe_read_user_str)
+        a.store(.word, 6, 64, register: 0) // the path's length with its NUL, or an error
+        a.move(9, register: 6) // the record from here on
+        a.move(6, 0) // arguments read
+        a.move(7, 0) // their bytes
+        a.label("argument")
+        a.jump(.greater, 6, maximumArguments - 1, to: "cut")
+        a.move(1, register: 10)
+        a.add(1, Int32(argumentPointer))
+        a.move(2, 8)
+        a.move(3, register: 8)
+        a.call(dt_bpf_func_probe_read_user)
+        a.jump(.notEqual, 0, 0, to: "unreadable")
+        a.load(.double, 3, 10, argumentPointer)
+        a.jump(.equal, 3, 0, to: "whole")
+        a.move(1, register: 9)
+        a.add(1, argumentsAt)
+        a.add(1, register: 7)
+        a.move(2, limit)
+        a.call(dt_bpf_func_probe_read_user_str)
+        a.jump(.signedLess, 0, 1, to: "unreadable")
+        a.jump(.greater, 0, limit, to: "unreadable")
+        a.add(7, register: 0)
+        a.add(6, 1)
+        a.add(8, 8)
+        // A vector that reaches the limit (its last argument perhaps cut
+        // there) is marked cut.
+        a.jump(.greater, 7, limit - 1, to: "cut")
+        a.jump(to: "argument")
+        a.label("cut")
+        a.store(.double, 9, 32, Int32(ExecArguments.Status.cut.rawValue))
+        a.jump(to: "send")
+        a.label("unreadable")
+        a.store(.double, 9, 32, Int32(ExecArguments.Status.unreadable.rawValue))
+        a.jump(to: "send")
+        a.label("whole")
+        a.store(.double, 9, 32, Int32(ExecArguments.Status.whole.rawValue))
+        a.label("send")
+        a.store(.double, 9, 16, register: 6)
+        a.store(.double, 9, 24, register: 7)
+        a.move(3, register: 7)
+        a.jump(.greater, 3, 2 * limit, to: "out")
+        a.add(3, argumentsAt)
+        a.loadMap(1, maps.ring)
+        a.move(2, register: 9)
+        a.move(4, Int32(truncatingIfNeeded: dt_bpf_rb_no_wakeup))
+        a.call(dt_bpf_func_ringbuf_output)
+        a.jump(.equal, 0, 0, to: "out")
+        countLost(&a, counters: maps.counters)
+        a.jump(to: "out")
+    }
+
+    /// counters[0] += 1 (a record the ring had no room for).
+    private static func countLost(_ a: inout BPFAssembler, counters: Int32) {
+        a.store(.word, 10, -8, 0)
+        a.callMap(dt_bpf_func_map_lookup_elem, counters, key: -8)
+        a.jump(.equal, 0, 0, to: "out")
+        a.move(1, 1)
+        a.atomicAdd(0, 0, register: 1)
+    }
+
     /// The `sys_exit` program. A record the ring buffer has no room for
     /// counts in `counters[0]`.
-    static func exit(pending: Int32, scratch: Int32, ring: Int32, counters: Int32) -> [UInt8] {
+    static func exit(maps: Maps) -> [UInt8] {
         var a = BPFAssembler()
         let path = Int32(RecorderEvent.headerSize)
         taskPrologue(&a)
-        a.callMap(dt_bpf_func_map_lookup_elem, pending, key: -4)
+        a.callMap(dt_bpf_func_map_lookup_elem, maps.pending, key: -4)
         a.jump(.equal, 0, 0, to: "out")
         a.move(8, register: 0)
         a.store(.word, 10, -8, 0)
-        a.callMap(dt_bpf_func_map_lookup_elem, scratch, key: -8)
+        a.callMap(dt_bpf_func_map_lookup_elem, maps.scratch, key: -8)
         a.jump(.equal, 0, 0, to: "forget")
         a.move(9, register: 0)
         a.store(.word, 9, 0, register: 7) // tid
@@ -119,7 +242,21 @@ enum RecorderPrograms {
         }
         a.load(.double, 1, 8, 48)
         a.store(.double, 10, -16, register: 1) // the path's address
-        a.callMap(dt_bpf_func_map_delete_elem, pending, key: -4)
+        a.load(.word, 1, 8, 60)
+        a.store(.word, 10, -20, register: 1) // whether the path was read at entry
+        a.callMap(dt_bpf_func_map_delete_elem, maps.pending, key: -4)
+        a.store(.word, 9, 68, Int32(RecorderEvent.Kind.call.rawValue))
+        a.load(.word, 1, 10, -20)
+        a.jump(.equal, 1, 0, to: "read")
+        a.load(.double, 1, 6, 8)
+        a.jump(.notEqual, 1, 0, to: "read")
+        // A successful exec: the caller's memory is the new program's now,
+        // and the path was read at entry.
+        a.store(.word, 9, 68, Int32(RecorderEvent.Kind.execResult.rawValue))
+        a.store(.word, 9, 64, 0)
+        a.move(3, 0)
+        a.jump(to: "sized")
+        a.label("read")
         a.move(1, register: 9)
         a.add(1, path)
         a.move(2, Int32(RecorderEvent.maximumPath))
@@ -137,67 +274,18 @@ enum RecorderPrograms {
         a.move(3, Int32(RecorderEvent.maximumPath))
         a.label("sized")
         a.add(3, path)
-        a.loadMap(1, ring)
+        a.loadMap(1, maps.ring)
         a.move(2, register: 9)
         a.move(4, Int32(truncatingIfNeeded: dt_bpf_rb_no_wakeup))
         a.call(dt_bpf_func_ringbuf_output)
         a.jump(.equal, 0, 0, to: "out")
-        a.store(.word, 10, -8, 0)
-        a.callMap(dt_bpf_func_map_lookup_elem, counters, key: -8)
-        a.jump(.equal, 0, 0, to: "out")
-        a.move(1, 1)
-        a.atomicAdd(0, 0, register: 1)
+        countLost(&a, counters: maps.counters)
         a.jump(to: "out")
         a.label("forget")
-        a.callMap(dt_bpf_func_map_delete_elem, pending, key: -4)
+        a.callMap(dt_bpf_func_map_delete_elem, maps.pending, key: -4)
         a.label("out")
         a.move(0, 0)
         a.exit()
         return a.assembled()
-    }
-}
-
-/// One recorded call as the `sys_exit` program writes it.
-struct RecorderEvent: Equatable {
-    /// tid (4), row (4), result (8), arguments (48), path length (4), padding (4).
-    static let headerSize = 72
-    /// Linux's PATH_MAX, with the NUL.
-    static let maximumPath = 4096
-    /// The scratch value (and the largest record).
-    static let size = headerSize + maximumPath
-
-    var tid: Int32
-    var tableIndex: Int
-    /// The system call's return value.
-    var result: Int64
-    var args: [UInt64]
-    /// Nil when the caller's memory could not be read.
-    var path: [UInt8]?
-
-    /// Parses one record; nil when it is too short to be one.
-    init?(_ bytes: UnsafeRawBufferPointer) {
-        guard bytes.count >= Self.headerSize else { return nil }
-        tid = bytes.loadUnaligned(fromByteOffset: 0, as: Int32.self)
-        tableIndex = Int(bytes.loadUnaligned(fromByteOffset: 4, as: UInt32.self))
-        result = bytes.loadUnaligned(fromByteOffset: 8, as: Int64.self)
-        args = (0..<6).map { bytes.loadUnaligned(fromByteOffset: 16 + 8 * $0, as: UInt64.self) }
-        let length = Int(bytes.loadUnaligned(fromByteOffset: 64, as: Int32.self))
-        if length <= 0 {
-            path = nil
-        } else {
-            // The length counts the NUL; a path cut at the limit has none.
-            let end = min(Self.headerSize + length, bytes.count)
-            var text = Array(bytes[Self.headerSize..<end])
-            if text.last == 0 { text.removeLast() }
-            path = text
-        }
-    }
-
-    init(tid: Int32, tableIndex: Int, result: Int64, args: [UInt64], path: [UInt8]?) {
-        self.tid = tid
-        self.tableIndex = tableIndex
-        self.result = result
-        self.args = args
-        self.path = path
     }
 }

@@ -69,11 +69,15 @@ final class SyscallRecorder: @unchecked Sendable {
         var waiting: [pid_t] = []
         /// Tasks the `tasks` map had no room for.
         var unwatched = 0
+        /// Each task's last `execve` as seen at its entry, until its exit
+        /// record comes.
+        var execs: [pid_t: ExecArguments] = [:]
     }
 
     private let tasks: Int32
     private let pending: Int32
     private let scratch: Int32
+    private let execScratch: Int32
     private let counters: Int32
     private let ringMap: Int32
     private let programs: [Int32]
@@ -108,22 +112,39 @@ final class SyscallRecorder: @unchecked Sendable {
         let scratch = try make("create the recorder's scratch map") {
             dt_bpf_map_create(dt_bpf_map_percpu_array, 4, UInt32(RecorderEvent.size), 1, 0, "dt_scratch")
         }
+        let execScratch = try make("create the recorder's exec scratch map") {
+            dt_bpf_map_create(dt_bpf_map_array, 4, UInt32(RecorderEvent.execSize), UInt32(Self.possibleCPUs()), 0, "dt_exec_scratch")
+        }
         let counters = try make("create the recorder's counters") { dt_bpf_map_create(dt_bpf_map_array, 4, 8, 1, 0, "dt_counters") }
         let ringMap = try make("create the recorder's ring buffer") {
             dt_bpf_map_create(dt_bpf_map_ringbuf, 0, 0, Self.ringSize, 0, "dt_ring")
         }
         var log = [CChar](repeating: 0, count: 1 << 16)
         func load(_ name: String, _ program: [UInt8]) throws(LoadError) -> Int32 {
-            let fd = program.withUnsafeBytes { bytes in
-                log.withUnsafeMutableBufferPointer {
-                    dt_bpf_prog_load_raw_tracepoint(bytes.baseAddress, UInt32(bytes.count / 8), $0.baseAddress, UInt32($0.count))
+            // Without a log first: the verifier's log of the exec loop alone
+            // is larger than any sensible buffer (ENOSPC) and slows the load.
+            var fd = program.withUnsafeBytes { dt_bpf_prog_load_raw_tracepoint($0.baseAddress, UInt32($0.count / 8), nil, 0) }
+            var text = ""
+            if fd < 0 {
+                let first = errno
+                fd = program.withUnsafeBytes { bytes in
+                    log.withUnsafeMutableBufferPointer {
+                        dt_bpf_prog_load_raw_tracepoint(bytes.baseAddress, UInt32(bytes.count / 8), $0.baseAddress, UInt32($0.count))
+                    }
                 }
+                text = log.withUnsafeBufferPointer { String(cString: $0.baseAddress!) }
+                if fd >= 0 {
+                    Glibc.close(fd)
+                    fd = -1
+                }
+                errno = first
             }
-            let text = log.withUnsafeBufferPointer { String(cString: $0.baseAddress!) }
             return try make("load the recorder's \(name) program", { fd }, log: text)
         }
-        let enter = try load("sys_enter", RecorderPrograms.enter(RecordedCall.table, tasks: tasks, pending: pending))
-        let exit = try load("sys_exit", RecorderPrograms.exit(pending: pending, scratch: scratch, ring: ringMap, counters: counters))
+        let maps = RecorderPrograms.Maps(
+            tasks: tasks, pending: pending, scratch: scratch, execScratch: execScratch, ring: ringMap, counters: counters)
+        let enter = try load("sys_enter", RecorderPrograms.enter(RecordedCall.table, maps: maps))
+        let exit = try load("sys_exit", RecorderPrograms.exit(maps: maps))
         let enterLink = try make("attach to sys_enter") { dt_bpf_raw_tracepoint_open("sys_enter", enter) }
         let exitLink = try make("attach to sys_exit") { dt_bpf_raw_tracepoint_open("sys_exit", exit) }
         var ring = dt_ringbuf()
@@ -135,6 +156,7 @@ final class SyscallRecorder: @unchecked Sendable {
         self.tasks = tasks
         self.pending = pending
         self.scratch = scratch
+        self.execScratch = execScratch
         self.counters = counters
         self.ringMap = ringMap
         self.programs = [enter, exit]
@@ -152,7 +174,7 @@ final class SyscallRecorder: @unchecked Sendable {
         state.withLock { state in
             dt_ringbuf_close(&state.ring)
         }
-        for fd in links + programs + [tasks, pending, scratch, counters, ringMap] { Glibc.close(fd) }
+        for fd in links + programs + [tasks, pending, scratch, execScratch, counters, ringMap] { Glibc.close(fd) }
     }
 
     /// Records the calls of `tid` from now on (once enabled); its working
@@ -206,6 +228,31 @@ final class SyscallRecorder: @unchecked Sendable {
         state.withLock { state in
             state.workingDirectories.removeValue(forKey: tid)
             state.waiting.removeAll { $0 == tid }
+            state.execs.removeValue(forKey: tid)
+        }
+    }
+
+    /// The `execve` that `tid` is in (stopped at its exec event), as the
+    /// recorder saw it at the call's entry; nil when it did not (the task
+    /// was not recorded then). Drains into `shared` first.
+    func exec(of tid: pid_t, drainingInto shared: TraceShared) -> ExecArguments? {
+        drain(into: shared)
+        return state.withLock { $0.execs[tid] }
+    }
+
+    /// A thread other than the leader executed: it has the leader's id
+    /// now, and its call's exit comes under that id.
+    func carryExec(from former: pid_t, to tid: pid_t, drainingInto shared: TraceShared) {
+        drain(into: shared)
+        var key = UInt32(bitPattern: former)
+        var value = [UInt8](repeating: 0, count: RecorderPrograms.pendingSize)
+        if dt_bpf_map_lookup(pending, &key, &value) == 0 {
+            var newKey = UInt32(bitPattern: tid)
+            _ = dt_bpf_map_update(pending, &newKey, &value)
+            _ = dt_bpf_map_delete(pending, &key)
+        }
+        state.withLock { state in
+            state.execs[tid] = state.execs.removeValue(forKey: former)
         }
     }
 
@@ -250,24 +297,62 @@ final class SyscallRecorder: @unchecked Sendable {
 
     private func record(_ event: RecorderEvent, _ state: inout State, into shared: TraceShared) {
         guard event.tableIndex < table.count else { return }
+        let call = table[event.tableIndex]
+        let operand = call.operands[0]
+        var bytes = event.path
+        switch event.kind {
+        case .execArguments:
+            let raw = event.path.map(RawPath.init(bytes:))
+            state.execs[event.tid] = ExecArguments(
+                raw: raw, absolute: raw.map { absolute($0, tid: event.tid, state) },
+                argv: event.arguments?.map(RawPath.init(bytes:)))
+            return
+        case .execResult:
+            bytes = state.execs.removeValue(forKey: event.tid)?.raw?.bytes
+        case .call:
+            if operand.intent.isExec { state.execs[event.tid] = nil }
+        }
         guard let result = AccessResult(returnValue: event.result) else {
             state.restarted += 1 // it comes again
             return
         }
-        guard let bytes = event.path else {
+        guard let bytes else {
             state.unreadable += 1
             return
         }
-        let call = table[event.tableIndex]
-        let operand = call.operands[0]
         let path = RawPath(bytes: bytes)
         if path.isEmpty, let flags = call.atFlagsArgument, event.args[flags] & UInt64(dt_at_empty_path) != 0 { return }
-        let base = path.isAbsolute ? RawPath(bytes: []) : state.workingDirectories[event.tid] ?? RawPath("/")
         let access = PendingAccess(
-            syscall: event.tableIndex, raw: path, absolute: path.absolute(relativeTo: base),
+            syscall: event.tableIndex, raw: path, absolute: absolute(path, tid: event.tid, state),
             intent: operand.intent.intent(from: event.args) ?? .read)
         state.recorded += 1
         shared.recordDrained(pid: event.tid, process: shared.threadGroup(of: event.tid) ?? event.tid, [access], result: result)
+    }
+
+    /// `path` resolved against the task's working directory as last read.
+    private func absolute(_ path: RawPath, tid: pid_t, _ state: State) -> RawPath {
+        let base = path.isAbsolute ? RawPath(bytes: []) : state.workingDirectories[tid] ?? RawPath("/")
+        return path.absolute(relativeTo: base)
+    }
+
+    /// The number of possible CPUs (the exec scratch map has a value for
+    /// each): one more than the last in `/sys/devices/system/cpu/possible`.
+    static func possibleCPUs() -> Int {
+        if let text = FileSystem.contents(of: RawPath("/sys/devices/system/cpu/possible")), let count = possibleCPUs(in: text) {
+            return count
+        }
+        return max(1, Int(sysconf(Int32(_SC_NPROCESSORS_CONF))))
+    }
+
+    /// A CPU list (`0-3,5`) → one more than its largest number. Pure.
+    static func possibleCPUs(in text: [UInt8]) -> Int? {
+        let list = String(decoding: text, as: UTF8.self).trimmingCharacters(in: .whitespacesAndNewlines)
+        var largest: Int? = nil
+        for range in list.split(separator: ",") {
+            guard let last = range.split(separator: "-").last, let number = Int(last), number >= 0 else { return nil }
+            largest = max(largest ?? 0, number)
+        }
+        return largest.map { $0 + 1 }
     }
 
     struct Counts {
