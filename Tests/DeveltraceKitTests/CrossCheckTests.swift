@@ -227,8 +227,10 @@ extension Machine {
             #expect(buffers.count == 1 && raws == buffers, "\(buffers.count) copies of one path")
         }
 
-        @Test("an exec's argv as given: 400 arguments over many pages, a 10 KB one across page ends, empty and non-UTF-8 ones")
-        func longArgv() throws {
+        @Test(
+            "an exec's argv as given: 400 arguments over many pages, a 10 KB one across page ends, empty and non-UTF-8 ones; a script's; 80 KB of them",
+            arguments: Harness.Watch.allCases)
+        func longArgv(watch: Harness.Watch) throws {
             let work = try Harness.workDirectory("argv")
             defer { try? FileManager.default.removeItem(at: work) }
             var arguments: [RawPath] = (0..<400).map { RawPath("argument-\($0)-" + String(repeating: "x", count: $0 % 97)) }
@@ -238,10 +240,35 @@ extension Machine {
             arguments[201] = RawPath(bytes: [])
             // bash execs `true` with the arguments after its own.
             let command = [RawPath("/bin/bash"), RawPath("-c"), RawPath("exec /bin/true \"$@\""), RawPath("bash")] + arguments
-            let outcome = try Harness.trace(raw: command, in: work)
+            let outcome = try Harness.trace(raw: command, in: work, watch: watch)
             #expect(outcome.exitStatus == 0)
             let argv = outcome.processes.values.first { $0.argv.first == RawPath("/bin/true") }?.argv
             #expect(argv == [RawPath("/bin/true")] + arguments, "\(argv?.count ?? 0) arguments recorded")
+
+            // A script's argv is the one its caller gave, not the
+            // interpreter's; 2,000 arguments of 40 bytes are more than the
+            // in-kernel recorder reads (64 KiB), and still recorded whole.
+            let script = work.appendingPathComponent("script.sh")
+            try "#!/bin/sh -e\n:\n".write(to: script, atomically: true, encoding: .utf8)
+            try FileManager.default.setAttributes([.posixPermissions: 0o755], ofItemAtPath: script.path)
+            let many = (0..<2000).map { RawPath(String(format: "many-%05d-", $0) + String(repeating: "y", count: 29)) }
+            let second =
+                [RawPath("/bin/bash"), RawPath("-c"), RawPath("./script.sh a 'b c' && ./missing; exec /bin/true \"$@\""), RawPath("bash")]
+                + many
+            let traced = try Harness.trace(raw: second, in: work, watch: watch)
+            #expect(traced.exitStatus == 0)
+            #expect(traced.processes.values.contains { $0.argv == [RawPath("./script.sh"), RawPath("a"), RawPath("b c")] })
+            let long = traced.processes.values.first { $0.argv.first == RawPath("/bin/true") }?.argv
+            #expect(long == [RawPath("/bin/true")] + many, "\(long?.count ?? 0) arguments recorded")
+            let scriptPath = RawPath(script.path)
+            #expect(traced.processes.values.contains { $0.executable == scriptPath })
+            #expect(traced.accesses.contains { $0.syscall == "execve" && $0.path == scriptPath && $0.result == .ok })
+            let missing = RawPath(work.appendingPathComponent("missing").path)
+            #expect(
+                traced.accesses.contains { $0.syscall == "execve" && $0.path == missing && $0.result == .failed(.noSuchFileOrDirectory) })
+            if watch == .recorder && RecorderSupport.available && ListenerSupport.available {
+                #expect(traced.statistics.seccompStops == 0, "an exec recorded in the kernel stops only at its exec event")
+            }
         }
 
         @Test("threads, a real dirfd, openat2, execveat, vfork, posix_spawn and a non-UTF-8 name", arguments: Harness.Watch.allCases)

@@ -273,7 +273,7 @@ typedef struct dt_spawn_plan {
     unsigned short filter_len;
     const void *listener_filter;  // tried first, with a listener; NULL: only `filter`
     unsigned short listener_filter_len;
-    int listener_socket;          // the command sends the listener on it (or why not); -1: none
+    int listener_socket;          // the command sends the listener on it (or why not), then waits for one byte; -1: none
     int cpu;                      // pin the command to this CPU; -1: no pinning
     int stdio[3];                 // descriptors for the command's 0, 1, 2; -1: inherit
     int status_fd;                // write end: dt_status records (close-on-exec)

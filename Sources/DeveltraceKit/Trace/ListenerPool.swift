@@ -61,7 +61,6 @@ final class ListenerPool: @unchecked Sendable {
             if pinned { _ = dt_pin_thread_to_cpu(cpus[0]) }
             var reason: Int32 = 0
             let received = dt_listener_receive(socket, &reason)
-            shared.listenerLoaded.store(received >= 0, ordering: .releasing)
             if received >= 0, let recorder = shared.recorder {
                 // Only with the listening filter (the recording one) does
                 // anything reach the recorder; a listener above develtrace
@@ -73,7 +72,6 @@ final class ListenerPool: @unchecked Sendable {
             // the recorder may take.
             _ = dt_listener_acknowledge(socket)
             close(socket)
-            shared.listenerDecided.signal()
             guard received >= 0 else {
                 if reason != 0 {
                     outcome.mode = "ptrace (the command could not make a listener: \(Errno(rawValue: reason).symbolicName))"

@@ -14,6 +14,8 @@ import Glibc
 /// tracee's memory, resolves relative ones against `/proc/PID/cwd` or
 /// `/proc/PID/fd/N`, and resumes to the syscall-exit stop to learn the
 /// result. A successful `execve` is confirmed by `PTRACE_EVENT_EXEC` instead.
+/// With the in-kernel recorder, `execve` does not stop at its entry: the
+/// exec event takes its path and argument vector from the recorder.
 final class TraceLoop {
     private let table = PathSyscall.table
     private let proc: FileDescriptor

@@ -72,10 +72,6 @@ final class TraceShared: Sendable {
     let tracerThread = Atomic<Int32>(0)
     /// The listener loops' threads, for waking them at the end.
     private let listenerThreads = Mutex(Set<Int32>())
-    /// Whether the command loaded the listening filter, once the listener's
-    /// first thread knows (`listenerDecided` is signalled then).
-    let listenerLoaded = Atomic<Bool>(false)
-    let listenerDecided = DispatchSemaphore(value: 0)
     /// Set by the ptrace loop once every tracee is gone.
     let finished = Atomic<Bool>(false)
 
