@@ -23,6 +23,7 @@ const int32_t dt_bpf_func_probe_read_user_str = BPF_FUNC_probe_read_user_str;
 const int32_t dt_bpf_func_ringbuf_output = BPF_FUNC_ringbuf_output;
 const int32_t dt_bpf_func_probe_read_user = BPF_FUNC_probe_read_user;
 const int32_t dt_bpf_func_get_smp_processor_id = BPF_FUNC_get_smp_processor_id;
+const int32_t dt_bpf_func_loop = BPF_FUNC_loop;
 const uint32_t dt_bpf_f_no_prealloc = BPF_F_NO_PREALLOC;
 const uint64_t dt_bpf_rb_no_wakeup = BPF_RB_NO_WAKEUP;
 
@@ -43,7 +44,19 @@ int dt_bpf_map_create(uint32_t type, uint32_t key_size, uint32_t value_size, uin
     return (int)sys_bpf(BPF_MAP_CREATE, &attr);
 }
 
-int dt_bpf_prog_load_raw_tracepoint(const void *instructions, uint32_t count, char *log, uint32_t log_size) {
+int dt_bpf_btf_load(const void *data, uint32_t size, char *log, uint32_t log_size) {
+    union bpf_attr attr;
+    memset(&attr, 0, sizeof(attr));
+    attr.btf = (uint64_t)(uintptr_t)data;
+    attr.btf_size = size;
+    attr.btf_log_buf = (uint64_t)(uintptr_t)log;
+    attr.btf_log_size = log ? log_size : 0;
+    attr.btf_log_level = log ? 1 : 0;
+    return (int)sys_bpf(BPF_BTF_LOAD, &attr);
+}
+
+int dt_bpf_prog_load_raw_tracepoint(const void *instructions, uint32_t count, int btf, const void *func_info,
+                                    uint32_t func_info_count, char *log, uint32_t log_size) {
     union bpf_attr attr;
     memset(&attr, 0, sizeof(attr));
     attr.prog_type = BPF_PROG_TYPE_RAW_TRACEPOINT;
@@ -54,6 +67,12 @@ int dt_bpf_prog_load_raw_tracepoint(const void *instructions, uint32_t count, ch
     attr.log_buf = (uint64_t)(uintptr_t)log;
     attr.log_size = log ? log_size : 0;
     attr.log_level = log ? 1 : 0;
+    if (btf >= 0 && func_info_count > 0) {
+        attr.prog_btf_fd = (uint32_t)btf;
+        attr.func_info = (uint64_t)(uintptr_t)func_info;
+        attr.func_info_cnt = func_info_count;
+        attr.func_info_rec_size = sizeof(struct bpf_func_info);
+    }
     return (int)sys_bpf(BPF_PROG_LOAD, &attr);
 }
 

@@ -188,19 +188,50 @@ extension Unit {
             let maps = RecorderPrograms.Maps(tasks: 3, pending: 4, scratch: 5, execScratch: 6, ring: 7, counters: 8)
             let enter = RecorderPrograms.enter(Self.table, maps: maps)
             let exit = RecorderPrograms.exit(maps: maps)
-            for program in [enter, exit] {
+            #expect(enter.functions == ["dt_sys_enter", "argument"], "the exec loop's callback")
+            #expect(exit.functions == ["dt_sys_exit"] && exit.starts == [0])
+            for assembled in [enter, exit] {
+                let program = assembled.instructions
                 #expect(program.count % 8 == 0)
                 let count = program.count / 8
                 #expect(program[program.count - 8] == 0x95, "exit")
+                // Every function ends with an exit right before the next one.
+                for start in assembled.starts.dropFirst() { #expect(program[(start - 1) * 8] == 0x95) }
+                // A jump stays inside its function.
+                let ends = assembled.starts.dropFirst() + [count]
+                let function = { (index: Int) in zip(assembled.starts, ends).first { ($0.0..<$0.1).contains(index) }! }
                 for index in 0..<count {
                     let code = program[index * 8]
                     let offset = Int(Int16(bitPattern: UInt16(program[index * 8 + 2]) | UInt16(program[index * 8 + 3]) << 8))
                     // Jumps (JMP and JMP32 classes) other than call and exit.
                     if [0x05, 0x06].contains(code & 0x07), code != 0x85, code != 0x95 {
-                        #expect((0..<count).contains(index + 1 + offset), "jump at \(index) lands at \(index + 1 + offset)")
+                        let (start, end) = function(index)
+                        #expect((start..<end).contains(index + 1 + offset), "jump at \(index) lands at \(index + 1 + offset)")
+                    }
+                    // A function's address (BPF_PSEUDO_FUNC) names a function's first instruction.
+                    if code == 0x18, program[index * 8 + 1] >> 4 == 4 {
+                        let immediate = program[index * 8 + 4..<index * 8 + 8].reversed().reduce(0) { $0 << 8 | Int($1) }
+                        #expect(assembled.starts.dropFirst().contains(index + 1 + Int(Int32(truncatingIfNeeded: immediate))))
                     }
                 }
             }
+        }
+
+        @Test("the BTF blob names the functions: header, int, a prototype, one FUNC each, the strings")
+        func typeInfo() {
+            let blob = BPFTypeInfo.blob(functions: ["dt_sys_enter", "argument"])
+            func word(_ at: Int) -> UInt32 { blob[at..<at + 4].reversed().reduce(0) { $0 << 8 | UInt32($1) } }
+            #expect(blob[0] == 0x9F && blob[1] == 0xEB && blob[2] == 1, "magic, version")
+            #expect(word(4) == 24 && word(8) == 0, "header length, types at 0")
+            let typesLength = Int(word(12))
+            #expect(typesLength == 4 * (4 + 3 + 3 + 3), "int (4 words), prototype and two functions (3 each)")
+            #expect(Int(word(16)) == typesLength && Int(word(20)) == blob.count - 24 - typesLength)
+            let strings = Array(blob[(24 + typesLength)...])
+            #expect(strings == Array("\0int\0dt_sys_enter\0argument\0".utf8))
+            // The second function: name "argument", kind FUNC (12), static, of type 2.
+            let second = 24 + 4 * (4 + 3 + 3)
+            #expect(word(second) == 18 && word(second + 4) == 12 << 24 && word(second + 8) == 2)
+            #expect(BPFTypeInfo.functionRecords([0, 40]) == [0, 3, 40, 4])
         }
     }
 }

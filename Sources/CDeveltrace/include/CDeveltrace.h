@@ -118,7 +118,7 @@ extern const uint32_t dt_bpf_map_hash, dt_bpf_map_array, dt_bpf_map_percpu_array
 /// `BPF_FUNC_*`: the helpers the recorder's programs call.
 extern const int32_t dt_bpf_func_map_lookup_elem, dt_bpf_func_map_update_elem, dt_bpf_func_map_delete_elem,
     dt_bpf_func_get_current_pid_tgid, dt_bpf_func_probe_read_kernel, dt_bpf_func_probe_read_user_str,
-    dt_bpf_func_ringbuf_output, dt_bpf_func_probe_read_user, dt_bpf_func_get_smp_processor_id;
+    dt_bpf_func_ringbuf_output, dt_bpf_func_probe_read_user, dt_bpf_func_get_smp_processor_id, dt_bpf_func_loop;
 /// `BPF_RB_NO_WAKEUP`: a record that wakes no reader (the reader polls).
 extern const uint64_t dt_bpf_rb_no_wakeup;
 /// `BPF_F_NO_PREALLOC`: a hash map that allocates its elements as they come.
@@ -126,10 +126,16 @@ extern const uint32_t dt_bpf_f_no_prealloc;
 /// `BPF_MAP_CREATE`. The map's descriptor, or -1 with errno.
 int dt_bpf_map_create(uint32_t type, uint32_t key_size, uint32_t value_size, uint32_t max_entries, uint32_t flags,
                       const char *name);
+/// `BPF_BTF_LOAD` of a type blob (`size` bytes); the kernel's log into
+/// `log` when not NULL. Its descriptor, or -1 with errno.
+int dt_bpf_btf_load(const void *data, uint32_t size, char *log, uint32_t log_size);
 /// `BPF_PROG_LOAD` of a `BPF_PROG_TYPE_RAW_TRACEPOINT` program (`count`
-/// 8-byte instructions, license "GPL"); the verifier's log into `log` when
-/// not NULL. The program's descriptor, or -1 with errno.
-int dt_bpf_prog_load_raw_tracepoint(const void *instructions, uint32_t count, char *log, uint32_t log_size);
+/// 8-byte instructions, license "GPL"); with `btf` >= 0, `func_info_count`
+/// `struct bpf_func_info` records (instruction, type id) name its functions
+/// (the kernel wants them for a callback); the verifier's log into `log`
+/// when not NULL. The program's descriptor, or -1 with errno.
+int dt_bpf_prog_load_raw_tracepoint(const void *instructions, uint32_t count, int btf, const void *func_info,
+                                    uint32_t func_info_count, char *log, uint32_t log_size);
 /// `BPF_RAW_TRACEPOINT_OPEN`: attached while the returned descriptor is open.
 int dt_bpf_raw_tracepoint_open(const char *name, int program);
 /// `BPF_MAP_UPDATE_ELEM` (`BPF_ANY`), `BPF_MAP_DELETE_ELEM`, `BPF_MAP_LOOKUP_ELEM`: 0 or -1 with errno.

@@ -354,11 +354,19 @@ final class TraceLoop {
         var program: (argv: [RawPath], executable: RawPath?)? = nil
         if let argv = task.pendingArgv {
             program = (argv, exec?.absolute)
-        } else if let recorded = shared.recorder?.exec(of: pid, drainingInto: shared) {
-            // The recorder read the call at its entry (no stop); a vector it
-            // could not read whole is the new program's own, as the kernel
-            // laid it out.
-            program = (recorded.argv ?? Self.commandLine(of: pid, proc: proc) ?? [], recorded.absolute)
+        } else if let recorder = shared.recorder, recorder.isEnabled {
+            if let recorded = recorder.exec(of: pid, drainingInto: shared) {
+                // The recorder read the call at its entry (no stop); a vector
+                // it could not read whole is the new program's own, as the
+                // kernel laid it out.
+                program = (recorded.argv ?? Self.commandLine(of: pid, proc: proc) ?? [], recorded.absolute)
+            } else {
+                // Not recorded (no room in the ring): what `/proc` says of the
+                // new program (a script's interpreter, for a script).
+                program = (
+                    Self.commandLine(of: pid, proc: proc) ?? [], FileSystem.readLink(RawPath("\(pid)/exe"), relativeTo: proc.rawValue)
+                )
+            }
         }
         if let program {
             processes[process]?.argv = program.argv

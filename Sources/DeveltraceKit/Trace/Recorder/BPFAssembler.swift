@@ -31,6 +31,10 @@ struct BPFAssembler {
     private var labels: [String: Int] = [:]
     /// (instruction index, label) of jumps still to resolve.
     private var fixups: [(Int, String)] = []
+    /// (instruction index, label) of function addresses still to resolve.
+    private var functionFixups: [(Int, String)] = []
+    /// Subprograms after the main program: name and first instruction.
+    private var subprograms: [(name: String, start: Int)] = []
 
     // Opcode classes and modes (<linux/bpf.h>, <linux/bpf_common.h>).
     private static let ldx: UInt8 = 0x01, st: UInt8 = 0x02, stx: UInt8 = 0x03, jmp: UInt8 = 0x05, alu64: UInt8 = 0x07
@@ -40,6 +44,9 @@ struct BPFAssembler {
     private static let add: UInt8 = 0x00, and: UInt8 = 0x50, move: UInt8 = 0xb0
     /// `BPF_PSEUDO_MAP_FD`: a 64-bit load whose immediate is a map's descriptor.
     private static let pseudoMapDescriptor: UInt8 = 1
+    /// `BPF_PSEUDO_FUNC`: a 64-bit load whose immediate is a subprogram's
+    /// place, relative to the instruction after the load.
+    private static let pseudoFunction: UInt8 = 4
 
     private mutating func emit(_ code: UInt8, _ dst: Register = 0, _ src: Register = 0, _ off: Int16 = 0, _ imm: Int32 = 0) {
         instructions.append(Instruction(code: code, destination: dst, source: src, offset: off, immediate: imm))
@@ -82,6 +89,13 @@ struct BPFAssembler {
         emit(Self.immediate64, dst, Self.pseudoMapDescriptor, 0, map)
         emit(0, 0, 0, 0, 0)
     }
+    /// dst = the subprogram at `label` (a callback for `bpf_loop`; two
+    /// instructions). A subprogram follows the main program's last `exit`.
+    mutating func loadFunction(_ dst: Register, _ label: String) {
+        functionFixups.append((instructions.count, label))
+        emit(Self.immediate64, dst, Self.pseudoFunction, 0, 0)
+        emit(0, 0, 0, 0, 0)
+    }
     mutating func call(_ helper: Int32) { emit(Self.jmp | 0x80, 0, 0, 0, helper) }
     /// Calls a map helper with r1 = `map` and r2 = r10 + `key` (the key on
     /// the stack); further arguments (r3, r4) as set before.
@@ -107,6 +121,19 @@ struct BPFAssembler {
         emit(Self.jmp)
     }
 
+    /// Starts a subprogram (a `bpf_loop` callback) named `name`, also a
+    /// label; it runs to its own `exit`.
+    mutating func function(_ name: String) {
+        label(name)
+        subprograms.append((name, instructions.count))
+    }
+
+    /// The program, its main function named `name`.
+    func program(named name: String) -> BPFProgram {
+        BPFProgram(
+            instructions: assembled(), functions: [name] + subprograms.map(\.name), starts: [0] + subprograms.map(\.start))
+    }
+
     /// The program's bytes, jumps resolved.
     func assembled() -> [UInt8] {
         var resolved = instructions
@@ -114,6 +141,19 @@ struct BPFAssembler {
             guard let target = labels[name] else { preconditionFailure("no label \(name)") }
             resolved[index].offset = Int16(target - index - 1)
         }
+        for (index, name) in functionFixups {
+            guard let target = labels[name] else { preconditionFailure("no label \(name)") }
+            resolved[index].immediate = Int32(target - index - 1)
+        }
         return resolved.flatMap(\.bytes)
     }
+}
+
+/// An assembled eBPF program and its functions (the main one first, at
+/// instruction 0), for `BPFTypeInfo`.
+struct BPFProgram: Equatable {
+    var instructions: [UInt8]
+    var functions: [String]
+    /// Each function's first instruction.
+    var starts: [Int]
 }

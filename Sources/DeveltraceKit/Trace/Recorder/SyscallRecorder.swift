@@ -120,18 +120,37 @@ final class SyscallRecorder: @unchecked Sendable {
             dt_bpf_map_create(dt_bpf_map_ringbuf, 0, 0, Self.ringSize, 0, "dt_ring")
         }
         var log = [CChar](repeating: 0, count: 1 << 16)
-        func load(_ name: String, _ program: [UInt8]) throws(LoadError) -> Int32 {
-            // Without a log first: the verifier's log of the exec loop alone
-            // is larger than any sensible buffer (ENOSPC) and slows the load.
-            var fd = program.withUnsafeBytes { dt_bpf_prog_load_raw_tracepoint($0.baseAddress, UInt32($0.count / 8), nil, 0) }
+        func load(_ name: String, _ program: BPFProgram) throws(LoadError) -> Int32 {
+            // A program with a callback needs its functions named in BTF.
+            var btf: Int32 = -1
+            let records = BPFTypeInfo.functionRecords(program.starts)
+            if program.functions.count > 1 {
+                let blob = BPFTypeInfo.blob(functions: program.functions)
+                btf = blob.withUnsafeBytes { dt_bpf_btf_load($0.baseAddress, UInt32($0.count), nil, 0) }
+                if btf < 0 {
+                    let error = Errno(rawValue: errno)
+                    for d in descriptors.reversed() { Glibc.close(d) }
+                    throw .step("load the recorder's \(name) program's types", error, log: "")
+                }
+            }
+            // The program keeps the types it needs.
+            defer { if btf >= 0 { Glibc.close(btf) } }
+            func attempt(_ log: UnsafeMutableBufferPointer<CChar>?) -> Int32 {
+                program.instructions.withUnsafeBytes { bytes in
+                    records.withUnsafeBytes { info in
+                        dt_bpf_prog_load_raw_tracepoint(
+                            bytes.baseAddress, UInt32(bytes.count / 8), btf, info.baseAddress, UInt32(records.count / 2),
+                            log?.baseAddress, UInt32(log?.count ?? 0))
+                    }
+                }
+            }
+            // Without a log first: a log costs the load time, and the log
+            // of a long program may not fit (ENOSPC).
+            var fd = attempt(nil)
             var text = ""
             if fd < 0 {
                 let first = errno
-                fd = program.withUnsafeBytes { bytes in
-                    log.withUnsafeMutableBufferPointer {
-                        dt_bpf_prog_load_raw_tracepoint(bytes.baseAddress, UInt32(bytes.count / 8), $0.baseAddress, UInt32($0.count))
-                    }
-                }
+                fd = log.withUnsafeMutableBufferPointer { attempt($0) }
                 text = log.withUnsafeBufferPointer { String(cString: $0.baseAddress!) }
                 if fd >= 0 {
                     Glibc.close(fd)
