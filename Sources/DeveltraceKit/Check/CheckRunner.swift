@@ -1,4 +1,5 @@
 import Foundation
+import Synchronization
 
 /// Runs the whole check: stage the candidate, build every sample against
 /// the full tree and against the candidate (with closure rounds), classify,
@@ -46,18 +47,12 @@ public final class CheckRunner: @unchecked Sendable {
         allSamples.sort { ($0.name, $0.directory) < ($1.name, $1.directory) }
         // DKMS samples are built by the host's dkms, in the sandbox.
         let dkms = try allSamples.contains { $0.kind == .dkms } ? DkmsTool.installed() : nil
-        // Every DKMS sample's dkms.conf, sourced in a sandbox (each build
-        // sees every sample's sources in /usr/src, whichever shard it is in).
-        allSamples = try allSamples.map { sample in
-            try DkmsIdentity.evaluate(sample, kernelRelease: tree.release, timeout: options.timeout, cancel: cancellation)
-        }
-        let neighbours = allSamples.filter { $0.kind == .dkms }
-        let samples = allSamples.enumerated().filter { options.shard?.owns(position: $0.offset) ?? true }.map(\.element)
         let scratch = try Self.makeScratch()
         defer { scratch.endOfUse() }
         let root = scratch.path
-        // Stage the candidate while the reference builds run: they do not
-        // need it, and unpacking packages takes seconds.
+        // Stage the candidate while the samples' dkms.conf are read and the
+        // reference builds run: neither needs it, and unpacking packages
+        // takes seconds.
         let staging = StagingTask { [options, progress] () throws -> Classifier in
             progress("staging the candidate")
             let candidate = try StagedCandidate(inputs: inputs, scratch: root)
@@ -70,6 +65,20 @@ public final class CheckRunner: @unchecked Sendable {
             progress("candidate staged")
             return classifier
         }
+        // Every DKMS sample's dkms.conf, sourced in a sandbox (each build
+        // sees every sample's sources in /usr/src, whichever shard it is in),
+        // `jobs` at a time. A broken one stops the check before any build,
+        // once the staging (writing into the scratch directory) is done.
+        do {
+            allSamples = try Self.evaluateIdentities(
+                allSamples, kernelRelease: tree.release, jobs: options.jobs, timeout: options.timeout, cancel: cancellation)
+        } catch {
+            _ = try? staging.value()
+            throw error
+        }
+        progress("dkms.conf read")
+        let neighbours = allSamples.filter { $0.kind == .dkms }
+        let samples = allSamples.enumerated().filter { options.shard?.owns(position: $0.offset) ?? true }.map(\.element)
 
         // Builds run in parallel, each pinned with its tracer to one CPU.
         let cpus = max(1, ProcessInfo.processInfo.activeProcessorCount)
@@ -114,6 +123,26 @@ public final class CheckRunner: @unchecked Sendable {
             scratch: root)
         result.evaluate(gate: options.gate, baseline: options.baseline)
         return result
+    }
+
+    /// `DkmsIdentity.evaluate` of every sample, `jobs` at a time; the
+    /// first error in the samples' order is thrown.
+    private static func evaluateIdentities(
+        _ samples: [Sample], kernelRelease: String, jobs: Int, timeout: Duration?, cancel: CancellationHandle
+    ) throws -> [Sample] {
+        let results = Mutex([Result<Sample, any Error>?](repeating: nil, count: samples.count))
+        let next = Atomic<Int>(0)
+        DispatchQueue.concurrentPerform(iterations: max(1, min(jobs, samples.count))) { _ in
+            while true {
+                let index = next.add(1, ordering: .relaxed).oldValue
+                guard index < samples.count else { return }
+                let result = Result {
+                    try DkmsIdentity.evaluate(samples[index], kernelRelease: kernelRelease, timeout: timeout, cancel: cancel)
+                }
+                results.withLock { $0[index] = result }
+            }
+        }
+        return try results.withLock { $0 }.map { try $0!.get() }
     }
 
     private static func makeScratch() throws(SandboxError) -> ScratchDirectory {
