@@ -112,7 +112,7 @@ extern const uint16_t dt_bpf_and, dt_bpf_jump_always;
 /// `faccessat2` flags.
 extern const int dt_at_eaccess;
 
-// MARK: the in-kernel recorder (bpf(2), Linux 5.8 for ring buffers)
+// MARK: the in-kernel recorder (bpf(2), Linux 5.17: ring buffers, bpf_loop)
 /// `BPF_MAP_TYPE_*`.
 extern const uint32_t dt_bpf_map_hash, dt_bpf_map_array, dt_bpf_map_percpu_array, dt_bpf_map_ringbuf;
 /// `BPF_FUNC_*`: the helpers the recorder's programs call.

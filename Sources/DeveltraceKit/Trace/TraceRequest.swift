@@ -22,7 +22,7 @@ public struct TraceRequest: Sendable {
     public var usesListener = true
     /// With the listener, record the read-only calls that need no directory
     /// descriptor in the kernel instead (`SyscallRecorder`: root, x86_64,
-    /// Linux 5.8) where it loads; false: the listener answers them.
+    /// Linux 5.17) where it loads; false: the listener answers them.
     public var usesRecorder = true
     /// Tests only: the listener runs a thread per CPU from the start and
     /// never goes back (`ListenerSchedule` otherwise decides).
