@@ -1,6 +1,7 @@
 // A tracee that exercises what a build tracer must follow: threads, openat
-// with a real directory fd, openat2, execveat, vfork, posix_spawn, and a file
-// whose name is not valid UTF-8. Usage: multi WORKDIR (an empty directory).
+// with a real directory fd, openat2, execveat, vfork, posix_spawn, an exec
+// from a thread other than the leader, and a file whose name is not valid
+// UTF-8. Usage: multi WORKDIR (an empty directory).
 #define _GNU_SOURCE
 #include <errno.h>
 #include <fcntl.h>
@@ -31,6 +32,15 @@ static void *worker(void *arg) {
     struct stat st;
     stat("/etc/passwd", &st);
     return NULL;
+}
+
+// Runs `cat from-a-thread.out` by an exec from a second thread: the kernel
+// gives the thread the leader's pid.
+static void *exec_from_thread(void *arg) {
+    (void)arg;
+    char *args[] = {"cat", "from-a-thread.out", NULL};
+    execve("/bin/cat", args, environ);
+    _exit(127);
 }
 
 static void wait_for(pid_t pid) {
@@ -106,5 +116,18 @@ int main(int argc, char **argv) {
     // posix_spawn (clone(CLONE_VM|CLONE_VFORK) in glibc).
     char *args[] = {"cat", "renamed.out", NULL};
     if (posix_spawn(&child, "/bin/cat", NULL, NULL, args, environ) == 0) wait_for(child);
+
+    // An exec from a thread other than the leader, in a forked child whose
+    // leader waits in pthread_join (the exec ends it).
+    fd = open("from-a-thread.out", O_WRONLY | O_CREAT | O_TRUNC, 0644);
+    if (fd >= 0) close(fd);
+    child = fork();
+    if (child == 0) {
+        pthread_t thread;
+        if (pthread_create(&thread, NULL, exec_from_thread, NULL) != 0) _exit(126);
+        pthread_join(thread, NULL);
+        _exit(125);
+    }
+    wait_for(child);
     return 0;
 }

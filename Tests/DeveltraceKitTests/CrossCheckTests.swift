@@ -286,6 +286,12 @@ extension Machine {
             let threads = Set(outcome.accesses.filter { $0.path.description.hasSuffix(".missing") }.map(\.pid))
             #expect(threads.count == 4, "four threads traced")
             #expect(outcome.processes.values.contains { $0.argv.map(\.description) == ["cat", "renamed.out"] })
+            let fromThread = RawPath(work.appendingPathComponent("from-a-thread.out").path)
+            #expect(
+                outcome.processes.values.contains { $0.argv.map(\.description) == ["cat", "from-a-thread.out"] },
+                "the argv of an exec from a second thread")
+            #expect(outcome.accesses.contains { $0.path == fromThread && $0.intent == .read && $0.result == .ok })
+            #expect(outcome.accesses.contains { $0.syscall == "execve" && $0.path == RawPath("/bin/cat") && $0.result == .ok })
 
             try FileManager.default.removeItem(at: work)
             try FileManager.default.createDirectory(at: work, withIntermediateDirectories: true)

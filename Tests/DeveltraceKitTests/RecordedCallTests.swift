@@ -171,7 +171,7 @@ extension Unit {
             #expect(unknown.withUnsafeBytes { RecorderEvent($0) } == nil, "a kind this version does not write")
         }
 
-        @Test("a command line from /proc and the possible CPUs from /sys parse")
+        @Test("a command line and an auxiliary vector from /proc and the possible CPUs from /sys parse")
         func procTexts() {
             let line = TraceLoop.commandLine(in: Array("sh\0-c\0\0x\u{FF}\0".utf8))
             #expect(line == [RawPath("sh"), RawPath("-c"), RawPath(""), RawPath("x\u{FF}")])
@@ -181,6 +181,13 @@ extension Unit {
             #expect(SyscallRecorder.possibleCPUs(in: Array("0-3,8-11\n".utf8)) == 12)
             #expect(SyscallRecorder.possibleCPUs(in: Array("x".utf8)) == nil)
             #expect(SyscallRecorder.possibleCPUs() >= 1)
+            func pairs(_ values: [(UInt64, UInt64)]) -> [UInt8] {
+                values.flatMap { withUnsafeBytes(of: $0.0.littleEndian, Array.init) + withUnsafeBytes(of: $0.1.littleEndian, Array.init) }
+            }
+            let auxv = pairs([(33, 0x7fff_0000), (31, 0x7ffd_1234_5678), (0, 0)])
+            #expect(TraceLoop.auxiliaryValue(31, in: auxv) == 0x7ffd_1234_5678, "AT_EXECFN")
+            #expect(TraceLoop.auxiliaryValue(31, in: pairs([(33, 1), (0, 0), (31, 2)])) == nil, "nothing after AT_NULL")
+            #expect(TraceLoop.auxiliaryValue(31, in: Array(auxv.prefix(20))) == nil)
         }
 
         @Test("the programs assemble: every jump lands inside, the last instruction is an exit")

@@ -355,10 +355,14 @@ final class TraceLoop {
         if let argv = task.pendingArgv {
             program = (argv, exec?.absolute)
         } else if let recorder = shared.recorder, recorder.isEnabled {
-            if let recorded = recorder.exec(of: pid, drainingInto: shared) {
-                // The recorder read the call at its entry (no stop); a vector
-                // it could not read whole is the new program's own, as the
-                // kernel laid it out.
+            if var recorded = recorder.exec(of: pid, drainingInto: shared) {
+                // The recorder read the call at its entry (no stop). A path it
+                // could not read is the one the kernel kept for the new
+                // program (`AT_EXECFN`); a vector it could not read whole is
+                // the new program's own, as the kernel laid it out.
+                if recorded.raw == nil, let path = executionPath(of: pid) {
+                    recorded = recorder.supplyExecPath(path, for: pid) ?? recorded
+                }
                 program = (recorded.argv ?? Self.commandLine(of: pid, proc: proc) ?? [], recorded.absolute)
             } else {
                 // Not recorded (no room in the ring): what `/proc` says of the
@@ -375,6 +379,34 @@ final class TraceLoop {
             if processes[process]?.parent == 0 && announced[pid] == nil { execedUnannounced.insert(pid) }
         }
         tasks[pid]?.pendingArgv = nil
+    }
+
+    /// The path a task stopped at its exec event was executed by, as given
+    /// to `execve`: the string `AT_EXECFN` of `/proc/PID/auxv` points to
+    /// in the new program's memory. Nil when it cannot be read.
+    private func executionPath(of pid: pid_t) -> RawPath? {
+        guard let auxv = FileSystem.contents(of: RawPath("\(pid)/auxv"), relativeTo: proc.rawValue),
+            let address = Self.auxiliaryValue(Self.auxiliaryExecutionPath, in: auxv),
+            let bytes = memory.string(pid: pid, at: address)
+        else { return nil }
+        return RawPath(bytes: bytes)
+    }
+
+    /// `AT_EXECFN` (`<elf.h>`).
+    static let auxiliaryExecutionPath: UInt64 = 31
+
+    /// The value of `type` in an auxiliary vector (pairs of native 64-bit
+    /// words, ended by `AT_NULL`). Pure.
+    static func auxiliaryValue(_ type: UInt64, in bytes: [UInt8]) -> UInt64? {
+        func word(_ at: Int) -> UInt64 { bytes[at..<at + 8].reversed().reduce(0) { $0 << 8 | UInt64($1) } }
+        var offset = 0
+        while offset + 16 <= bytes.count {
+            let key = word(offset)
+            if key == 0 { return nil }
+            if key == type { return word(offset + 8) }
+            offset += 16
+        }
+        return nil
     }
 
     /// The argument vector of `pid` as `/proc/PID/cmdline` has it (after an

@@ -38,6 +38,15 @@ struct StraceLog {
                 unfinished[pid] = Array(body.dropLast(unfinishedMarker.count))
                 continue
             }
+            // An exec by a thread other than the leader: the call resumes
+            // under the leader's pid ("<pid changed to 4729 ...>").
+            let changedMarker = Array(" <pid changed to ".utf8)
+            if body.ends(with: Array(" ...>".utf8)), let marker = body.lastRange(of: changedMarker),
+                let leader = Int(String(decoding: body[marker.upperBound...].prefix { $0 != 32 }, as: UTF8.self))
+            {
+                unfinished[leader] = Array(body[..<marker.lowerBound])
+                continue
+            }
             if body.starts(with: Array("<... ".utf8)), let close = body.firstIndex(of: 62) {
                 body = (unfinished.removeValue(forKey: pid) ?? []) + body[(close + 1)...]
             }

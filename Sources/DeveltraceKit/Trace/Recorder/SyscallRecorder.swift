@@ -12,7 +12,7 @@ import Glibc
 /// without stopping the caller: two eBPF programs at the `sys_enter` and
 /// `sys_exit` raw tracepoints (`RecorderPrograms`) write each call of a
 /// watched task into a ring buffer, which the tracer reads (`drain`).
-/// Needs `CAP_BPF` and `CAP_PERFMON` (root) and Linux 5.8 (ring buffers);
+/// Needs `CAP_BPF` and `CAP_PERFMON` (root) and Linux 5.17 (ring buffers, `bpf_loop`);
 /// x86_64 only. Where it cannot load, the seccomp listener takes these
 /// calls, as before.
 ///
@@ -259,6 +259,21 @@ final class SyscallRecorder: @unchecked Sendable {
         return state.withLock { $0.execs[tid] }
     }
 
+    /// The path `tid`'s `execve` was given, for an exec whose path the
+    /// `sys_enter` program could not read (a page not yet in the caller's
+    /// page tables: a string a forked child had not touched); the ptrace
+    /// loop read it from the new program (`AT_EXECFN`). Its exit record
+    /// then has a path.
+    func supplyExecPath(_ raw: RawPath, for tid: pid_t) -> ExecArguments? {
+        state.withLock { state in
+            guard var exec = state.execs[tid] else { return nil }
+            exec.raw = raw
+            exec.absolute = absolute(raw, tid: tid, state)
+            state.execs[tid] = exec
+            return exec
+        }
+    }
+
     /// A thread other than the leader executed: it has the leader's id
     /// now, and its call's exit comes under that id.
     func carryExec(from former: pid_t, to tid: pid_t, drainingInto shared: TraceShared) {
@@ -422,7 +437,7 @@ final class RecorderReader: @unchecked Sendable {
 }
 
 /// Whether the in-kernel recorder loads here (root with `CAP_BPF` and
-/// `CAP_PERFMON`, x86_64, Linux 5.8 or newer). Tried once per process.
+/// `CAP_PERFMON`, x86_64, Linux 5.17 or newer). Tried once per process.
 public enum RecorderSupport {
     public static let available: Bool = {
         guard let proc = try? FileDescriptor.open("/proc", .readOnly, options: [.directory, .closeOnExec]) else { return false }
