@@ -355,22 +355,16 @@ final class TraceLoop {
         if let argv = task.pendingArgv {
             program = (argv, exec?.absolute)
         } else if let recorder = shared.recorder, recorder.isEnabled {
-            if var recorded = recorder.exec(of: pid, drainingInto: shared) {
-                // The recorder read the call at its entry (no stop). A path it
-                // could not read is the one the kernel kept for the new
-                // program (`AT_EXECFN`); a vector it could not read whole is
-                // the new program's own, as the kernel laid it out.
-                if recorded.raw == nil, let path = executionPath(of: pid) {
-                    recorded = recorder.supplyExecPath(path, for: pid) ?? recorded
-                }
-                program = (recorded.argv ?? Self.commandLine(of: pid, proc: proc) ?? [], recorded.absolute)
-            } else {
-                // Not recorded (no room in the ring): what `/proc` says of the
-                // new program (a script's interpreter, for a script).
-                program = (
-                    Self.commandLine(of: pid, proc: proc) ?? [], FileSystem.readLink(RawPath("\(pid)/exe"), relativeTo: proc.rawValue)
-                )
+            // The recorder read the call at its entry (no stop). A path it
+            // could not read (or a call it has no record of: a full ring) is
+            // the one the kernel kept for the new program (`AT_EXECFN`); a
+            // vector it could not read whole is the new program's own, as
+            // the kernel laid it out (a script's interpreter's, for a script).
+            var recorded = recorder.exec(of: pid, drainingInto: shared) ?? ExecArguments()
+            if recorded.raw == nil, let path = executionPath(of: pid) {
+                recorded = recorder.supplyExecPath(path, for: pid)
             }
+            program = (recorded.argv ?? Self.commandLine(of: pid, proc: proc) ?? [], recorded.absolute)
         }
         if let program {
             processes[process]?.argv = program.argv

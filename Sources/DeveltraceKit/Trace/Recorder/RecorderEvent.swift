@@ -116,9 +116,9 @@ struct ExecArguments: Equatable {
     }
 
     /// Nil when the path could not be read.
-    var raw: RawPath?
-    var absolute: RawPath?
+    var raw: RawPath? = nil
+    var absolute: RawPath? = nil
     /// Nil when it was cut or unreadable: the new program's
     /// `/proc/PID/cmdline` is read instead.
-    var argv: [RawPath]?
+    var argv: [RawPath]? = nil
 }

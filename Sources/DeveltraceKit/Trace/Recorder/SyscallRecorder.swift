@@ -261,12 +261,12 @@ final class SyscallRecorder: @unchecked Sendable {
 
     /// The path `tid`'s `execve` was given, for an exec whose path the
     /// `sys_enter` program could not read (a page not yet in the caller's
-    /// page tables: a string a forked child had not touched); the ptrace
-    /// loop read it from the new program (`AT_EXECFN`). Its exit record
-    /// then has a path.
-    func supplyExecPath(_ raw: RawPath, for tid: pid_t) -> ExecArguments? {
+    /// page tables: a string a forked child had not touched) or that it has
+    /// no record of; the ptrace loop read it from the new program
+    /// (`AT_EXECFN`). The exec's exit record then has a path.
+    func supplyExecPath(_ raw: RawPath, for tid: pid_t) -> ExecArguments {
         state.withLock { state in
-            guard var exec = state.execs[tid] else { return nil }
+            var exec = state.execs[tid] ?? ExecArguments()
             exec.raw = raw
             exec.absolute = absolute(raw, tid: tid, state)
             state.execs[tid] = exec
