@@ -184,13 +184,7 @@ enum RecorderPrograms {
         // At most the limit and one argument more (the record then says cut).
         a.jump(.greater, 3, Int32(2 * RecorderEvent.argumentBytes), to: "out")
         a.add(3, argumentsAt)
-        a.loadMap(1, maps.ring)
-        a.move(2, register: 9)
-        a.move(4, Int32(truncatingIfNeeded: dt_bpf_rb_no_wakeup))
-        a.call(dt_bpf_func_ringbuf_output)
-        a.jump(.equal, 0, 0, to: "out")
-        countLost(&a, counters: maps.counters)
-        a.jump(to: "out")
+        send(&a, maps: maps)
     }
 
     /// The exec loop's state, on the `sys_enter` program's stack: the next
@@ -258,6 +252,18 @@ enum RecorderPrograms {
         a.exit()
     }
 
+    /// Sends the record at r9, r3 bytes, into the ring buffer (waking no
+    /// reader), counting it lost when there is no room; then goes to "out".
+    private static func send(_ a: inout BPFAssembler, maps: Maps) {
+        a.loadMap(1, maps.ring)
+        a.move(2, register: 9)
+        a.move(4, Int32(truncatingIfNeeded: dt_bpf_rb_no_wakeup))
+        a.call(dt_bpf_func_ringbuf_output)
+        a.jump(.equal, 0, 0, to: "out")
+        countLost(&a, counters: maps.counters)
+        a.jump(to: "out")
+    }
+
     /// counters[0] += 1 (a record the ring had no room for).
     private static func countLost(_ a: inout BPFAssembler, counters: Int32) {
         a.store(.word, 10, -8, 0)
@@ -323,13 +329,7 @@ enum RecorderPrograms {
         a.move(3, Int32(RecorderEvent.maximumPath))
         a.label("sized")
         a.add(3, path)
-        a.loadMap(1, maps.ring)
-        a.move(2, register: 9)
-        a.move(4, Int32(truncatingIfNeeded: dt_bpf_rb_no_wakeup))
-        a.call(dt_bpf_func_ringbuf_output)
-        a.jump(.equal, 0, 0, to: "out")
-        countLost(&a, counters: maps.counters)
-        a.jump(to: "out")
+        send(&a, maps: maps)
         a.label("forget")
         a.callMap(dt_bpf_func_map_delete_elem, maps.pending, key: -4)
         a.label("out")
