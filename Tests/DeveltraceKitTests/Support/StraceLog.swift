@@ -47,6 +47,16 @@ struct StraceLog {
                 unfinished[leader] = Array(body[..<marker.lowerBound])
                 continue
             }
+            // The same exec, as strace prints it when it saw the leader go
+            // first: "1196 +++ superseded by execve in pid 1197 +++", then
+            // "1196 <... execve resumed>) = 0".
+            let supersededMarker = Array("+++ superseded by execve in pid ".utf8)
+            if body.starts(with: supersededMarker),
+                let thread = Int(String(decoding: body[supersededMarker.count...].prefix { $0 != 32 }, as: UTF8.self))
+            {
+                if let call = unfinished.removeValue(forKey: thread) { unfinished[pid] = call }
+                continue
+            }
             if body.starts(with: Array("<... ".utf8)), let close = body.firstIndex(of: 62) {
                 body = (unfinished.removeValue(forKey: pid) ?? []) + body[(close + 1)...]
             }

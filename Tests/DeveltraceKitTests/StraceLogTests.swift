@@ -1,0 +1,45 @@
+import Testing
+
+@testable import DeveltraceKit
+
+extension Unit {
+    /// The cross-check's reference is its parse of strace's output: the
+    /// parser must not lose a call strace printed in one of its forms.
+    @Suite struct StraceLogParsing {
+        /// `/bin/cat` as `-xx` prints it.
+        static let cat = #""\x2f\x62\x69\x6e\x2f\x63\x61\x74""#
+
+        /// An exec from a thread other than the leader, in both forms
+        /// strace 5.10 prints it (seen in the `multi` fixture's runs): the
+        /// thread's unfinished call resumes under the leader's pid.
+        @Test(
+            "an exec by a second thread resumes under the leader's pid: superseded, or pid changed",
+            arguments: [
+                """
+                1197 execve(\(cat), [], 0x7ffd /* 35 vars */ <unfinished ...>
+                1196 <... futex resumed>)              = ?
+                1196 +++ superseded by execve in pid 1197 +++
+                1196 <... execve resumed>)             = 0
+                """,
+                """
+                1197 execve(\(cat), [], 0x7ffd /* 35 vars */ <pid changed to 1196 ...>
+                1196 <... execve resumed>)             = 0
+                """,
+            ])
+        func execFromThread(_ text: String) {
+            let log = StraceLog(text: Array(text.utf8), initialDirectory: RawPath("/w"))
+            #expect(log.accesses == [StraceLog.Access(syscall: "execve", path: RawPath("/bin/cat"), result: "ok")])
+        }
+
+        @Test("an unfinished call of another pid does not resume under the leader")
+        func unrelatedUnfinished() {
+            let text = """
+                1197 execve(\(Self.cat), [], 0x7ffd /* 35 vars */ <unfinished ...>
+                1196 +++ superseded by execve in pid 1198 +++
+                1196 <... execve resumed>)             = 0
+                """
+            let log = StraceLog(text: Array(text.utf8), initialDirectory: RawPath("/w"))
+            #expect(log.accesses.isEmpty)
+        }
+    }
+}
