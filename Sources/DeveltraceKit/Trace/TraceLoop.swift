@@ -38,20 +38,13 @@ final class TraceLoop {
     }
 
     private var tasks: [pid_t: Task] = [:]
-    /// Tasks whose fork event named them but whose first stop has not come.
-    private var announced: [pid_t: pid_t] = [:]
-    /// Processes that executed a program before their parent's fork event
-    /// arrived: that late event must not give them the parent's argv.
-    private var execedUnannounced = Set<pid_t>()
+    /// Fork events and first stops, paired whichever comes first.
+    private var forks = ForkOrder()
     /// Every process of the trace by `TracedProcess.id`.
     private(set) var processes: [pid_t: TracedProcess] = [:]
     /// The id of each live process, by its pid: a pid used again later gets
     /// a new one (`freshIDs`), so that two processes never share a record.
     private var liveIDs: [pid_t: pid_t] = [:]
-    /// The id of the last process each pid was, live or gone (a fork event
-    /// may come after its child ended; the pid cannot be used again until
-    /// the parent, stopped in that event, reaps it).
-    private var latestIDs: [pid_t: pid_t] = [:]
     /// The next id for a pid used again: above any pid (`pid_max` is at
     /// most 2^22).
     private var freshIDs = pid_t.max
@@ -166,9 +159,9 @@ final class TraceLoop {
         tasks[pid] = Task(process: process)
         shared.setThreadGroup(pid, process)
         shared.recorder?.watch(pid)
+        let announcedParent = forks.firstStop(of: pid, process: process, isLeader: leader == pid)
         if leader == pid && processes[process] == nil {
-            let parent = announced[pid] ?? 0
-            let parentProcess = tasks[parent]?.process ?? parent
+            let parentProcess = announcedParent ?? 0
             processes[process] = TracedProcess(
                 id: process, pid: pid, parent: parentProcess, argv: processes[parentProcess]?.argv ?? [],
                 executable: processes[parentProcess]?.executable)
@@ -186,11 +179,11 @@ final class TraceLoop {
             freshIDs -= 1
         }
         liveIDs[pid] = id
-        latestIDs[pid] = id
         return id
     }
 
     private func finished(pid: pid_t, status: Int32) {
+        forks.ended(pid, seen: tasks[pid] != nil)
         endChanges(pid)
         predictor.forget(pid)
         interrupted[pid] = nil
@@ -211,23 +204,22 @@ final class TraceLoop {
         switch Ptrace.Event(rawValue: event) {
         case .fork, .vfork, .clone:
             let child = pid_t(truncatingIfNeeded: Ptrace.eventMessage(pid))
-            announced[child] = pid
-            if pid != initPid, let childProcess = latestIDs[child], processes[childProcess]?.parent == 0 {
+            // The command's parent is the init, which is not traced: 0.
+            let parentProcess = pid == initPid ? 0 : tasks[pid]?.process ?? pid
+            if let early = forks.forkEvent(child: child, parent: parentProcess), early.isLeader {
                 // The child stopped first (and may even be gone already): now
                 // we know its parent.
-                let parentProcess = tasks[pid]?.process ?? pid
                 let inherited = processes[parentProcess]
-                processes[childProcess]?.parent = parentProcess
-                if execedUnannounced.remove(child) == nil {
-                    processes[childProcess]?.argv = inherited?.argv ?? []
-                    processes[childProcess]?.executable = inherited?.executable
+                processes[early.process]?.parent = parentProcess
+                if !early.executed {
+                    processes[early.process]?.argv = inherited?.argv ?? []
+                    processes[early.process]?.executable = inherited?.executable
                 }
             }
             if pid == initPid {
                 // The init forked the command: from here on the command's
                 // tree is traced; the init itself needs no tracing.
                 commandPid = child
-                if let childProcess = latestIDs[child] { processes[childProcess]?.parent = 0 }
                 try? Ptrace.request(Ptrace.detach, pid)
                 tasks[pid] = nil
                 return
@@ -370,7 +362,7 @@ final class TraceLoop {
             processes[process]?.argv = program.argv
             processes[process]?.executable = program.executable
             // After exec the task is its process's leader: `pid` is the pid.
-            if processes[process]?.parent == 0 && announced[pid] == nil { execedUnannounced.insert(pid) }
+            forks.executed(pid)
         }
         tasks[pid]?.pendingArgv = nil
     }
