@@ -61,6 +61,7 @@ public final class CheckRunner: @unchecked Sendable {
             if options.systemDependencies {
                 classifier.dependencies =
                     DependencyContext.make(packages: candidate.packages, scratch: root, architecture: options.architecture).context
+                classifier.dependencies?.preloadOwners()
             }
             progress("candidate staged")
             return classifier

@@ -1,14 +1,14 @@
 import Foundation
 import Synchronization
 
-/// The candidate's staging, run on a thread of its own; `value()` waits
-/// for it (and rethrows its error).
-final class StagingTask: @unchecked Sendable {
+/// Work run on a thread of its own from the moment it is made; `value()`
+/// waits for it (and rethrows its error).
+final class BackgroundTask<Value>: @unchecked Sendable {
     private let done = DispatchSemaphore(value: 0)
-    private var result: Result<Classifier, any Error>?
+    private var result: Result<Value, any Error>?
     private let lock = NSLock()
 
-    init(_ work: @escaping @Sendable () throws -> Classifier) {
+    init(_ work: @escaping @Sendable () throws -> Value) {
         let thread = Thread { [self] in
             let outcome = Result { try work() }
             lock.lock()
@@ -19,7 +19,7 @@ final class StagingTask: @unchecked Sendable {
         thread.start()
     }
 
-    func value() throws -> Classifier {
+    func value() throws -> Value {
         lock.lock()
         if let result {
             lock.unlock()
@@ -33,3 +33,7 @@ final class StagingTask: @unchecked Sendable {
         return try result!.get()
     }
 }
+
+/// The candidate's staging (unpacking, layout, the packages' declarations),
+/// run while the samples' `dkms.conf` are read and the reference builds run.
+typealias StagingTask = BackgroundTask<Classifier>
