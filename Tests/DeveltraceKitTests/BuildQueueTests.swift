@@ -108,6 +108,35 @@ extension Unit {
                 ])
         }
 
+        @Test(
+            "held jobs (first candidate rounds before the staging is done) let every other job go first, and go first again once released")
+        func heldJobs() throws {
+            let jobs = [(priority: 0, order: 0, held: false), (0, 1, true), (1, 2, false), (1, 3, true)]
+            #expect(BuildQueue.pick(jobs, released: false) == 0)
+            #expect(BuildQueue.pick(Array(jobs.dropFirst()), released: false) == 1) // (1, 2): the next one not held
+            #expect(BuildQueue.pick(Array(jobs.dropFirst()), released: true) == 0) // (0, 1): its place again
+            // Nothing but held jobs: one is taken (its worker waits in it).
+            #expect(BuildQueue.pick([(2, 5, true), (1, 6, true)], released: false) == 1)
+            #expect(BuildQueue.pick([], released: false) == nil)
+
+            // One worker, as a check queues its builds; the staging is done
+            // during the second reference build.
+            let queue = BuildQueue()
+            let ran = BuildQueueFanOut.Shared<[String]>([])
+            for place in 0..<3 {
+                queue.add(priority: place) { _ in
+                    ran.withLock { $0.append("reference \(place)") }
+                    if place == 1 { queue.release() }
+                }
+                queue.add(priority: place, held: true) { _ in ran.withLock { $0.append("candidate \(place)") } }
+            }
+            try queue.run(workers: 1, cpus: 1) { false }
+            #expect(
+                ran.withLock { $0 } == [
+                    "reference 0", "reference 1", "candidate 0", "candidate 1", "reference 2", "candidate 2",
+                ])
+        }
+
         @Test("largest first, equal sizes in their order; a sample's size is the bytes of its regular files")
         func largestFirst() throws {
             #expect(BuildOrder.largestFirst([10, 8144, 0, 6344, 10]) == [1, 3, 0, 4, 2])

@@ -12,7 +12,9 @@ final class BuildQueue: @unchecked Sendable {
     typealias Job = @Sendable (_ cpu: Int) throws -> Void
 
     private let condition = NSCondition()
-    private var jobs: [(priority: Int, order: Int, job: Job)] = []
+    private var jobs: [(priority: Int, order: Int, held: Bool, job: Job)] = []
+    /// Whether held jobs may go first again (`release`).
+    private var released = false
     private var running = 0
     private var added = 0
     private var failure: (any Error)?
@@ -47,13 +49,34 @@ final class BuildQueue: @unchecked Sendable {
         return nil
     }
 
-    /// Adds a job; lower `priority` runs first, then first added.
-    func add(priority: Int, _ job: @escaping Job) {
+    /// Adds a job; lower `priority` runs first, then first added. A `held`
+    /// job (one that needs the staged candidate) lets every job that is not
+    /// held go first until `release`.
+    func add(priority: Int, held: Bool = false, _ job: @escaping Job) {
         condition.lock()
-        jobs.append((priority, added, job))
+        jobs.append((priority, added, held, job))
         added += 1
         condition.signal()
         condition.unlock()
+    }
+
+    /// What held jobs wait for has come (the candidate is staged): they
+    /// take their place by priority again.
+    func release() {
+        condition.lock()
+        released = true
+        condition.broadcast()
+        condition.unlock()
+    }
+
+    /// The job a free worker takes: the first by priority, then by the
+    /// order added, of those not held; a held job only when it is
+    /// released or nothing else is queued (then the worker waits in it, as
+    /// it would for nothing). Pure.
+    static func pick(_ jobs: [(priority: Int, order: Int, held: Bool)], released: Bool) -> Int? {
+        let ready = jobs.indices.filter { released || !jobs[$0].held }
+        let candidates = ready.isEmpty ? Array(jobs.indices) : ready
+        return candidates.min { (jobs[$0].priority, jobs[$0].order) < (jobs[$1].priority, jobs[$1].order) }
     }
 
     /// Runs every job, and those they add, on `workers` threads; rethrows
@@ -86,7 +109,7 @@ final class BuildQueue: @unchecked Sendable {
         defer { condition.unlock() }
         while true {
             if stopped || cancelled() { return nil }
-            if let index = jobs.indices.min(by: { (jobs[$0].priority, jobs[$0].order) < (jobs[$1].priority, jobs[$1].order) }) {
+            if let index = Self.pick(jobs.map { ($0.priority, $0.order, $0.held) }, released: released) {
                 running += 1
                 if jobs[index].priority == Self.helperPriority { helpersQueued -= 1 }
                 return jobs.remove(at: index).job
@@ -130,7 +153,7 @@ final class BuildQueue: @unchecked Sendable {
             orders.append(order)
             jobs.append(
                 (
-                    Self.helperPriority, order,
+                    Self.helperPriority, order, false,
                     { cpu in
                         defer { group.leave() }
                         while let index = shared.claim() { shared.store(index, work(index, cpu)) }

@@ -53,7 +53,12 @@ public final class CheckRunner: @unchecked Sendable {
         // Stage the candidate while the samples' dkms.conf are read and the
         // reference builds run: neither needs it, and unpacking packages
         // takes seconds.
+        // Builds run in parallel, each pinned with its tracer to one CPU.
+        let queue = BuildQueue()
         let staging = StagingTask { [options, progress] () throws -> Classifier in
+            // The first candidate rounds wait for this; other builds go
+            // first until then.
+            defer { queue.release() }
             progress("staging the candidate")
             let candidate = try StagedCandidate(inputs: inputs, scratch: root)
             let layout = try CandidateLayout(candidate: candidate, kbuildDir: options.kbuildDir, maps: options.maps)
@@ -81,15 +86,14 @@ public final class CheckRunner: @unchecked Sendable {
         let neighbours = allSamples.filter { $0.kind == .dkms }
         let samples = allSamples.enumerated().filter { options.shard?.owns(position: $0.offset) ?? true }.map(\.element)
 
-        // Builds run in parallel, each pinned with its tracer to one CPU.
         let cpus = max(1, ProcessInfo.processInfo.activeProcessorCount)
-        let queue = BuildQueue()
         // Largest samples first (`BuildOrder`); the result keeps the name
         // order. Each sample's builds share its place in the order as their
-        // priority: a long sample's reference and candidate start together,
-        // and its later rounds and experiments go before shorter samples'
-        // builds, so the longest chain of builds starts first instead of
-        // after every reference.
+        // priority: a long sample's reference and candidate start together
+        // (once the candidate is staged: until then, other samples'
+        // reference builds take the free CPUs), and its later rounds and
+        // experiments go before shorter samples' builds, so the longest
+        // chain of builds starts first instead of after every reference.
         let order = BuildOrder.largestFirst(samples.map { BuildOrder.sourceSize(of: RawPath($0.directory)) })
         let places = Dictionary(uniqueKeysWithValues: order.enumerated().map { ($1, $0) })
         let checks = samples.enumerated().map { index, sample in
@@ -104,7 +108,7 @@ public final class CheckRunner: @unchecked Sendable {
             queue.add(priority: check.priority) { [self] cpu in
                 try self.referenceBuild(check, tree: tree, staging: staging, queue: queue, cpu: cpu)
             }
-            queue.add(priority: check.priority) { [self] cpu in
+            queue.add(priority: check.priority, held: true) { [self] cpu in
                 try self.candidateBuild(check, round: 1, tree: tree, staging: staging, queue: queue, cpu: cpu)
             }
         }
