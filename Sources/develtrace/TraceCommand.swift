@@ -76,6 +76,13 @@ struct TraceCommand: ParsableCommand {
         help: "Let the seccomp listener answer the read-only path calls even where the in-kernel recorder (eBPF, root) could record them.")
     var noRecorder = false
 
+    @Flag(
+        name: .customLong("untraced"),
+        help: ArgumentHelp(
+            "Run the command in the sandbox without tracing it (for benchmarks: what the sandbox alone costs).",
+            visibility: .hidden))
+    var untraced = false
+
     @Option(name: .customLong("chdir"), help: "Working directory of the command (default: the current one).")
     var directory: String?
 
@@ -92,6 +99,7 @@ struct TraceCommand: ParsableCommand {
         }
         if command.isEmpty { throw ValidationError("Give the command to trace after --, e.g. develtrace trace -- make") }
         if let timeout, timeout <= 0 { throw ValidationError("--timeout must be positive") }
+        if untraced && noSandbox { throw ValidationError("--untraced runs the command in the sandbox: not with --no-sandbox") }
     }
 
     func run() throws {
@@ -122,6 +130,7 @@ struct TraceCommand: ParsableCommand {
             workingDirectory: cwd, sandbox: sandbox, cpu: cpu)
         request.usesListener = !ptraceOnly
         request.usesRecorder = !noRecorder
+        request.traced = !untraced
 
         // --output as given, byte for byte.
         let outputPath = output.map { RawArguments.values(of: ["-o", "--output"]).last ?? RawPath($0) }

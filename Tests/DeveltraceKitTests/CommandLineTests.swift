@@ -67,6 +67,7 @@ extension Machine {
                 // It exited 0: write errors were dropped.
                 (["trace", "--output", "/dev/full", "--", "/bin/true"], "cannot write /dev/full: No space left on device"),
                 (["trace", "--stats", "/dev/full", "--", "/bin/true"], "cannot write /dev/full: No space left on device"),
+                (["trace", "--untraced", "--no-sandbox", "--", "/bin/true"], "--untraced runs the command in the sandbox"),
             ])
         func badInput(arguments: [String], mentions: String) throws {
             try #require(FileManager.default.isExecutableFile(atPath: Self.executable), "swift build first")
@@ -93,6 +94,36 @@ extension Machine {
 }
 
 extension Machine.CommandLine {
+    /// bench-trace's "sandbox alone" row: the same sandbox, nothing traced.
+    @Test("--untraced: the command's status, no access and no process in the trace, and still the sandbox (a write to the host is caught)")
+    func untraced() throws {
+        try #require(FileManager.default.isExecutableFile(atPath: Self.executable), "swift build first")
+        let work = try Harness.workDirectory("cli-untraced")
+        defer { try? FileManager.default.removeItem(at: work) }
+        let target = work.appendingPathComponent("written-by-the-command")
+        let output = work.appendingPathComponent("trace.jsonl")
+        let script = "cat /etc/hostname >/dev/null; echo x > \(target.path); test -e \(target.path) || exit 9; exit 5"
+        let run = try Self.run(
+            ["trace", "--untraced", "--format", "jsonl", "--output", output.path, "--", "/bin/sh", "-c", script], in: work)
+        #expect(run.status == 5, "\(run.stderr)")
+        var kinds: [String: Int] = [:]
+        for line in try Data(contentsOf: output).split(separator: 10) {
+            let object = try #require(try JSONSerialization.jsonObject(with: line) as? [String: Any])
+            kinds[object["kind"] as? String ?? "", default: 0] += 1
+        }
+        #expect(kinds["access"] == nil && kinds["process"] == nil, "\(kinds)")
+        #expect(kinds["exit"] == 1)
+        // The command saw its write (the overlay of the working directory);
+        // the host did not get it, and the trace lists it.
+        #expect(!FileManager.default.fileExists(atPath: target.path))
+        #expect(kinds["write", default: 0] >= 1, "\(kinds)")
+
+        // Traced, the same command gives accesses and processes.
+        let traced = try Self.run(["trace", "--format", "jsonl", "--output", output.path, "--", "/bin/sh", "-c", script], in: work)
+        #expect(traced.status == 5)
+        #expect(String(decoding: try Data(contentsOf: output), as: UTF8.self).contains("\"kind\":\"access\""))
+    }
+
     @Test("trace --help shows the help instead of running --help")
     func help() throws {
         let run = try Self.run(["trace", "--help"], in: Harness.packageRoot)

@@ -16,6 +16,8 @@ final class Launch {
     private var argv: UnsafeMutableBufferPointer<UnsafeMutablePointer<CChar>?>
     private var envp: UnsafeMutableBufferPointer<UnsafeMutablePointer<CChar>?>
     private let filter: [UInt8]
+    /// Whether the init is traced (`TraceRequest.traced`).
+    private let traced: Bool
     /// The listening variant of the filter, tried first; empty: none.
     private let listeningFilter: [UInt8]
     /// The tracer's end of the socket the command sends its listener on.
@@ -31,6 +33,7 @@ final class Launch {
     private var idmapFDs: [Int32] = []
 
     init(request: TraceRequest, plan sandbox: SandboxPlan?, filter: SeccompFilter, listening: SeccompFilter? = nil) throws {
+        self.traced = request.traced
         self.filter = filter.program
         self.listeningFilter = listening?.program ?? []
         self.steps = sandbox?.steps ?? []
@@ -245,7 +248,7 @@ final class Launch {
     /// Attaches the tracer to the init and lets it start the command.
     func release(initPid: pid_t) throws {
         do {
-            try Ptrace.request(Ptrace.seize, initPid, 0, TraceLoop.options.rawValue)
+            if traced { try Ptrace.request(Ptrace.seize, initPid, 0, TraceLoop.options.rawValue) }
         } catch {
             throw SandboxError.launch("cannot trace the sandbox (ptrace)", error)
         }

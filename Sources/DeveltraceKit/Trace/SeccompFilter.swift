@@ -48,6 +48,12 @@ public struct SeccompFilter: Sendable {
         do throws(BuildError) { return .success(try SeccompFilter(table: PathSyscall.table)) } catch { return .failure(error) }
     }()
 
+    /// No path call watched, only the sandbox's refusals: for a run
+    /// that is not traced (`TraceRequest.traced`).
+    public static let untraced: Result<SeccompFilter, BuildError> = {
+        do throws(BuildError) { return .success(try SeccompFilter(table: [])) } catch { return .failure(error) }
+    }()
+
     /// The same with predictable calls sent to a listener.
     public static let listening: Result<SeccompFilter, BuildError> = {
         do throws(BuildError) { return .success(try SeccompFilter(table: PathSyscall.table, notifying: true)) } catch {

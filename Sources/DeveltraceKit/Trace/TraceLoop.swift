@@ -56,6 +56,8 @@ final class TraceLoop {
     /// The traced command (the init's only child) and how it ended.
     private(set) var commandPid: pid_t?
     private(set) var commandStatus: Int32?
+    /// How the sandbox's init ended (untraced runs: the command's status).
+    private(set) var initStatus: Int32?
     /// ptrace stops handled, by kind (for `--stats`).
     private(set) var seccompStops = 0
     private(set) var syscallExitStops = 0
@@ -198,6 +200,7 @@ final class TraceLoop {
             liveIDs[pid] = nil
         }
         if pid == commandPid { commandStatus = status }
+        if pid == initPid { initStatus = status }
     }
 
     private func eventStop(_ pid: pid_t, event: Int32, signal: Int32) {

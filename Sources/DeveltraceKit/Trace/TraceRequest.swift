@@ -24,6 +24,12 @@ public struct TraceRequest: Sendable {
     /// descriptor in the kernel instead (`SyscallRecorder`: root, x86_64,
     /// Linux 5.17) where it loads; false: the listener answers them.
     public var usesRecorder = true
+    /// False runs the command in the sandbox without tracing it (no
+    /// filter but the sandbox's refusals, no ptrace, no listener, no
+    /// recorder): the trace has no accesses and no processes, the exit
+    /// status is the command's. For benchmarks: what the sandbox alone
+    /// costs a build, beside what tracing it costs.
+    public var traced = true
     /// Tests only: the listener runs a thread per CPU from the start and
     /// never goes back (`ListenerSchedule` otherwise decides).
     var listenerAlwaysParallel = false

@@ -45,7 +45,7 @@ public final class TraceSession: Sendable {
     /// call's wait), and for the last one before this returns.
     public func run(timeout: Duration? = nil, onAccess: (@Sendable (FileAccess) -> Void)? = nil) throws -> TraceOutcome {
         let filter: SeccompFilter
-        switch SeccompFilter.standard {
+        switch request.traced ? SeccompFilter.standard : SeccompFilter.untraced {
         case .success(let f): filter = f
         case .failure(let error): throw error
         }
@@ -131,7 +131,8 @@ public final class TraceSession: Sendable {
         var listening: SeccompFilter? = nil
         var recorder: SyscallRecorder? = nil
         var recorderNote: String? = nil
-        if request.usesListener, ListenerSupport.available, case .success(let variant) = SeccompFilter.listening,
+        if !request.traced { mode = "untraced (the sandbox alone)" }
+        if request.traced, request.usesListener, ListenerSupport.available, case .success(let variant) = SeccompFilter.listening,
             dt_wake_signal_install() == 0
         {
             listening = variant
@@ -221,7 +222,8 @@ public final class TraceSession: Sendable {
         _ = consume scratch
 
         let cancellation = state.withLock { $0.cancellation }
-        var status = loop.commandStatus ?? 128 + SIGKILL
+        // Untraced, the init's status is the command's (it leaves with it).
+        var status = (request.traced ? loop.commandStatus : loop.initStatus) ?? 128 + SIGKILL
         if case .interrupted(let signal) = cancellation { status = 128 + signal }
         return TraceOutcome(
             accesses: loop.accesses, processes: loop.processes, exitStatus: status,
