@@ -58,6 +58,15 @@ int main(int argc, char **argv) {
     rc = unshare(CLONE_NEWUSER | CLONE_NEWNS);
     result("unshare_newns", rc);
 
+    // A PID namespace of its own (the sandbox's root may make one): its
+    // tasks would not be the sandbox namespace's the recorder watches.
+    rc = unshare(CLONE_NEWPID);
+    result("unshare_newpid", rc);
+    rc = syscall(SYS_clone, CLONE_NEWPID | SIGCHLD, 0, 0, 0, 0);
+    if (rc == 0) _exit(0);
+    result("clone_newpid", rc);
+    if (rc > 0) waitpid((pid_t)rc, NULL, 0);
+
     // clone3 with an empty argument block: refused before it is read.
     char args[88];
     memset(args, 0, sizeof args);

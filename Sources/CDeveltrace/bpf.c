@@ -24,6 +24,9 @@ const int32_t dt_bpf_func_ringbuf_output = BPF_FUNC_ringbuf_output;
 const int32_t dt_bpf_func_probe_read_user = BPF_FUNC_probe_read_user;
 const int32_t dt_bpf_func_get_smp_processor_id = BPF_FUNC_get_smp_processor_id;
 const int32_t dt_bpf_func_loop = BPF_FUNC_loop;
+const int32_t dt_bpf_func_get_ns_current_pid_tgid = BPF_FUNC_get_ns_current_pid_tgid;
+const int32_t dt_bpf_func_get_current_task = BPF_FUNC_get_current_task;
+const int32_t dt_bpf_func_ktime_get_ns = BPF_FUNC_ktime_get_ns;
 const uint32_t dt_bpf_f_no_prealloc = BPF_F_NO_PREALLOC;
 const uint64_t dt_bpf_rb_no_wakeup = BPF_RB_NO_WAKEUP;
 

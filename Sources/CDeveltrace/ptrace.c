@@ -164,6 +164,7 @@ const int dt_o_tmpfile = O_TMPFILE;
 const int dt_o_tmpfile_bit = O_TMPFILE & ~O_DIRECTORY;
 const uint64_t dt_clone_untraced = CLONE_UNTRACED;
 const uint64_t dt_clone_newns = CLONE_NEWNS;
+const uint64_t dt_clone_newpid = CLONE_NEWPID;
 const uint64_t dt_clone_newuser_flag = CLONE_NEWUSER;
 const uint16_t dt_bpf_load_word = BPF_LD | BPF_W | BPF_ABS;
 const uint16_t dt_bpf_and = BPF_ALU | BPF_AND | BPF_K, dt_bpf_jump_always = BPF_JMP | BPF_JA;

@@ -261,9 +261,13 @@ static _Noreturn void run_command(const dt_spawn_plan *plan) {
         // The filter whose read-only calls go to a listener; its descriptor
         // goes to the tracer and is closed here before exec, so no tracee
         // ever holds it.
-        int listener = load_filter(plan->listener_filter, plan->listener_filter_len,
+        int listener = -1;
+        int error = EBUSY;
+        if (!plan->listener_refused) {
+            listener = load_filter(plan->listener_filter, plan->listener_filter_len,
                                    SECCOMP_FILTER_FLAG_NEW_LISTENER | SECCOMP_FILTER_FLAG_WAIT_KILLABLE_RECV);
-        int error = listener < 0 ? errno : 0;
+            error = listener < 0 ? errno : 0;
+        }
         if (dt_listener_send(plan->listener_socket, listener, error) < 0) fail(plan, DT_STAGE_FILTER, 1, errno, 126);
         // The tracer answers once it has decided what records the calls
         // (the in-kernel recorder from the exec on, or not): then exec.
@@ -275,6 +279,9 @@ static _Noreturn void run_command(const dt_spawn_plan *plan) {
             close(listener);
             goto loaded;
         }
+        // Nothing follows this command but the listener's filter and the
+        // in-kernel recorder: without them it must not run.
+        if (plan->listener_required) fail(plan, DT_STAGE_FILTER, 2, error, 126);
     }
     if (plan->filter && load_filter(plan->filter, plan->filter_len, 0) < 0) fail(plan, DT_STAGE_FILTER, 0, errno, 126);
 loaded:

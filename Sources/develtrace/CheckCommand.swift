@@ -117,6 +117,11 @@ struct CheckCommand: ParsableCommand {
     )
     var noRecorder = false
 
+    @Flag(
+        name: .customLong("follow-with-ptrace"),
+        help: "Follow the builds' forks, execs and exits with ptrace even where the in-kernel recorder could (as root).")
+    var followWithPtrace = false
+
     @Flag(name: .customLong("list-unused"), help: "List every candidate file no sample used (class unused); otherwise only their number.")
     var listUnused = false
 
@@ -164,6 +169,7 @@ struct CheckCommand: ParsableCommand {
         options.gate = gate.gate ?? .standard
         options.usesListener = !ptraceOnly
         options.usesRecorder = !noRecorder
+        options.followsInKernel = !followWithPtrace
         options.baseline = try gate.loadBaseline()
         options.shard = shard.flatMap(Shard.init)
         // --cache-dir as given, byte for byte.

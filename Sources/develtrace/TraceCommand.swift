@@ -83,6 +83,11 @@ struct TraceCommand: ParsableCommand {
             visibility: .hidden))
     var untraced = false
 
+    @Flag(
+        name: .customLong("follow-with-ptrace"),
+        help: "Follow forks, execs and exits with ptrace even where the in-kernel recorder could (as root, in a sandbox).")
+    var followWithPtrace = false
+
     @Option(name: .customLong("chdir"), help: "Working directory of the command (default: the current one).")
     var directory: String?
 
@@ -131,6 +136,7 @@ struct TraceCommand: ParsableCommand {
         request.usesListener = !ptraceOnly
         request.usesRecorder = !noRecorder
         request.traced = !untraced
+        request.followsInKernel = !followWithPtrace
 
         // --output as given, byte for byte.
         let outputPath = output.map { RawArguments.values(of: ["-o", "--output"]).last ?? RawPath($0) }

@@ -206,7 +206,8 @@ extension Machine {
             }
             let refusals = [
                 "io_uring_setup": "ENOSYS", "name_to_handle_at": "EPERM", "open_by_handle_at": "EPERM", "clone_untraced": "EPERM",
-                "clone_newuser": "EPERM", "unshare_newns": "EPERM", "clone3": "ENOSYS", "getxattrat": "ENOSYS",
+                "clone_newuser": "EPERM", "unshare_newns": "EPERM", "unshare_newpid": "EPERM", "clone_newpid": "EPERM", "clone3": "ENOSYS",
+                "getxattrat": "ENOSYS",
                 "file_getattr": "ENOSYS", "x32_open": "ENOSYS",
             ]
             for (name, errno) in refusals {

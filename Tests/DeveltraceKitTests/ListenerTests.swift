@@ -38,7 +38,8 @@ extension Machine {
                 program: RawPath(program), arguments: [RawPath(program), RawPath("."), RawPath(mode)], environment: Harness.environment(),
                 workingDirectory: RawPath(work.path), sandbox: SandboxConfiguration(), standardOutput: handle.fileDescriptor)
             request.usesListener = watch != .ptrace
-            request.usesRecorder = watch == .recorder
+            request.usesRecorder = watch == .recorder || watch == .following
+            request.followsInKernel = watch == .following
             request.listenerAlwaysParallel = watch == .parallelListener
             let outcome = try TraceSession(request: request).run()
             try handle.close()
@@ -55,7 +56,7 @@ extension Machine {
             let counts = Self.stormPaths(outcome)
             #expect(counts.count == 1500)
             #expect(counts.values.allSatisfy { $0 == 1 }, "no call recorded twice")
-            if watch == .recorder && RecorderSupport.available && ListenerSupport.available {
+            if (watch == .recorder || watch == .following) && RecorderSupport.available && ListenerSupport.available {
                 #expect(outcome.statistics.recordedCalls >= 1500)
             } else if watch != .ptrace && ListenerSupport.available {
                 #expect(outcome.statistics.notifications >= 1500)
@@ -206,6 +207,35 @@ extension Machine {
             #expect(traces[0] == traces[1])
             #expect(modes[1].contains("ptrace"), "wrapped: \(modes[1])")
             if ListenerSupport.available { #expect(modes[0].contains("listener"), "plain: \(modes[0])") }
+        }
+
+        @Test("following without ptrace, a command refused its listener runs once, followed by ptrace instead")
+        func followingRefused() throws {
+            let work = try Harness.workDirectory("following-refused")
+            defer { try? FileManager.default.removeItem(at: work) }
+            let runs = work.appendingPathComponent("runs")
+            var configuration = SandboxConfiguration()
+            configuration.binds = [.init(source: RawPath(work.path), target: RawPath(work.path), readOnly: false)]
+            let script = "echo ran >> runs; test -e /etc/hostname; cat missing 2>/dev/null; exit 4"
+            var outcomes: [TraceOutcome] = []
+            for refused in [false, true] {
+                var request = TraceRequest(
+                    program: RawPath("/bin/sh"), arguments: ["/bin/sh", "-c", script].map(RawPath.init),
+                    environment: Harness.environment(), workingDirectory: RawPath(work.path), sandbox: configuration)
+                request.followsInKernel = true
+                request.refusesListenerForTesting = refused
+                outcomes.append(try TraceSession(request: request).run())
+            }
+            #expect(try String(contentsOf: runs, encoding: .utf8) == "ran\nran\n", "each command ran once")
+            #expect(outcomes.allSatisfy { $0.exitStatus == 4 })
+            let summary = { (outcome: TraceOutcome) in outcome.accesses.map { "\($0.syscall) \($0.path) \($0.result)" } }
+            #expect(summary(outcomes[0]).contains { $0.hasSuffix("/missing ENOENT") })
+            #expect(summary(outcomes[0]) == summary(outcomes[1]))
+            #expect(!outcomes[1].statistics.mode.contains("following"), "refused: \(outcomes[1].statistics.mode)")
+            #expect(outcomes[1].statistics.otherStops > 0, "ptrace followed the processes")
+            if RecorderSupport.available && ListenerSupport.available && KernelTypes.running != nil {
+                #expect(outcomes[0].statistics.mode.contains("following"), "\(outcomes[0].statistics.mode)")
+            }
         }
 
         /// The bbswitch regression (`develtrace check`, 315 s): once no task

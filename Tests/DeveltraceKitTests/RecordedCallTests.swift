@@ -126,11 +126,12 @@ extension Unit {
                 for i in 0..<6 { bytes += withUnsafeBytes(of: UInt64(i * 10).littleEndian, Array.init) }
                 bytes += withUnsafeBytes(of: length.littleEndian, Array.init)
                 bytes += [0, 0, 0, 0]
+                bytes += withUnsafeBytes(of: Int32(4240).littleEndian, Array.init) + [0, 0, 0, 0]
                 return bytes + path
             }
             let name: [UInt8] = Array("/usr/include/\u{FF}x.h".utf8) + [0xFE]
             let parsed = record(length: Int32(name.count + 1), path: name + [0]).withUnsafeBytes { RecorderEvent($0) }
-            #expect(parsed == RecorderEvent(tid: 4242, tableIndex: 7, result: -2, args: [0, 10, 20, 30, 40, 50], path: name))
+            #expect(parsed == RecorderEvent(tid: 4242, group: 4240, tableIndex: 7, result: -2, args: [0, 10, 20, 30, 40, 50], path: name))
             let unreadable = record(length: -14, path: []).withUnsafeBytes { RecorderEvent($0) }
             #expect(unreadable?.path == nil)
             #expect([UInt8](repeating: 0, count: 10).withUnsafeBytes { RecorderEvent($0) } == nil)
@@ -149,6 +150,7 @@ extension Unit {
                 }
                 bytes += withUnsafeBytes(of: Int32(path.count + 1).littleEndian, Array.init)
                 bytes += withUnsafeBytes(of: RecorderEvent.Kind.execArguments.rawValue.littleEndian, Array.init)
+                bytes += [0, 0, 0, 0, 0, 0, 0, 0]
                 var slot = path + [0]
                 slot += [UInt8](repeating: 0xAA, count: RecorderEvent.maximumPath - slot.count)
                 return bytes + slot + blob
@@ -192,12 +194,23 @@ extension Unit {
 
         @Test("the programs assemble: every jump lands inside, the last instruction is an exit")
         func programs() {
-            let maps = RecorderPrograms.Maps(tasks: 3, pending: 4, scratch: 5, execScratch: 6, ring: 7, counters: 8)
+            let maps = RecorderPrograms.Maps(gate: .tasks(3), pending: 4, scratch: 5, execScratch: 6, ring: 7, counters: 8)
             let enter = RecorderPrograms.enter(Self.table, maps: maps)
             let exit = RecorderPrograms.exit(maps: maps)
             #expect(enter.functions == ["dt_sys_enter", "argument"], "the exec loop's callback")
             #expect(exit.functions == ["dt_sys_exit"] && exit.starts == [0])
-            for assembled in [enter, exit] {
+            // Following the sandbox's processes: its gate, the listened
+            // calls' results, the three process programs.
+            var following = maps
+            following.gate = .sandbox(9)
+            let types = KernelTypes(taskPid: 1264, taskThreadGroup: 1268, taskExitCode: 1164)
+            let followingEnter = RecorderPrograms.enter(Self.table, resultCalls: RecordedCall.listenedNumbers, maps: following)
+            #expect(followingEnter.instructions.count > enter.instructions.count)
+            let processes = [RecorderPrograms.Process.fork, .exec, .exit].map {
+                RecorderPrograms.process($0, types: types, maps: following)
+            }
+            #expect(processes.map { $0.functions } == [["dt_sched_process_fork"], ["dt_sched_process_exec"], ["dt_sched_process_exit"]])
+            for assembled in [enter, exit, followingEnter] + processes {
                 let program = assembled.instructions
                 #expect(program.count % 8 == 0)
                 let count = program.count / 8

@@ -102,7 +102,7 @@ extern const uint32_t dt_audit_arch_x86_64, dt_audit_arch_i386;
 /// bit without `O_DIRECTORY` (glibc's `__O_TMPFILE` has both).
 extern const int dt_o_path, dt_o_tmpfile, dt_o_tmpfile_bit;
 /// Clone flags as a system call's argument (64 bits).
-extern const uint64_t dt_clone_untraced, dt_clone_newns, dt_clone_newuser_flag;
+extern const uint64_t dt_clone_untraced, dt_clone_newns, dt_clone_newuser_flag, dt_clone_newpid;
 /// Classic BPF opcodes (<linux/filter.h>): `BPF_LD|BPF_W|BPF_ABS`,
 /// `BPF_JMP|BPF_JEQ|BPF_K`, `BPF_JMP|BPF_JGT|BPF_K`, `BPF_RET|BPF_K`.
 extern const uint16_t dt_bpf_load_word, dt_bpf_jump_equal, dt_bpf_jump_greater, dt_bpf_return;
@@ -118,7 +118,8 @@ extern const uint32_t dt_bpf_map_hash, dt_bpf_map_array, dt_bpf_map_percpu_array
 /// `BPF_FUNC_*`: the helpers the recorder's programs call.
 extern const int32_t dt_bpf_func_map_lookup_elem, dt_bpf_func_map_update_elem, dt_bpf_func_map_delete_elem,
     dt_bpf_func_get_current_pid_tgid, dt_bpf_func_probe_read_kernel, dt_bpf_func_probe_read_user_str,
-    dt_bpf_func_ringbuf_output, dt_bpf_func_probe_read_user, dt_bpf_func_get_smp_processor_id, dt_bpf_func_loop;
+    dt_bpf_func_ringbuf_output, dt_bpf_func_probe_read_user, dt_bpf_func_get_smp_processor_id, dt_bpf_func_loop,
+    dt_bpf_func_get_ns_current_pid_tgid, dt_bpf_func_get_current_task, dt_bpf_func_ktime_get_ns;
 /// `BPF_RB_NO_WAKEUP`: a record that wakes no reader (the reader polls).
 extern const uint64_t dt_bpf_rb_no_wakeup;
 /// `BPF_F_NO_PREALLOC`: a hash map that allocates its elements as they come.
@@ -280,6 +281,8 @@ typedef struct dt_spawn_plan {
     const void *listener_filter;  // tried first, with a listener; NULL: only `filter`
     unsigned short listener_filter_len;
     int listener_socket;          // the command sends the listener on it (or why not), then waits for one byte; -1: none
+    int listener_required;        // no listener: fail (DT_STAGE_FILTER, index 2) rather than load `filter`
+    int listener_refused;         // tests only: act as if the kernel refused the listener (EBUSY)
     int cpu;                      // pin the command to this CPU; -1: no pinning
     int stdio[3];                 // descriptors for the command's 0, 1, 2; -1: inherit
     int status_fd;                // write end: dt_status records (close-on-exec)

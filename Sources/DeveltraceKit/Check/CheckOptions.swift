@@ -46,6 +46,9 @@ public struct CheckOptions: Sendable {
     /// With the listener, the in-kernel recorder takes what it can (root);
     /// false (`--no-recorder`): the listener answers every read-only call.
     public var usesRecorder = true
+    /// The recorder follows the builds' processes too where it can (root,
+    /// sandbox): no ptrace stop; false (`--follow-with-ptrace`): ptrace does.
+    public var followsInKernel = true
 
     /// `$XDG_CACHE_HOME/develtrace/references`, or under `~/.cache`.
     public static var defaultReferenceCacheDirectory: RawPath? { ReferenceCache.defaultDirectory }

@@ -201,7 +201,8 @@ public final class CheckRunner: @unchecked Sendable {
             reference = try SampleBuild(
                 sample: check.sample, kernelRelease: tree.release, kbuildDir: tree.path, sandbox: sandbox, scratch: check.scratch,
                 label: "reference", cpu: cpu, timeout: options.timeout, neighbours: check.neighbours,
-                architecture: options.architecture, usesListener: options.usesListener, usesRecorder: options.usesRecorder
+                architecture: options.architecture, usesListener: options.usesListener, usesRecorder: options.usesRecorder,
+                followsInKernel: options.followsInKernel
             ).run(cancel: cancellation)
             if let cache, let key = check.referenceKey, let used = reference.sandbox, !cancellation.isCancelled {
                 let inputs = ReferenceInputs.paths(of: reference.outcome, hostPath: used.hostPath, scratch: [check.scratch])
@@ -261,7 +262,8 @@ public final class CheckRunner: @unchecked Sendable {
         let build = try SampleBuild(
             sample: check.sample, kernelRelease: release, kbuildDir: classifier.layout.kbuildDir, sandbox: sandbox,
             scratch: check.scratch, label: label, cpu: cpu, timeout: options.timeout, neighbours: check.neighbours,
-            architecture: options.architecture, usesListener: options.usesListener, usesRecorder: options.usesRecorder
+            architecture: options.architecture, usesListener: options.usesListener, usesRecorder: options.usesRecorder,
+            followsInKernel: options.followsInKernel
         ).run(cancel: cancellation)
         progress("\(check.sample.name): \(label) built")
         return build

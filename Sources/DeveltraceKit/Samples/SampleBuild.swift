@@ -50,6 +50,8 @@ struct SampleBuild {
     var usesListener = true
     /// `TraceRequest.usesRecorder`.
     var usesRecorder = true
+    /// `TraceRequest.followsInKernel`.
+    var followsInKernel = true
 
     func run(cancel: CancellationHandle) throws -> SampleBuildResult {
         let copy = scratch.appending(RawPath("\(label)-\(sample.name)"))
@@ -114,6 +116,7 @@ struct SampleBuild {
             standardError: logFD)
         request.usesListener = usesListener
         request.usesRecorder = usesRecorder
+        request.followsInKernel = followsInKernel
         let session = TraceSession(request: request)
         cancel.register(session)
         defer { cancel.unregister(session) }

@@ -31,8 +31,16 @@ final class Launch {
     private let identityMaps: IdentityMaps?
     /// The user namespaces of the idmapped binds, one per host owner.
     private var idmapFDs: [Int32] = []
+    /// Set by `launchFailure`: the command had to have the listener
+    /// (`listenerRequired`) and the kernel gave it none.
+    private(set) var listenerRefused = false
 
-    init(request: TraceRequest, plan sandbox: SandboxPlan?, filter: SeccompFilter, listening: SeccompFilter? = nil) throws {
+    /// `listenerRequired`: the command fails rather than fall back to
+    /// `filter` when it cannot make a listener (nothing else follows it).
+    init(
+        request: TraceRequest, plan sandbox: SandboxPlan?, filter: SeccompFilter, listening: SeccompFilter? = nil,
+        listenerRequired: Bool = false
+    ) throws {
         self.traced = request.traced
         self.filter = filter.program
         self.listeningFilter = listening?.program ?? []
@@ -99,6 +107,8 @@ final class Launch {
         plan.filter_len = UInt16(filter.instructionCount)
         plan.listener_filter_len = UInt16(listening?.instructionCount ?? 0)
         plan.listener_socket = -1
+        plan.listener_required = listenerRequired ? 1 : 0
+        plan.listener_refused = request.refusesListenerForTesting ? 1 : 0
     }
 
     deinit {
@@ -245,10 +255,11 @@ final class Launch {
         }
     }
 
-    /// Attaches the tracer to the init and lets it start the command.
-    func release(initPid: pid_t) throws {
+    /// Attaches the tracer to the init (unless `seize` is false: nothing
+    /// follows the processes with ptrace) and lets it start the command.
+    func release(initPid: pid_t, seize: Bool = true) throws {
         do {
-            if traced { try Ptrace.request(Ptrace.seize, initPid, 0, TraceLoop.options.rawValue) }
+            if traced && seize { try Ptrace.request(Ptrace.seize, initPid, 0, TraceLoop.options.rawValue) }
         } catch {
             throw SandboxError.launch("cannot trace the sandbox (ptrace)", error)
         }
@@ -278,6 +289,7 @@ final class Launch {
             case Int32(DT_STAGE_LIMIT.rawValue):
                 return "cannot set the process limit: \(error.description)"
             case Int32(DT_STAGE_FILTER.rawValue):
+                if status.index == 2 { listenerRefused = true }
                 return "cannot load the seccomp filter: \(error.description)"
             case Int32(DT_STAGE_AFFINITY.rawValue):
                 return "cannot pin the command to a CPU: \(error.description)"

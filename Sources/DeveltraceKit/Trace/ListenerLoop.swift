@@ -89,6 +89,10 @@ final class ListenerLoop {
             _ = dt_notification_continue(listener, notification.id)
             return
         }
+        if let recorder = shared.recorder, recorder.follows {
+            follow(notification, index: index, recorder: recorder)
+            return
+        }
         let call = PathSyscall.table[index]
         let operand = call.operands[0]
         let args = withUnsafeBytes(of: notification.args) { Array($0.bindMemory(to: UInt64.self)) }
@@ -126,6 +130,62 @@ final class ListenerLoop {
             }
         }
         handOver(tid: tid, process: process, notification, access)
+    }
+
+    /// A call while the recorder follows the processes (no ptrace): every
+    /// path call the recorder does not take comes here, `execve` included.
+    /// Its paths are read and resolved while it waits (relative to a
+    /// descriptor, to the working directory, two of them, an exec's
+    /// argument vector); its result comes from the recorder, in the ring's
+    /// order with everything else (`SyscallRecorder.expectResult`), never
+    /// a prediction. Nothing waits here for the ring.
+    private func follow(_ notification: dt_notification, index: Int, recorder: SyscallRecorder) {
+        let tid = pid_t(bitPattern: notification.pid)
+        let call = PathSyscall.table[index]
+        let args = withUnsafeBytes(of: notification.args) { Array($0.bindMemory(to: UInt64.self)) }
+        // Its working directory is read anew: the pid may be another task's
+        // than last time, and nothing tells this thread when (the ring is
+        // read later).
+        predictor.forget(tid)
+        var accesses: [PendingAccess] = []
+        for operand in call.operands {
+            guard let raw = memory.string(pid: tid, at: args[operand.pathArgument]) else { continue }
+            let path = RawPath(bytes: raw)
+            if path.isEmpty, let flags = call.atFlagsArgument, args[flags] & UInt64(dt_at_empty_path) != 0, call.name != "execveat" {
+                continue // about a file descriptor, not a path
+            }
+            let dirfd = operand.dirfdArgument.map { Int32(truncatingIfNeeded: args[$0]) }
+            let (absolute, _) = predictor.locate(path, dirfd: dirfd, pid: tid)
+            var intent = operand.intent.intent(from: args)
+            if intent == nil, case .openHow(let argument) = operand.intent {
+                let flags = memory.words(pid: tid, at: args[argument], count: 1, width: 8)?.first ?? 0
+                intent = OpenFlags(rawValue: Int32(truncatingIfNeeded: flags)).intent
+            }
+            accesses.append(PendingAccess(syscall: index, raw: path, absolute: absolute, intent: intent ?? .read))
+        }
+        var exec: (argv: [RawPath], executable: RawPath?)? = nil
+        if call.operands.first?.intent.isExec == true {
+            let width = notification.arch == dt_audit_arch_x86_64 ? 8 : 4
+            let argv = memory.stringArray(pid: tid, at: args[call.name == "execveat" ? 2 : 1], width: width)
+            exec = (argv.map(RawPath.init(bytes:)), accesses.first?.absolute)
+        }
+        let movesDirectory = call.name == "chdir" || call.name == "fchdir" || call.name == "chroot"
+        var directory: RawPath? = nil
+        if call.name == "fchdir" {
+            directory = FileSystem.readLink(RawPath("\(tid)/fd/\(Int32(truncatingIfNeeded: args[0]))"), relativeTo: proc.rawValue)
+        } else if movesDirectory, let access = accesses.first {
+            directory = predictor.directory(access.raw, absolute: access.absolute, pid: tid) ?? access.absolute
+        }
+        // Read, then check: the memory was the waiting caller's.
+        guard dt_notification_id_valid(listener, notification.id) == 0 else { return }
+        var now = timespec()
+        clock_gettime(CLOCK_MONOTONIC, &now)
+        recorder.expectResult(
+            tid: tid,
+            SyscallRecorder.ExpectedResult(
+                number: UInt32(bitPattern: notification.nr), since: UInt64(now.tv_sec) * 1_000_000_000 + UInt64(now.tv_nsec),
+                accesses: accesses, directory: directory, movesDirectory: movesDirectory, exec: exec))
+        _ = dt_notification_continue(listener, notification.id)
     }
 
     /// The ptrace loop learns this call's result at the stop right after it.

@@ -31,6 +31,9 @@ final class ListenerPool: @unchecked Sendable {
     private let cpus: [Int32]
     private let pinned: Bool
     private let alwaysParallel: Bool
+    /// Whether `ListenerSchedule` may take the pool parallel; false keeps
+    /// one thread with the sync wake-up.
+    private let adaptive: Bool
     private let done = DispatchSemaphore(value: 0)
     private let schedule = Mutex((schedule: ListenerSchedule(), switches: 0))
     private let parallel = Atomic<Bool>(false)
@@ -44,10 +47,11 @@ final class ListenerPool: @unchecked Sendable {
 
     init(
         socket: Int32, filter: SeccompFilter, shared: TraceShared, proc: FileDescriptor, root: Int32, cpu: Int?, identity: SandboxIdentity?,
-        alwaysParallel: Bool = false
+        alwaysParallel: Bool = false, adaptive: Bool = true
     ) {
         self.shared = shared
         self.alwaysParallel = alwaysParallel
+        self.adaptive = adaptive
         if let cpu {
             cpus = [Int32(cpu)]
             pinned = true
@@ -179,7 +183,7 @@ final class ListenerPool: @unchecked Sendable {
     /// the helpers sent back to their gates (a helper in a receive is woken
     /// out of it; one busy answering parks after that call).
     private func observe(_ task: pid_t) {
-        guard sync, !gates.isEmpty else { return }
+        guard sync, !gates.isEmpty, adaptive || alwaysParallel else { return }
         if alwaysParallel {
             parallelCalls.add(1, ordering: .relaxed)
             return

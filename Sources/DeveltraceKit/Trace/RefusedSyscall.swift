@@ -21,6 +21,7 @@ struct RefusedSyscall: Sendable {
     static let cloneUntraced = dt_clone_untraced
     static let cloneNewNamespace = dt_clone_newns
     static let cloneNewUser = dt_clone_newuser_flag
+    static let cloneNewPid = dt_clone_newpid
 
     /// Every refusal the filter makes, besides the two blanket ones: numbers
     /// libseccomp cannot name and other ABIs (x32), both ENOSYS.
@@ -32,11 +33,15 @@ struct RefusedSyscall: Sendable {
         RefusedSyscall(name: "name_to_handle_at", errno: EPERM, reason: "makes the handles open_by_handle_at takes"),
         RefusedSyscall(name: "clone3", errno: ENOSYS, reason: "its flags are in memory, where the filter cannot see CLONE_UNTRACED"),
         RefusedSyscall(
-            name: "clone", errno: EPERM, flags: (0, [cloneUntraced, cloneNewUser, cloneNewNamespace]),
-            reason: "CLONE_UNTRACED escapes the tracer; a new user or mount namespace could mount over paths"),
+            name: "clone", errno: EPERM, flags: (0, [cloneUntraced, cloneNewUser, cloneNewNamespace, cloneNewPid]),
+            reason:
+                "CLONE_UNTRACED escapes the tracer; a new user or mount namespace could mount over paths; the in-kernel recorder knows the sandbox's tasks by their PID namespace"
+        ),
         RefusedSyscall(
-            name: "unshare", errno: EPERM, flags: (0, [cloneNewUser, cloneNewNamespace]),
-            reason: "a new user or mount namespace could mount over paths the tracer looks up"),
+            name: "unshare", errno: EPERM, flags: (0, [cloneNewUser, cloneNewNamespace, cloneNewPid]),
+            reason:
+                "a new user or mount namespace could mount over paths the tracer looks up; a new PID namespace would hide its tasks from the in-kernel recorder"
+        ),
         RefusedSyscall(name: "setns", errno: EPERM, reason: "joins another namespace"),
     ]
 }

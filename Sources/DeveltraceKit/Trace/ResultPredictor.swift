@@ -104,6 +104,23 @@ struct ResultPredictor {
         return (path.absolute(relativeTo: base), relativeToWorkingDirectory)
     }
 
+    /// The directory `raw` (`absolute` joined) names for `pid`, as the
+    /// task's `/proc/PID/cwd` would show it once it changed into it: the
+    /// directory opened as the kernel would walk to it, and its path read
+    /// back. For a `chdir` while it waits; nil when it cannot be opened
+    /// (the call then fails too).
+    mutating func directory(_ raw: RawPath, absolute: RawPath, pid: pid_t) -> RawPath? {
+        let how = OpenFlags.path.rawValue | O_DIRECTORY
+        var fd: Int32 = -1
+        if !raw.isAbsolute, let directory = workingDirectoryDescriptor(of: pid) {
+            fd = raw.withCString { dt_open_scoped(directory, $0, how, 0, 0) }
+        }
+        if fd < 0, root >= 0 { fd = absolute.withCString { dt_open_scoped(root, $0, how, 1, 0) } }
+        guard fd >= 0 else { return nil }
+        defer { close(fd) }
+        return FileSystem.readLink(RawPath("self/fd/\(fd)"), relativeTo: proc.rawValue)
+    }
+
     /// The target of `/proc/PID/NAME` (a magic link: `cwd`, `fd/N`).
     func link(_ pid: pid_t, _ name: String) -> RawPath? {
         FileSystem.readLink(RawPath("\(pid)/\(name)"), relativeTo: proc.rawValue)

@@ -71,6 +71,18 @@ public struct SeccompFilter: Sendable {
         }
     }()
 
+    /// The recording filter with no ptrace stop at all: every path call the
+    /// recorder does not take goes to the listener, for a trace whose
+    /// recorder follows the sandbox's processes (`SyscallRecorder.follows`).
+    public static let following: Result<SeccompFilter, BuildError> = {
+        do throws(BuildError) {
+            return .success(
+                try SeccompFilter(table: PathSyscall.table, notifying: true, recorded: RecordedCall.followingTable, withoutPtrace: true))
+        } catch {
+            return .failure(error)
+        }
+    }()
+
     /// The key of a notified call in `notified`.
     static func notificationKey(arch: UInt32, nr: Int32) -> UInt64 {
         UInt64(arch) << 32 | UInt64(UInt32(bitPattern: nr))
@@ -81,7 +93,7 @@ public struct SeccompFilter: Sendable {
         UInt64($0)
     }
 
-    init(table: [PathSyscall], notifying: Bool = false, recorded: [RecordedCall] = []) throws(BuildError) {
+    init(table: [PathSyscall], notifying: Bool = false, recorded: [RecordedCall] = [], withoutPtrace: Bool = false) throws(BuildError) {
         guard let context = seccomp_init(dt_seccomp_ret_allow /* SCMP_ACT_ALLOW */) else { throw .libseccomp("create a filter", -1) }
         defer { seccomp_release(context) }
 
@@ -111,8 +123,8 @@ public struct SeccompFilter: Sendable {
 
         var notified: [UInt64: Int] = [:]
         for (index, call) in table.enumerated() {
-            let action = traceAction(UInt16(index))
-            let notifies = notifying && call.lookup != nil && call.operands.count == 1
+            let action = withoutPtrace ? dt_seccomp_ret_user_notif : traceAction(UInt16(index))
+            let notifies = notifying && (withoutPtrace || call.lookup != nil && call.operands.count == 1)
             for name in [call.name] + call.aliases {
                 let number = seccomp_syscall_resolve_name(name)
                 if number == __NR_SCMP_ERROR { continue }
@@ -136,7 +148,7 @@ public struct SeccompFilter: Sendable {
                 // (action, conditions) rules; alternatives whose conditions
                 // exclude each other.
                 var rules: [(UInt32, [scmp_arg_cmp])] = [(action, conditions)]
-                if notifies {
+                if notifies && !withoutPtrace {
                     if case .open(let flags) = call.lookup {
                         // Notify when no changing flag is set; one ptrace rule per flag.
                         let mask = Self.changingOpenFlags.reduce(0, |)

@@ -24,6 +24,14 @@ public struct TraceRequest: Sendable {
     /// descriptor in the kernel instead (`SyscallRecorder`: root, x86_64,
     /// Linux 5.17) where it loads; false: the listener answers them.
     public var usesRecorder = true
+    /// With the recorder and a sandbox, let the recorder follow the
+    /// processes too (forks, execs and exits from the kernel's own
+    /// tracepoints) and the listener take every other path call: no ptrace
+    /// stop at all (`SyscallRecorder.follows`). Where it cannot (no
+    /// recorder, no sandbox, a kernel without its task types in
+    /// `/sys/kernel/btf/vmlinux`, a command refused its listener), ptrace
+    /// follows them; false: ptrace always does.
+    public var followsInKernel = true
     /// False runs the command in the sandbox without tracing it (no
     /// filter but the sandbox's refusals, no ptrace, no listener, no
     /// recorder): the trace has no accesses and no processes, the exit
@@ -33,6 +41,9 @@ public struct TraceRequest: Sendable {
     /// Tests only: the listener runs a thread per CPU from the start and
     /// never goes back (`ListenerSchedule` otherwise decides).
     var listenerAlwaysParallel = false
+    /// Tests only: the command acts as if the kernel refused it a listener
+    /// (`EBUSY`, as under a listener above develtrace).
+    var refusesListenerForTesting = false
     /// File descriptors for the command's standard input, output and error;
     /// nil inherits develtrace's.
     public var standardInput: Int32?

@@ -53,7 +53,11 @@ public final class TraceSession: Sendable {
         let result = Mutex<Result<TraceOutcome, any Error>?>(nil)
         let done = DispatchSemaphore(value: 0)
         let thread = Thread { [self] in
-            let outcome = Result { try self.traceOnThisThread(filter: filter, onAccess: onAccess) }
+            var outcome = Result { try self.traceOnThisThread(filter: filter, following: request.followsInKernel, onAccess: onAccess) }
+            if case .failure(let error) = outcome, error is FollowingUnavailable {
+                // The command never ran: again, followed by ptrace.
+                outcome = Result { try self.traceOnThisThread(filter: filter, following: false, onAccess: onAccess) }
+            }
             result.withLock { $0 = outcome }
             done.signal()
         }
@@ -91,7 +95,15 @@ public final class TraceSession: Sendable {
         }
     }
 
-    private func traceOnThisThread(filter: SeccompFilter, onAccess: (@Sendable (FileAccess) -> Void)?) throws -> TraceOutcome {
+    /// The command could not be followed without ptrace after all (its
+    /// listener was refused, the sandbox's namespace could not be read);
+    /// it never ran, and runs again with ptrace.
+    private struct FollowingUnavailable: Error {}
+
+    /// `following`: try `TraceRequest.followsInKernel`.
+    private func traceOnThisThread(
+        filter: SeccompFilter, following wantsFollowing: Bool, onAccess: (@Sendable (FileAccess) -> Void)?
+    ) throws -> TraceOutcome {
         let started = ContinuousClock.now
         if let cpu = request.cpu { _ = dt_pin_thread_to_cpu(Int32(cpu)) }
         // One binding, set once and consumed once at the end: the scratch
@@ -131,6 +143,7 @@ public final class TraceSession: Sendable {
         var listening: SeccompFilter? = nil
         var recorder: SyscallRecorder? = nil
         var recorderNote: String? = nil
+        var following = false
         if !request.traced { mode = "untraced (the sandbox alone)" }
         if request.traced, request.usesListener, ListenerSupport.available, case .success(let variant) = SeccompFilter.listening,
             dt_wake_signal_install() == 0
@@ -138,7 +151,16 @@ public final class TraceSession: Sendable {
             listening = variant
             // The in-kernel recorder takes what it can of the listener's
             // calls, where it loads (root).
-            if request.usesRecorder, case .success(let recording) = SeccompFilter.recording {
+            if wantsFollowing, request.usesRecorder, plan != nil, let types = KernelTypes.running,
+                case .success(let variant) = SeccompFilter.following,
+                let followingRecorder = try? SyscallRecorder(proc: proc, follow: types)
+            {
+                // No ptrace: the recorder follows the sandbox's processes
+                // and the listener takes every other path call.
+                recorder = followingRecorder
+                listening = variant
+                following = true
+            } else if request.usesRecorder, case .success(let recording) = SeccompFilter.recording {
                 do {
                     recorder = try SyscallRecorder(proc: proc)
                     listening = recording
@@ -148,8 +170,14 @@ public final class TraceSession: Sendable {
             }
         }
         defer { recorder?.close() }
-        let launch = try Launch(request: request, plan: plan, filter: filter, listening: listening)
+        let launch = try Launch(request: request, plan: plan, filter: filter, listening: listening, listenerRequired: following)
         let initPid = try launch.start()
+        if following, recorder?.follow(initPid: initPid, commandDirectory: request.workingDirectory) != true {
+            kill(initPid, SIGKILL)
+            var ignored: Int32 = 0
+            waitpid(initPid, &ignored, 0)
+            throw FollowingUnavailable()
+        }
         let pidfd = dt_pidfd_open(initPid)
         let cancelledEarly = state.withLock { state -> Bool in
             state.initPid = initPid
@@ -190,10 +218,11 @@ public final class TraceSession: Sendable {
         if let listening {
             listeners = ListenerPool(
                 socket: launch.takeListenerSocket(), filter: listening, shared: shared, proc: proc, root: root,
-                cpu: request.cpu, identity: plan?.identity, alwaysParallel: request.listenerAlwaysParallel)
+                cpu: request.cpu, identity: plan?.identity, alwaysParallel: request.listenerAlwaysParallel,
+                adaptive: !following)
         }
         do {
-            try launch.release(initPid: initPid)
+            try launch.release(initPid: initPid, seize: !following)
         } catch {
             kill(initPid, SIGKILL)
             loop.run()
@@ -206,7 +235,10 @@ public final class TraceSession: Sendable {
         let listened = listeners?.join(shared)
         if let listened { mode = listened.mode }
         if let recorder, recorder.isEnabled {
-            mode = "in-kernel recorder (eBPF), the rest to the " + mode
+            mode =
+                (following
+                    ? "in-kernel recorder (eBPF) following the processes, the rest to the " : "in-kernel recorder (eBPF), the rest to the ")
+                + mode
         } else if let recorderNote, request.usesRecorder, listened != nil {
             mode += "; no in-kernel recorder (\(recorderNote))"
         }
@@ -217,19 +249,25 @@ public final class TraceSession: Sendable {
             changedIdentity = false
         }
         let failure = launch.launchFailure()
+        if following && launch.listenerRefused { throw FollowingUnavailable() }
         let writes = plan?.capturedWrites() ?? []
         // The scratch directory goes here, before the result is returned.
         _ = consume scratch
 
         let cancellation = state.withLock { $0.cancellation }
         // Untraced, the init's status is the command's (it leaves with it).
-        var status = (request.traced ? loop.commandStatus : loop.initStatus) ?? 128 + SIGKILL
+        // Untraced or followed by the recorder, the init's status is the
+        // command's (it leaves with it).
+        var status = (request.traced && !following ? loop.commandStatus : loop.initStatus) ?? 128 + SIGKILL
         if case .interrupted(let signal) = cancellation { status = 128 + signal }
+        let ledger = following ? recorder?.ledger : nil
+        let processes = ledger?.processes ?? loop.processes
+        let commandPid = ledger.map { ledger in ledger.commandID.flatMap { processes[$0]?.pid } } ?? loop.commandPid
         return TraceOutcome(
-            accesses: loop.accesses, processes: loop.processes, exitStatus: status,
+            accesses: loop.accesses, processes: processes, exitStatus: status,
             termination: cancellation ?? .completed, writes: writes,
             notes: Self.recorderNotes(recorded),
-            launchFailure: failure, commandPid: loop.commandPid ?? 0,
+            launchFailure: failure, commandPid: commandPid ?? 0,
             statistics: TraceStatistics(
                 seccompStops: loop.seccompStops, syscallExitStops: loop.syscallExitStops, otherStops: loop.otherStops,
                 seconds: Double((ContinuousClock.now - started).components.attoseconds) / 1e18

@@ -93,8 +93,11 @@ enum Harness {
         /// Every call stopped for ptrace.
         case ptrace
         /// The in-kernel recorder for the read-only calls it can take (as
-        /// root), the listener for the rest.
+        /// root), the listener for the rest, ptrace following the processes.
         case recorder
+        /// The recorder following the processes too (no ptrace at all), the
+        /// listener for every other call (as root, in a sandbox).
+        case following
         var testDescription: String { rawValue }
     }
 
@@ -117,14 +120,23 @@ enum Harness {
         raw arguments: [RawPath], in directory: URL, sandbox: SandboxConfiguration? = nil, timeout: Duration? = nil,
         watch: Watch = .listener
     ) throws -> TraceOutcome {
+        // Following needs the sandbox's PID namespace: one by default.
+        let sandbox = watch == .following ? sandbox ?? SandboxConfiguration() : sandbox
         var request = TraceRequest(
             program: arguments[0], arguments: arguments, environment: environment(),
             workingDirectory: RawPath(directory.path), sandbox: sandbox)
         request.usesListener = watch != .ptrace
-        request.usesRecorder = watch == .recorder
+        request.usesRecorder = watch == .recorder || watch == .following
+        request.followsInKernel = watch == .following
         request.listenerAlwaysParallel = watch == .parallelListener
         let outcome = try TraceSession(request: request).run(timeout: timeout)
-        if watch == .recorder {
+        if watch == .following && sandbox != nil && RecorderSupport.available && ListenerSupport.available
+            && KernelTypes.running != nil
+        {
+            #expect(outcome.statistics.mode.hasPrefix("in-kernel recorder (eBPF) following"), "calls went to \(outcome.statistics.mode)")
+            #expect(outcome.statistics.seccompStops + outcome.statistics.syscallExitStops + outcome.statistics.otherStops == 0)
+            #expect(outcome.statistics.lostRecordedCalls == 0)
+        } else if watch == .recorder || watch == .following {
             if RecorderSupport.available && ListenerSupport.available {
                 #expect(outcome.statistics.mode.hasPrefix("in-kernel recorder"), "read-only calls went to \(outcome.statistics.mode)")
                 #expect(outcome.statistics.recordedCalls > 0 || outcome.accesses.isEmpty)

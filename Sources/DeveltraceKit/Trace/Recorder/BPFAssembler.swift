@@ -41,7 +41,7 @@ struct BPFAssembler {
     private static let jmp32: UInt8 = 0x06
     private static let alu32: UInt8 = 0x04, memory: UInt8 = 0x60, atomic: UInt8 = 0xc0, immediate64: UInt8 = 0x18
     private static let sourceRegister: UInt8 = 0x08
-    private static let add: UInt8 = 0x00, and: UInt8 = 0x50, move: UInt8 = 0xb0
+    private static let add: UInt8 = 0x00, and: UInt8 = 0x50, move: UInt8 = 0xb0, rightShift: UInt8 = 0x70
     /// `BPF_PSEUDO_MAP_FD`: a 64-bit load whose immediate is a map's descriptor.
     private static let pseudoMapDescriptor: UInt8 = 1
     /// `BPF_PSEUDO_FUNC`: a 64-bit load whose immediate is a subprogram's
@@ -66,6 +66,8 @@ struct BPFAssembler {
     mutating func add(_ dst: Register, _ imm: Int32) { emit(Self.alu64 | Self.add, dst, 0, 0, imm) }
     /// dst = dst + src.
     mutating func add(_ dst: Register, register src: Register) { emit(Self.alu64 | Self.add | Self.sourceRegister, dst, src) }
+    /// dst = dst >> imm (logical, 64 bits).
+    mutating func shiftRight(_ dst: Register, _ imm: Int32) { emit(Self.alu64 | Self.rightShift, dst, 0, 0, imm) }
     /// dst = dst & imm, on the low 32 bits (the upper ones cleared).
     mutating func and32(_ dst: Register, _ imm: UInt32) { emit(Self.alu32 | Self.and, dst, 0, 0, Int32(bitPattern: imm)) }
     /// dst = *(size *)(src + off).
@@ -115,6 +117,11 @@ struct BPFAssembler {
     mutating func jump32(_ op: Jump, _ dst: Register, _ imm: Int32, to label: String) {
         fixups.append((instructions.count, label))
         emit(Self.jmp32 | op.rawValue, dst, 0, 0, imm)
+    }
+    /// Goes to `label` when `dst <op> src` on the low 32 bits.
+    mutating func jump32(_ op: Jump, _ dst: Register, register src: Register, to label: String) {
+        fixups.append((instructions.count, label))
+        emit(Self.jmp32 | op.rawValue | Self.sourceRegister, dst, src)
     }
     mutating func jump(to label: String) {
         fixups.append((instructions.count, label))

@@ -83,9 +83,50 @@ public struct RecordedCall: Sendable, Equatable {
         return rules
     }
 
+    /// A call the seccomp listener sees while the recorder follows the
+    /// sandbox's processes, whose result the recorder brings.
+    public struct Listened: Sendable, Equatable {
+        public var number: UInt32
+        /// The filter does not send it when this argument has
+        /// `AT_EMPTY_PATH` (`fstat` as `newfstatat`): no record either.
+        public var emptyPathFlags: Int?
+        /// Nor when this argument is NULL (`utimensat(fd, NULL, …)`).
+        public var nullArgument: Int?
+    }
+
+    /// Every call of `table` by number: the x86_64 ones, the i386 ones.
+    static func listened(table: [PathSyscall], number: (UInt32, String) -> UInt32?) -> (x86_64: [Listened], i386: [Listened]) {
+        var byArch: [[UInt32: Listened]] = [[:], [:]]
+        for call in table {
+            for name in [call.name] + call.aliases {
+                for (index, arch) in [dt_audit_arch_x86_64, dt_audit_arch_i386].enumerated() {
+                    guard let nr = number(arch, name), byArch[index][nr] == nil else { continue }
+                    byArch[index][nr] = Listened(
+                        number: nr, emptyPathFlags: call.filterSkipsEmptyPathFlag ? call.atFlagsArgument : nil,
+                        nullArgument: call.skipWhenNull)
+                }
+            }
+        }
+        return (byArch[0].values.sorted { $0.number < $1.number }, byArch[1].values.sorted { $0.number < $1.number })
+    }
+
+    /// The listened calls of `PathSyscall.table`, by libseccomp's numbers.
+    public static let listenedNumbers: (x86_64: [Listened], i386: [Listened]) = listened(table: PathSyscall.table) { arch, name in
+        let nr = seccomp_syscall_resolve_name_arch(arch, name)
+        return nr >= 0 ? UInt32(nr) : nil
+    }
+
     /// The recorded calls of `PathSyscall.table`, by libseccomp's numbers.
     public static let table: [RecordedCall] = rules(table: PathSyscall.table) { name in
         let nr = seccomp_syscall_resolve_name_arch(dt_audit_arch_x86_64, name)
         return nr >= 0 ? UInt32(nr) : nil
     }
+
+    /// The recorded calls when the recorder follows the processes: all but
+    /// `execve`, which goes to the listener. It reads the path and the
+    /// argument vector while the caller waits, whatever their length and
+    /// wherever they are (the `sys_enter` program cannot read a page not yet
+    /// in the caller's page tables, nor more than `RecorderEvent.argumentBytes`,
+    /// and no ptrace stop reads them afterwards).
+    public static let followingTable: [RecordedCall] = table.filter { $0.argumentVector == nil }
 }

@@ -11,10 +11,23 @@ struct RecorderEvent: Equatable {
         /// A successful `execve` at its exit: no path (the caller's memory
         /// is the new program's); it is the last `execArguments` of the task.
         case execResult = 2
+        /// A call the seccomp listener saw, at its exit: its result alone
+        /// (the listener read its paths while it waited).
+        case result = 3
+        /// A task of the sandbox forked (`RecorderPrograms.Process`):
+        /// `args[0]` the child's pid, `args[1]` its thread group's.
+        case fork = 4
+        /// A task executed a new program: `args[0]` the pid it had before.
+        case exec = 5
+        /// A task ended: `args[0]` its wait status.
+        case exit = 6
     }
 
-    /// tid (4), row (4), result (8), arguments (48), path length (4), kind (4).
-    static let headerSize = 72
+    /// tid (4), row (4), result (8), arguments (48), path length (4), kind
+    /// (4), thread group id (4), 4 unused.
+    static let headerSize = 80
+    /// Where the thread group id is.
+    static let groupOffset = 72
     /// Linux's PATH_MAX, with the NUL.
     static let maximumPath = 4096
     /// The `sys_exit` program's scratch value (and its largest record).
@@ -30,6 +43,8 @@ struct RecorderEvent: Equatable {
 
     var kind: Kind
     var tid: Int32
+    /// The task's thread group (its process's pid).
+    var group: Int32 = 0
     var tableIndex: Int
     /// The system call's return value.
     var result: Int64
@@ -51,6 +66,7 @@ struct RecorderEvent: Equatable {
         else { return nil }
         self.kind = kind
         tid = bytes.loadUnaligned(fromByteOffset: 0, as: Int32.self)
+        group = bytes.loadUnaligned(fromByteOffset: Self.groupOffset, as: Int32.self)
         tableIndex = Int(bytes.loadUnaligned(fromByteOffset: 4, as: UInt32.self))
         result = bytes.loadUnaligned(fromByteOffset: 8, as: Int64.self)
         args = (0..<6).map { bytes.loadUnaligned(fromByteOffset: 16 + 8 * $0, as: UInt64.self) }
@@ -90,10 +106,12 @@ struct RecorderEvent: Equatable {
     }
 
     init(
-        kind: Kind = .call, tid: Int32, tableIndex: Int, result: Int64, args: [UInt64], path: [UInt8]?, arguments: [[UInt8]]? = nil
+        kind: Kind = .call, tid: Int32, group: Int32 = 0, tableIndex: Int, result: Int64, args: [UInt64], path: [UInt8]?,
+        arguments: [[UInt8]]? = nil
     ) {
         self.kind = kind
         self.tid = tid
+        self.group = group
         self.tableIndex = tableIndex
         self.result = result
         self.args = args

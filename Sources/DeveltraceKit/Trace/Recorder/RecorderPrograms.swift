@@ -18,9 +18,23 @@ import CDeveltrace
 /// vector at once into an `ExecArguments` record, and the `sys_exit`
 /// record of a successful one carries no path (`RecorderEvent.Kind`).
 enum RecorderPrograms {
+    /// Which tasks are recorded.
+    enum Gate {
+        /// Those in the `tasks` map (hash, tid → 1), which the ptrace loop
+        /// fills as it meets them.
+        case tasks(Int32)
+        /// Those of the sandbox's PID namespace but its init: the map (an
+        /// array of one `dev`, `ino` pair of 64-bit values, both 0 until
+        /// the command may be recorded) names the namespace as
+        /// `bpf_get_ns_current_pid_tgid` (Linux 5.7) takes it. No task is
+        /// followed from outside: the process programs record forks, execs
+        /// and exits.
+        case sandbox(Int32)
+    }
+
     /// The maps the programs use, by descriptor.
     struct Maps {
-        var tasks: Int32
+        var gate: Gate
         var pending: Int32
         /// Per CPU: the `sys_exit` program's record.
         var scratch: Int32
@@ -45,22 +59,62 @@ enum RecorderPrograms {
     /// Offsets in `struct pt_regs` of the system call's arguments (rdi,
     /// rsi, rdx, r10, r8, r9) and of `cs`.
     static let argumentRegisters: [Int16] = [112, 104, 96, 56, 72, 64]
+    /// The same for an i386 call (ebx, ecx, edx, esi, edi, ebp).
+    static let compatArgumentRegisters: [Int16] = [40, 88, 96, 104, 112, 32]
     static let codeSegment: Int16 = 136
     /// `__USER_CS`: the task runs 64-bit code (a 32-bit task's calls are
     /// the listener's).
     static let userCodeSegment: Int32 = 0x33
 
+    /// The `row` of a pending call recorded for its result alone
+    /// (`RecorderEvent.Kind.result`).
+    static let resultOnly: Int32 = -1
+
     /// r6 = the context, r7 = the calling task's id, also at r10 - 4 (the
-    /// key of the per-task maps).
-    private static func taskPrologue(_ a: inout BPFAssembler) {
+    /// key of the per-task maps); its thread group's id at `groupSlot`.
+    private static func taskPrologue(_ a: inout BPFAssembler, groupSlot: Int16? = nil) {
         a.move(6, register: 1)
         a.call(dt_bpf_func_get_current_pid_tgid)
         a.move32(7, register: 0)
         a.store(.word, 10, -4, register: 7)
+        if let groupSlot {
+            a.shiftRight(0, 32)
+            a.store(.word, 10, groupSlot, register: 0)
+        }
     }
 
-    /// The `sys_enter` program.
-    static func enter(_ calls: [RecordedCall], maps: Maps) -> BPFProgram {
+    /// Goes to "out" unless the calling task is one the gate records.
+    /// Uses r10 - 16 … r10 - 5; keeps r6 to r9.
+    private static func gate(_ a: inout BPFAssembler, _ gate: Gate) {
+        switch gate {
+        case .tasks(let tasks):
+            a.callMap(dt_bpf_func_map_lookup_elem, tasks, key: -4)
+            a.jump(.equal, 0, 0, to: "out")
+        case .sandbox(let sandbox):
+            a.store(.word, 10, -8, 0)
+            a.callMap(dt_bpf_func_map_lookup_elem, sandbox, key: -8)
+            a.jump(.equal, 0, 0, to: "out")
+            a.load(.double, 1, 0, 0) // dev
+            a.load(.double, 2, 0, 8) // ino
+            a.jump(.equal, 2, 0, to: "out")
+            a.move(3, register: 10)
+            a.add(3, -16) // struct bpf_pidns_info { u32 pid, tgid; }
+            a.move(4, 8)
+            a.call(dt_bpf_func_get_ns_current_pid_tgid)
+            a.jump(.notEqual, 0, 0, to: "out") // another namespace
+            a.load(.word, 1, 10, -12)
+            a.jump(.equal, 1, 1, to: "out") // the sandbox's init
+        }
+    }
+
+    /// The `sys_enter` program. `resultCalls`: the x86_64 and i386 calls
+    /// the seccomp listener sees, whose result alone is recorded
+    /// (`RecorderEvent.Kind.result`) where no row of `calls` takes them,
+    /// exactly when the filter sends them (with the sandbox gate; empty
+    /// with the task map's).
+    static func enter(
+        _ calls: [RecordedCall], resultCalls: (x86_64: [RecordedCall.Listened], i386: [RecordedCall.Listened]) = ([], []), maps: Maps
+    ) -> BPFProgram {
         var a = BPFAssembler()
         let registers: Int16 = -176 // r10 - 176 … r10 - 9
         let value: Int16 = -240 // the pending value, 64 bytes
@@ -69,15 +123,15 @@ enum RecorderPrograms {
         // Every call of every task on the machine runs this program while
         // a trace is on: the call's number is tested first, a few
         // comparisons, before the task's lookup in a hash map.
+        let following = !resultCalls.x86_64.isEmpty || !resultCalls.i386.isEmpty
         a.load(.double, 8, 1, 8) // the call's number
-        for number in Set(calls.map(\.number)).sorted() {
+        for number in Set(calls.map(\.number) + resultCalls.x86_64.map(\.number) + resultCalls.i386.map(\.number)).sorted() {
             a.jump32(.equal, 8, Int32(bitPattern: number), to: "recorded")
         }
         a.jump(to: "out")
         a.label("recorded")
         taskPrologue(&a)
-        a.callMap(dt_bpf_func_map_lookup_elem, maps.tasks, key: -4)
-        a.jump(.equal, 0, 0, to: "out")
+        gate(&a, maps.gate)
         // The number again: after the comparisons above the verifier knows
         // r8 exactly on each way to "recorded", and would check the rest
         // once per number (15 ms a load); read anew, r8 is dead there and
@@ -90,9 +144,9 @@ enum RecorderPrograms {
         a.call(dt_bpf_func_probe_read_kernel)
         a.jump(.notEqual, 0, 0, to: "out")
         a.load(.double, 1, 10, registers + codeSegment)
-        a.jump(.notEqual, 1, userCodeSegment, to: "out")
+        a.jump(.notEqual, 1, userCodeSegment, to: following ? "compat" : "out")
         for (k, call) in calls.enumerated() {
-            let next = k + 1 < calls.count ? "call\(k + 1)" : "out"
+            let next = k + 1 < calls.count ? "call\(k + 1)" : "unrecorded"
             a.label("call\(k)")
             a.jump32(.notEqual, 8, Int32(bitPattern: call.number), to: next)
             for condition in call.conditions {
@@ -107,6 +161,40 @@ enum RecorderPrograms {
             a.store(.word, 10, value + 60, call.argumentVector == nil ? 0 : 1)
             a.jump(to: "matched")
         }
+        a.label("unrecorded")
+        if following {
+            // The filter's conditions, so that a result comes for exactly
+            // the calls the listener sees.
+            for (abi, list, argumentRegisters) in [
+                ("listened", resultCalls.x86_64, argumentRegisters), ("compat", resultCalls.i386, compatArgumentRegisters),
+            ] {
+                a.label(abi)
+                for (k, call) in list.enumerated() {
+                    let next = "\(abi)\(k + 1)"
+                    if k > 0 { a.label("\(abi)\(k)") }
+                    a.jump32(.notEqual, 8, Int32(bitPattern: call.number), to: next)
+                    if let flags = call.emptyPathFlags {
+                        a.load(.double, 1, 10, registers + argumentRegisters[flags])
+                        a.and32(1, UInt32(dt_at_empty_path))
+                        a.jump32(.notEqual, 1, 0, to: "out")
+                    }
+                    if let argument = call.nullArgument {
+                        a.load(.double, 1, 10, registers + argumentRegisters[argument])
+                        a.jump(.equal, 1, 0, to: "out")
+                    }
+                    a.jump(to: "resultOnly")
+                }
+                a.label("\(abi)\(list.count)")
+                a.jump(to: "out")
+            }
+            a.label("resultOnly")
+            a.move(9, resultOnly)
+            a.store(.double, 10, value + 48, 0)
+            // The call's number, where an exec's flag is otherwise.
+            a.store(.word, 10, value + 60, register: 8)
+        } else {
+            a.jump(to: "out")
+        }
         a.label("matched")
         for (i, offset) in argumentRegisters.enumerated() {
             a.load(.double, 1, 10, registers + offset)
@@ -117,6 +205,8 @@ enum RecorderPrograms {
         a.add(3, Int32(value))
         a.move(4, 0)
         a.callMap(dt_bpf_func_map_update_elem, maps.pending, key: -4)
+        // An i386 call's number may be a recorded exec's on x86_64.
+        if following { a.jump32(.equal, 9, resultOnly, to: "out") }
         let execs = calls.filter { $0.argumentVector != nil }
         if !execs.isEmpty {
             for (k, call) in execs.enumerated() {
@@ -154,6 +244,9 @@ enum RecorderPrograms {
         a.move(6, register: 0) // the record; the context is no longer needed
         a.store(.word, 6, 0, register: 7) // tid
         a.store(.word, 6, 4, register: 9) // row
+        a.call(dt_bpf_func_get_current_pid_tgid)
+        a.shiftRight(0, 32)
+        a.store(.word, 6, Int16(RecorderEvent.groupOffset), register: 0)
         a.store(.double, 6, 8, 0) // result
         a.store(.word, 6, 68, Int32(RecorderEvent.Kind.execArguments.rawValue))
         a.move(1, register: 6)
@@ -278,7 +371,7 @@ enum RecorderPrograms {
     static func exit(maps: Maps) -> BPFProgram {
         var a = BPFAssembler()
         let path = Int32(RecorderEvent.headerSize)
-        taskPrologue(&a)
+        taskPrologue(&a, groupSlot: -24)
         a.callMap(dt_bpf_func_map_lookup_elem, maps.pending, key: -4)
         a.jump(.equal, 0, 0, to: "out")
         a.move(8, register: 0)
@@ -287,6 +380,8 @@ enum RecorderPrograms {
         a.jump(.equal, 0, 0, to: "forget")
         a.move(9, register: 0)
         a.store(.word, 9, 0, register: 7) // tid
+        a.load(.word, 1, 10, -24)
+        a.store(.word, 9, Int16(RecorderEvent.groupOffset), register: 1)
         a.load(.word, 1, 8, 56)
         a.store(.word, 9, 4, register: 1) // row
         a.load(.double, 1, 6, 8)
@@ -301,6 +396,8 @@ enum RecorderPrograms {
         a.store(.word, 10, -20, register: 1) // whether the path was read at entry
         a.callMap(dt_bpf_func_map_delete_elem, maps.pending, key: -4)
         a.store(.word, 9, 68, Int32(RecorderEvent.Kind.call.rawValue))
+        a.load(.word, 1, 9, 4)
+        a.jump32(.equal, 1, resultOnly, to: "result")
         a.load(.word, 1, 10, -20)
         a.jump(.equal, 1, 0, to: "read")
         a.load(.double, 1, 6, 8)
@@ -308,6 +405,13 @@ enum RecorderPrograms {
         // A successful exec: the caller's memory is the new program's now,
         // and the path was read at entry.
         a.store(.word, 9, 68, Int32(RecorderEvent.Kind.execResult.rawValue))
+        a.store(.word, 9, 64, 0)
+        a.move(3, 0)
+        a.jump(to: "sized")
+        a.label("result")
+        a.load(.word, 1, 10, -20)
+        a.store(.word, 9, 4, register: 1) // the call's number for the row
+        a.store(.word, 9, 68, Int32(RecorderEvent.Kind.result.rawValue))
         a.store(.word, 9, 64, 0)
         a.move(3, 0)
         a.jump(to: "sized")
@@ -336,5 +440,105 @@ enum RecorderPrograms {
         a.move(0, 0)
         a.exit()
         return a.program(named: "dt_sys_exit")
+    }
+
+    /// The process programs, for a trace whose gate is the sandbox's PID
+    /// namespace: each writes one record (`RecorderEvent.headerSize`
+    /// bytes, built on its stack) into the ring for a task of the sandbox.
+    /// The ring's order is the order the kernel did things in: a fork's
+    /// record comes before anything the child does (the tracepoint runs
+    /// in the parent before the child is first woken), an exec's before its
+    /// `sys_exit` record, an exit's after the task's last call.
+    enum Process {
+        /// `sched_process_fork` (parent, child): `args[0]`, `args[1]`: the
+        /// child's pid and thread group id, read at `types`' offsets.
+        case fork
+        /// `sched_process_exec` (task, old pid, …): `args[0]`: the pid the
+        /// task had before (a thread other than the leader takes the
+        /// leader's); its call waiting in `pending` moves to the new pid.
+        case exec
+        /// `sched_process_exit` (task): `args[0]`: `exit_code`, a wait
+        /// status; `args[1]`: the time (`CLOCK_MONOTONIC`, ns); anything
+        /// of the task still in `pending` goes.
+        case exit
+
+        var tracepoint: String {
+            switch self {
+            case .fork: "sched_process_fork"
+            case .exec: "sched_process_exec"
+            case .exit: "sched_process_exit"
+            }
+        }
+
+        var kind: RecorderEvent.Kind {
+            switch self {
+            case .fork: .fork
+            case .exec: .exec
+            case .exit: .exit
+            }
+        }
+    }
+
+    /// One process program (`Process`).
+    static func process(_ process: Process, types: KernelTypes, maps: Maps) -> BPFProgram {
+        var a = BPFAssembler()
+        let record: Int16 = -112 // RecorderEvent.headerSize bytes
+        let group: Int16 = -24
+        let scratch: Int16 = -32
+        taskPrologue(&a, groupSlot: group)
+        gate(&a, maps.gate)
+        for offset in stride(from: 0, to: RecorderEvent.headerSize, by: 8) {
+            a.store(.double, 10, record + Int16(offset), 0)
+        }
+        a.store(.word, 10, record, register: 7)
+        a.load(.word, 1, 10, group)
+        a.store(.word, 10, record + Int16(RecorderEvent.groupOffset), register: 1)
+        a.store(.word, 10, record + 68, Int32(process.kind.rawValue))
+        /// args[index] = the 32-bit value at `field` of the task at r8.
+        func readTaskField(_ field: Int, into index: Int16) {
+            a.move(1, register: 10)
+            a.add(1, Int32(scratch))
+            a.move(2, 4)
+            a.move(3, register: 8)
+            a.add(3, Int32(field))
+            a.call(dt_bpf_func_probe_read_kernel)
+            a.jump(.notEqual, 0, 0, to: "out")
+            a.load(.word, 1, 10, scratch)
+            a.store(.word, 10, record + 16 + 8 * index, register: 1)
+        }
+        switch process {
+        case .fork:
+            a.load(.double, 8, 6, 8) // the child's task_struct
+            readTaskField(types.taskPid, into: 0)
+            readTaskField(types.taskThreadGroup, into: 1)
+        case .exec:
+            a.load(.double, 8, 6, 8) // the old pid
+            a.move32(8, register: 8)
+            a.store(.word, 10, record + 16, register: 8)
+            a.jump32(.equal, 8, register: 7, to: "send")
+            a.store(.word, 10, scratch, register: 8)
+            a.callMap(dt_bpf_func_map_lookup_elem, maps.pending, key: scratch)
+            a.jump(.equal, 0, 0, to: "send")
+            a.move(3, register: 0)
+            a.move(4, 0)
+            a.callMap(dt_bpf_func_map_update_elem, maps.pending, key: -4)
+            a.callMap(dt_bpf_func_map_delete_elem, maps.pending, key: scratch)
+        case .exit:
+            a.callMap(dt_bpf_func_map_delete_elem, maps.pending, key: -4)
+            a.call(dt_bpf_func_ktime_get_ns)
+            a.store(.double, 10, record + 24, register: 0)
+            a.call(dt_bpf_func_get_current_task)
+            a.move(8, register: 0)
+            readTaskField(types.taskExitCode, into: 0)
+        }
+        a.label("send")
+        a.move(9, register: 10)
+        a.add(9, Int32(record))
+        a.move(3, Int32(RecorderEvent.headerSize))
+        send(&a, maps: maps)
+        a.label("out")
+        a.move(0, 0)
+        a.exit()
+        return a.program(named: "dt_" + process.tracepoint)
     }
 }

@@ -30,6 +30,16 @@ import Glibc
 ///   drained before it is forgotten (`unwatch`): its pid may come back.
 /// - The result is the kernel's own return value, never a prediction.
 ///
+/// Following the sandbox's processes (`follows`, `init(proc:follow:)`), no
+/// ptrace loop stops anything: the programs record the tasks of the
+/// sandbox's PID namespace, three more record forks, execs and exits
+/// (`RecorderPrograms.Process`), `ProcessLedger` keeps the processes in the
+/// ring's order, the listener queues the calls it let go on
+/// (`expectResult`) and their results come as records of their own; the
+/// working directories are followed in the ring's order too (a child
+/// starts in its parent's; a `chdir` moves to the directory the listener
+/// opened for it; a removed or renamed one changes as `/proc` shows it).
+///
 /// What it does not do: a thread sharing its working directory with
 /// another (`CLONE_FS`) that calls while the other one's `chdir` runs may
 /// be resolved against the old directory; a path another thread rewrites
@@ -72,9 +82,43 @@ final class SyscallRecorder: @unchecked Sendable {
         /// Each task's last `execve` as seen at its entry, until its exit
         /// record comes.
         var execs: [pid_t: ExecArguments] = [:]
+        /// Following processes (the sandbox gate): the processes so far.
+        var ledger = ProcessLedger()
+        /// Following: the sandbox's PID namespace (`follow`), written to
+        /// the gate's map by `enable`.
+        var namespace: (device: UInt64, inode: UInt64)? = nil
+        /// Following: the command's working directory, for when it is gone
+        /// before the ring is read.
+        var commandDirectory: RawPath? = nil
     }
 
-    private let tasks: Int32
+    /// A call the listener read and let go on, whose result the recorder
+    /// brings (`RecorderEvent.Kind.result`).
+    struct ExpectedResult {
+        /// The call's number (on its ABI): the result record has it.
+        var number: UInt32
+        /// When the listener let it go on (`CLOCK_MONOTONIC`, ns).
+        var since: UInt64
+        var accesses: [PendingAccess]
+        /// A working directory change: where to, as the listener saw it
+        /// (the directory is read again from `/proc` when the result comes).
+        var directory: RawPath?
+        var movesDirectory = false
+        /// An `execveat`: the program and its argument vector.
+        var exec: (argv: [RawPath], executable: RawPath?)? = nil
+    }
+
+    /// Whether this recorder follows the sandbox's processes itself (no
+    /// ptrace): the gate is the sandbox's PID namespace.
+    let follows: Bool
+
+    /// Following: the calls the listener let go on, by task, oldest first,
+    /// until their results come (`expectResult`). A lock of its own: the
+    /// listener adds here while a task waits, never behind a drain.
+    private let expectations = Mutex([pid_t: [ExpectedResult]]())
+
+    /// The gate's map: the task map, or the sandbox's namespace.
+    private let gateMap: Int32
     private let pending: Int32
     private let scratch: Int32
     private let execScratch: Int32
@@ -87,8 +131,9 @@ final class SyscallRecorder: @unchecked Sendable {
     private let table = PathSyscall.table
 
     /// Loads the maps and programs and attaches them. Nothing is recorded
-    /// until a task is watched.
-    init(proc: FileDescriptor) throws(LoadError) {
+    /// until a task is watched, or, following the sandbox's processes
+    /// (`follow`: the kernel's task offsets), until `enable`.
+    init(proc: FileDescriptor, follow types: KernelTypes? = nil) throws(LoadError) {
         #if arch(x86_64)
         var descriptors: [Int32] = []
         func make(_ step: String, _ body: () -> Int32, log: String = "") throws(LoadError) -> Int32 {
@@ -101,10 +146,15 @@ final class SyscallRecorder: @unchecked Sendable {
             descriptors.append(fd)
             return fd
         }
-        let tasks = try make("create the recorder's task map") {
-            // Filled as tasks come (a few thousand a build): preallocating
-            // 65,536 elements cost every trace 2 ms.
-            dt_bpf_map_create(dt_bpf_map_hash, 4, 4, 65536, dt_bpf_f_no_prealloc, "dt_tasks")
+        let gateMap: Int32
+        if types != nil {
+            gateMap = try make("create the recorder's sandbox map") { dt_bpf_map_create(dt_bpf_map_array, 4, 16, 1, 0, "dt_sandbox") }
+        } else {
+            gateMap = try make("create the recorder's task map") {
+                // Filled as tasks come (a few thousand a build): preallocating
+                // 65,536 elements cost every trace 2 ms.
+                dt_bpf_map_create(dt_bpf_map_hash, 4, 4, 65536, dt_bpf_f_no_prealloc, "dt_tasks")
+            }
         }
         let pending = try make("create the recorder's call map") {
             dt_bpf_map_create(dt_bpf_map_hash, 4, UInt32(RecorderPrograms.pendingSize), 65536, 0, "dt_pending")
@@ -161,25 +211,41 @@ final class SyscallRecorder: @unchecked Sendable {
             return try make("load the recorder's \(name) program", { fd }, log: text)
         }
         let maps = RecorderPrograms.Maps(
-            tasks: tasks, pending: pending, scratch: scratch, execScratch: execScratch, ring: ringMap, counters: counters)
-        let enter = try load("sys_enter", RecorderPrograms.enter(RecordedCall.table, maps: maps))
+            gate: types == nil ? .tasks(gateMap) : .sandbox(gateMap), pending: pending, scratch: scratch, execScratch: execScratch,
+            ring: ringMap, counters: counters)
+        let enter = try load(
+            "sys_enter",
+            types == nil
+                ? RecorderPrograms.enter(RecordedCall.table, maps: maps)
+                : RecorderPrograms.enter(RecordedCall.followingTable, resultCalls: RecordedCall.listenedNumbers, maps: maps))
         let exit = try load("sys_exit", RecorderPrograms.exit(maps: maps))
-        let enterLink = try make("attach to sys_enter") { dt_bpf_raw_tracepoint_open("sys_enter", enter) }
-        let exitLink = try make("attach to sys_exit") { dt_bpf_raw_tracepoint_open("sys_exit", exit) }
+        var programs = [enter, exit]
+        var links = [
+            try make("attach to sys_enter") { dt_bpf_raw_tracepoint_open("sys_enter", enter) },
+            try make("attach to sys_exit") { dt_bpf_raw_tracepoint_open("sys_exit", exit) },
+        ]
+        if let types {
+            for process in [RecorderPrograms.Process.fork, .exec, .exit] {
+                let program = try load(process.tracepoint, RecorderPrograms.process(process, types: types, maps: maps))
+                programs.append(program)
+                links.append(try make("attach to \(process.tracepoint)") { dt_bpf_raw_tracepoint_open(process.tracepoint, program) })
+            }
+        }
         var ring = dt_ringbuf()
         if dt_ringbuf_open(ringMap, Self.ringSize, &ring) != 0 {
             let error = Errno(rawValue: errno)
             for d in descriptors.reversed() { Glibc.close(d) }
             throw .step("map the recorder's ring buffer", error, log: "")
         }
-        self.tasks = tasks
+        self.gateMap = gateMap
+        self.follows = types != nil
         self.pending = pending
         self.scratch = scratch
         self.execScratch = execScratch
         self.counters = counters
         self.ringMap = ringMap
-        self.programs = [enter, exit]
-        self.links = [enterLink, exitLink]
+        self.programs = programs
+        self.links = links
         self.proc = proc
         self.state = Mutex(State(ring: ring))
         #else
@@ -193,7 +259,7 @@ final class SyscallRecorder: @unchecked Sendable {
         state.withLock { state in
             dt_ringbuf_close(&state.ring)
         }
-        for fd in links + programs + [tasks, pending, scratch, execScratch, counters, ringMap] { Glibc.close(fd) }
+        for fd in links + programs + [gateMap, pending, scratch, execScratch, counters, ringMap] { Glibc.close(fd) }
     }
 
     /// Records the calls of `tid` from now on (once enabled); its working
@@ -211,7 +277,7 @@ final class SyscallRecorder: @unchecked Sendable {
     private func insert(_ tid: pid_t) {
         var key = UInt32(bitPattern: tid)
         var one: UInt32 = 1
-        if dt_bpf_map_update(tasks, &key, &one) != 0 {
+        if dt_bpf_map_update(gateMap, &key, &one) != 0 {
             // The map is full (65,536 tasks at once; `RLIMIT_NPROC` is
             // 4,096 unless raised): this task's calls go unrecorded.
             state.withLock { $0.unwatched += 1 }
@@ -225,13 +291,80 @@ final class SyscallRecorder: @unchecked Sendable {
     /// directories read again (the command changed its own before it loaded
     /// the filter, unseen).
     func enable() {
-        let waiting = state.withLock { state in
+        let (waiting, namespace) = state.withLock { state in
             state.enabled = true
             defer { state.waiting = [] }
-            return state.waiting
+            return (state.waiting, state.namespace)
+        }
+        if follows {
+            // Open the gate: every task of the sandbox but its init from now on.
+            var key: UInt32 = 0
+            var value = [namespace?.device ?? 0, namespace?.inode ?? 0]
+            _ = dt_bpf_map_update(gateMap, &key, &value)
+            return
         }
         for tid in waiting { insert(tid) }
         refreshWorkingDirectories()
+    }
+
+    /// Following: the sandbox's tasks are those of the PID namespace of
+    /// its init, `initPid`; recorded once `enable` opens the gate. False
+    /// when the namespace cannot be read.
+    func follow(initPid: pid_t, commandDirectory: RawPath?) -> Bool {
+        var status = stat()
+        guard RawPath("\(initPid)/ns/pid").withCString({ fstatat(proc.rawValue, $0, &status, 0) }) == 0 else { return false }
+        state.withLock { state in
+            state.namespace = (UInt64(status.st_dev), UInt64(status.st_ino))
+            state.commandDirectory = commandDirectory
+        }
+        return true
+    }
+
+    /// Following: the processes so far, and the command's id.
+    var ledger: ProcessLedger { state.withLock { $0.ledger } }
+
+    /// Following: the listener let `tid`'s call go on; its accesses are
+    /// recorded with the result the `sys_exit` program brings, in the
+    /// ring's order. A task's results come in the order of its calls, one
+    /// for each call the listener saw (the programs test what the filter
+    /// tests), so a result is its task's oldest expectation's: one of
+    /// another number is no call's the listener saw.
+    func expectResult(tid: pid_t, _ expected: ExpectedResult) {
+        expectations.withLock { $0[tid, default: []].append(expected) }
+    }
+
+    /// The expectation a result of call `number` of `tid` answers.
+    private func takeExpectation(tid: pid_t, number: UInt32) -> ExpectedResult? {
+        expectations.withLock { queues in
+            guard let head = queues[tid]?.first, head.number == number else { return nil }
+            queues[tid]!.removeFirst()
+            if queues[tid]!.isEmpty { queues[tid] = nil }
+            return head
+        }
+    }
+
+    /// The working directory of `tid` as `/proc` has it; nil when the task
+    /// is gone or the directory was removed since (the link then ends in
+    /// " (deleted)", a name the task never used).
+    private func workingDirectory(of tid: pid_t) -> RawPath? {
+        guard let link = FileSystem.readLink(RawPath("\(tid)/cwd"), relativeTo: proc.rawValue) else { return nil }
+        return link.bytes.reversed().starts(with: Array(" (deleted)".utf8).reversed()) ? nil : link
+    }
+
+    /// A task met for the first time while following: the command (whose
+    /// fork came before the gate opened), or a thread of a process met.
+    private func meet(_ tid: pid_t, group: pid_t, _ state: inout State, shared: TraceShared) -> pid_t {
+        let process = state.ledger.process(ofTask: tid, group: group)
+        if state.workingDirectories[tid] == nil {
+            // The command's is the one it was started in (its records may be
+            // read after it moved); a thread's is its process's.
+            state.workingDirectories[tid] =
+                (state.ledger.commandID == process ? state.commandDirectory : nil)
+                ?? state.ledger.taskProcess.first { $0.value == process && $0.key != tid }.flatMap { state.workingDirectories[$0.key] }
+                ?? workingDirectory(of: tid)
+        }
+        shared.setThreadGroup(tid, process)
+        return process
     }
 
     /// Whether `enable` was called.
@@ -242,7 +375,7 @@ final class SyscallRecorder: @unchecked Sendable {
     func unwatch(_ tid: pid_t, drainingInto shared: TraceShared) {
         drain(into: shared)
         var key = UInt32(bitPattern: tid)
-        _ = dt_bpf_map_delete(tasks, &key)
+        _ = dt_bpf_map_delete(gateMap, &key)
         _ = dt_bpf_map_delete(pending, &key)
         state.withLock { state in
             state.workingDirectories.removeValue(forKey: tid)
@@ -314,18 +447,92 @@ final class SyscallRecorder: @unchecked Sendable {
     /// order. Returns how many.
     @discardableResult
     func drain(into shared: TraceShared) -> Int {
-        state.withLock { state in
-            var count = 0
-            while true {
-                var length: UInt32 = 0
-                guard let data = dt_ringbuf_next(&state.ring, &length) else { break }
-                let event = RecorderEvent(UnsafeRawBufferPointer(start: data, count: Int(length)))
-                dt_ringbuf_advance(&state.ring, length)
-                guard let event else { continue }
-                count += 1
+        state.withLock { drain(&$0, into: shared) }
+    }
+
+    private func drain(_ state: inout State, into shared: TraceShared) -> Int {
+        var count = 0
+        while true {
+            var length: UInt32 = 0
+            guard let data = dt_ringbuf_next(&state.ring, &length) else { break }
+            let event = RecorderEvent(UnsafeRawBufferPointer(start: data, count: Int(length)))
+            dt_ringbuf_advance(&state.ring, length)
+            guard let event else { continue }
+            count += 1
+            if follows {
+                follow(event, &state, into: shared)
+            } else {
                 record(event, &state, into: shared)
             }
-            return count
+        }
+        return count
+    }
+
+    /// One record while following the sandbox's processes.
+    private func follow(_ event: RecorderEvent, _ state: inout State, into shared: TraceShared) {
+        let tid = event.tid
+        let process = state.ledger.taskProcess[tid] ?? meet(tid, group: event.group, &state, shared: shared)
+        switch event.kind {
+        case .fork:
+            let child = pid_t(truncatingIfNeeded: event.args[0])
+            let childGroup = pid_t(truncatingIfNeeded: event.args[1])
+            state.ledger.forked(tid: tid, group: event.group, child: child, childGroup: childGroup)
+            state.workingDirectories[child] = state.workingDirectories[tid]
+            shared.setThreadGroup(child, state.ledger.taskProcess[child])
+        case .exec:
+            let former = pid_t(truncatingIfNeeded: event.args[0])
+            guard former != tid else { return }
+            state.ledger.executed(tid: tid, group: event.group, former: former)
+            if let directory = state.workingDirectories.removeValue(forKey: former) { state.workingDirectories[tid] = directory }
+            state.execs[tid] = state.execs.removeValue(forKey: former)
+            // The exec's own result comes under the new pid, before any
+            // call of the new program (which the listener may have seen).
+            expectations.withLock { queues in
+                if let carried = queues.removeValue(forKey: former) { queues[tid] = carried + (queues[tid] ?? []) }
+            }
+            shared.setThreadGroup(former, nil)
+            shared.setThreadGroup(tid, state.ledger.taskProcess[tid])
+        case .exit:
+            state.ledger.exited(tid: tid, group: event.group, status: Int32(truncatingIfNeeded: event.args[0]))
+            state.workingDirectories[tid] = nil
+            state.execs[tid] = nil
+            // Calls it was killed in never return; a task that has its pid
+            // since (the record may be read late) keeps its own.
+            let ended = event.args[1]
+            expectations.withLock { queues in
+                queues[tid]?.removeAll { $0.since < ended }
+                if queues[tid]?.isEmpty == true { queues[tid] = nil }
+            }
+            shared.setThreadGroup(tid, nil)
+            // Its pid may come back as another task with another directory.
+            shared.directoryGeneration.add(1, ordering: .releasing)
+        case .result:
+            // The task's next result after the listener let its call go on
+            // is that call's (the ring was drained then); another number
+            // means the call never returned (it was killed).
+            guard let expected = takeExpectation(tid: tid, number: UInt32(truncatingIfNeeded: event.tableIndex)),
+                let result = AccessResult(returnValue: event.result)
+            else { return } // not the listener's, or to be restarted (it comes again)
+            if !expected.accesses.isEmpty {
+                shared.recordDrained(pid: tid, process: process, expected.accesses, result: result)
+            }
+            guard result == .ok else { return }
+            directoriesChanged(by: expected.accesses, &state)
+            if expected.movesDirectory {
+                // Read while the task cannot have moved again: its next
+                // change waits in the listener, which drains first.
+                let directory = expected.directory ?? workingDirectory(of: tid)
+                for (task, owner) in state.ledger.taskProcess where owner == process || task == tid {
+                    // Threads share their working directory (`CLONE_FS`).
+                    state.workingDirectories[task] = directory
+                }
+            }
+            if let exec = expected.exec {
+                state.ledger.setProgram(ofTask: tid, group: event.group, argv: exec.argv, executable: exec.executable)
+            }
+        case .call, .execArguments, .execResult:
+            // (No exec is recorded here while following: the listener has them.)
+            record(event, &state, into: shared)
         }
     }
 
@@ -345,6 +552,8 @@ final class SyscallRecorder: @unchecked Sendable {
             bytes = state.execs.removeValue(forKey: event.tid)?.raw?.bytes
         case .call:
             if operand.intent.isExec { state.execs[event.tid] = nil }
+        case .result, .fork, .exec, .exit:
+            return
         }
         guard let result = AccessResult(returnValue: event.result) else {
             state.restarted += 1 // it comes again
@@ -361,6 +570,45 @@ final class SyscallRecorder: @unchecked Sendable {
             intent: operand.intent.intent(from: event.args) ?? .read)
         state.recorded += 1
         shared.recordDrained(pid: event.tid, process: shared.threadGroup(of: event.tid) ?? event.tid, [access], result: result)
+        if follows && result == .ok && access.intent == .delete { directoriesChanged(by: [access], &state) }
+    }
+
+    /// Following: the working directories a successful call removed or
+    /// moved, as `/proc` shows them from then on (and ptrace, which reads
+    /// them there, and strace): a removed one ends in " (deleted)", a moved
+    /// one (or one inside it) has its new name. In the ring's order, so a
+    /// call before the change still has the old name. Paths are compared
+    /// with `..` taken lexically.
+    private func directoriesChanged(by accesses: [PendingAccess], _ state: inout State) {
+        let removed = accesses.filter { $0.intent == .delete }.map { Self.lexical($0.absolute) }
+        guard !removed.isEmpty, !state.workingDirectories.isEmpty else { return }
+        let moved = accesses.first { $0.intent == .create }.map { Self.lexical($0.absolute) }
+        let slash = UInt8(ascii: "/")
+        for (task, directory) in state.workingDirectories {
+            let current = Self.lexical(directory)
+            for old in removed {
+                if current == old {
+                    state.workingDirectories[task] = moved ?? RawPath(bytes: directory.bytes + Array(" (deleted)".utf8))
+                } else if let moved, current.bytes.starts(with: old.bytes + [slash]) {
+                    state.workingDirectories[task] = RawPath(bytes: moved.bytes + current.bytes.dropFirst(old.bytes.count))
+                }
+            }
+        }
+    }
+
+    /// An absolute path with its `..` components taken lexically. Pure.
+    static func lexical(_ path: RawPath) -> RawPath {
+        guard path.bytes.contains(UInt8(ascii: ".")) else { return path }
+        var components: [ArraySlice<UInt8>] = []
+        for component in path.bytes.split(separator: UInt8(ascii: "/")) {
+            if component.elementsEqual([UInt8(ascii: ".")]) { continue }
+            if component.elementsEqual([UInt8(ascii: "."), UInt8(ascii: ".")]) {
+                _ = components.popLast()
+            } else {
+                components.append(component)
+            }
+        }
+        return RawPath(bytes: components.isEmpty ? [UInt8(ascii: "/")] : components.flatMap { [UInt8(ascii: "/")] + $0 })
     }
 
     /// `path` resolved against the task's working directory as last read.
