@@ -100,8 +100,9 @@ final class SyscallRecorder: @unchecked Sendable {
         /// When the listener let it go on (`CLOCK_MONOTONIC`, ns).
         var since: UInt64
         var accesses: [PendingAccess]
-        /// A working directory change: where to, as the listener saw it
-        /// (the directory is read again from `/proc` when the result comes).
+        /// A working directory change: where to, as the listener opened it
+        /// while the call waited (`/proc` is read when the result comes
+        /// only where it could not).
         var directory: RawPath?
         var movesDirectory = false
         /// An `execveat`: the program and its argument vector.
