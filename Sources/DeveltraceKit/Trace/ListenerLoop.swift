@@ -169,7 +169,7 @@ final class ListenerLoop {
             let argv = memory.stringArray(pid: tid, at: args[call.name == "execveat" ? 2 : 1], width: width)
             exec = (argv.map(RawPath.init(bytes:)), accesses.first?.absolute)
         }
-        let movesDirectory = call.name == "chdir" || call.name == "fchdir" || call.name == "chroot"
+        let movesDirectory = call.movesWorkingDirectory
         var directory: RawPath? = nil
         if call.name == "fchdir" {
             directory = FileSystem.readLink(RawPath("\(tid)/fd/\(Int32(truncatingIfNeeded: args[0]))"), relativeTo: proc.rawValue)

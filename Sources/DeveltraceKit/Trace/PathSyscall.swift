@@ -49,6 +49,10 @@ struct PathSyscall: Sendable {
     /// crosses (mounts, possible only in a trace without the sandbox).
     /// Every cached lookup result may be stale after it (`LookupCache`).
     var changesAnyLookup = false
+
+    /// It changes the caller's working directory (`chdir`, `fchdir`,
+    /// `chroot`): paths relative to it mean something else afterwards.
+    var movesWorkingDirectory: Bool { name == "chdir" || name == "fchdir" || name == "chroot" }
 }
 
 /// The side-effect-free lookup that gives the same result as a read-only

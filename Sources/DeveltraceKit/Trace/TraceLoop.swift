@@ -269,7 +269,7 @@ final class TraceLoop {
         }
         let call = table[index]
         let args = withUnsafeBytes(of: info.args) { Array($0.bindMemory(to: UInt64.self)) }
-        let movesWorkingDirectory = call.name == "chdir" || call.name == "fchdir" || call.name == "chroot"
+        let movesWorkingDirectory = call.movesWorkingDirectory
         if movesWorkingDirectory {
             invalidateWorkingDirectories()
             if call.name == "chroot" {

@@ -375,6 +375,9 @@ final class SyscallRecorder: @unchecked Sendable {
     /// an exec), after recording what it did into `shared`.
     func unwatch(_ tid: pid_t, drainingInto shared: TraceShared) {
         drain(into: shared)
+        // Following, no task is watched (the only task the ptrace loop
+        // sees end is the init): the exit records keep the state.
+        if follows { return }
         var key = UInt32(bitPattern: tid)
         _ = dt_bpf_map_delete(gateMap, &key)
         _ = dt_bpf_map_delete(pending, &key)
