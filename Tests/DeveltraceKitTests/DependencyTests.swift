@@ -77,6 +77,18 @@ extension Unit {
             #expect(parsed[6]["Essential"] == "yes")
         }
 
+        @Test("control paragraphs: a blank line of spaces and tabs separates, values trimmed, UTF-8 kept, a line without a colon ignored")
+        func paragraphEdges() {
+            let text = "Package: a\nMaintainer:\t Jörg Ø <j@example.org> \t\nDescription:\n ünïcode line\n \t.\n \t\nPackage: b\nno colon here\nX-Empty:\n\n\n"
+            let parsed = ControlParagraphs.parse(text)
+            #expect(parsed.count == 2)
+            #expect(parsed[0]["Maintainer"] == "Jörg Ø <j@example.org>")
+            #expect(parsed[0]["Description"] == "\nünïcode line\n.")
+            #expect(parsed[1] == ["Package": "b", "X-Empty": ""])
+            #expect(ControlParagraphs.parse("").isEmpty)
+            #expect(ControlParagraphs.parse("Package: c") == [["Package": "c"]], "no newline at the end")
+        }
+
         @Test("relations: alternatives, versions, architecture qualifiers, restrictions dropped")
         func relations() {
             let parsed = PackageRelation.parse("gcc-12 (>= 12.2) | c-compiler, libc6:any [amd64], python3:native <!nocheck>,")
@@ -144,8 +156,10 @@ extension Unit {
             FileOwners(
                 lists: [
                     ("dash", ["/bin/dash", "/bin/sh", "/bin"].map(RawPath.init)),
-                    ("gcc", [RawPath("/usr/bin/gcc")]),
-                    ("gcc-12", ["/usr/bin/gcc-12", "/usr/bin/x86_64-linux-gnu-gcc-12"].map(RawPath.init)),
+                    ("gcc", ["/usr/bin", "/usr/bin/gcc"].map(RawPath.init)),
+                    ("gcc-12", ["/usr/bin", "/usr/bin/gcc-12", "/usr/bin/x86_64-linux-gnu-gcc-12"].map(RawPath.init)),
+                    // A second list of the same name (`dash:amd64.list` beside `dash.list`).
+                    ("dash", ["/usr/bin", "/usr/share/doc/dash"].map(RawPath.init)),
                     ("mawk", [RawPath("/usr/bin/mawk")]),
                     ("local-awk", [RawPath("/usr/bin/mawk")]),
                 ],
@@ -170,9 +184,13 @@ extension Unit {
             #expect(cc.map(\.isLink) == [true, true, true, true, false])
             // The diverting package owns the path; the diverted one, the
             // diversion's target.
-            #expect(owners.owners[RawPath("/usr/bin/mawk")] == ["local-awk"])
-            #expect(owners.owners[RawPath("/usr/bin/mawk.distrib")] == ["mawk"])
-            #expect(owners.files["dash"]?.contains(RawPath("/bin")) == true, "directories are listed; callers skip them")
+            #expect(owners.owners(of: RawPath("/usr/bin/mawk")) == ["local-awk"])
+            #expect(owners.owners(of: RawPath("/usr/bin/mawk.distrib")) == ["mawk"])
+            #expect(owners.files(of: "dash").contains(RawPath("/usr/bin")), "directories are listed (real location); callers skip them")
+            #expect(owners.files(of: "dash").contains(RawPath("/usr/share/doc/dash")), "both lists of a name")
+            #expect(owners.owners(of: RawPath("/usr/bin")) == ["dash", "gcc", "gcc-12"], "a directory many packages list")
+            #expect(owners.owners(of: RawPath("/usr/bin/nothing")).isEmpty)
+            #expect(owners.files(of: "no-such-package").isEmpty)
         }
 
         @Test("alternatives file: the master link and each slave's")

@@ -66,5 +66,45 @@ extension Unit {
             #expect(exists(unowned) && exists(otherPrefix) && exists(longer), "not develtrace's: kept")
             #expect(exists(target), "a symlink with the prefix is not followed")
         }
+
+        @Test(
+            "removeTree removes everything below, never through a symlink: deep, wide, mode 000, non-UTF-8 names",
+            arguments: [1, 2, 4])
+        func removeTree(threads: Int) throws {
+            let base = FileManager.default.temporaryDirectory.appendingPathComponent("develtrace-remove-\(getpid())-\(threads)")
+            try? FileManager.default.removeItem(at: base)
+            let root = base.appendingPathComponent("root")
+            let outside = base.appendingPathComponent("outside")
+            try FileManager.default.createDirectory(at: outside, withIntermediateDirectories: true)
+            try Data("keep".utf8).write(to: outside.appendingPathComponent("file"))
+            defer { try? FileManager.default.removeItem(at: base) }
+            // Wide (more directories than the threads split) and deep (past the split's levels).
+            var deep = root
+            for level in 0..<9 {
+                deep = deep.appendingPathComponent("d\(level)")
+                try FileManager.default.createDirectory(at: deep, withIntermediateDirectories: true)
+                try Data("x".utf8).write(to: deep.appendingPathComponent("f"))
+            }
+            for index in 0..<100 {
+                let wide = root.appendingPathComponent("w\(index % 10)/v\(index)")
+                try FileManager.default.createDirectory(at: wide, withIntermediateDirectories: true)
+                try Data("x".utf8).write(to: wide.appendingPathComponent("f"))
+            }
+            let odd = RawPath(bytes: Array(root.path.utf8) + Array("/w3/a-".utf8) + [0xFF, 0xFE])
+            #expect(odd.withCString { mkdir($0, 0o755) } == 0)
+            #expect(odd.appending(RawPath(bytes: [0xC3])).withCString { open($0, O_WRONLY | O_CREAT | O_CLOEXEC, 0o644) } >= 0)
+            try FileManager.default.createSymbolicLink(
+                at: root.appendingPathComponent("w1/to-outside"), withDestinationURL: outside)
+            try FileManager.default.createSymbolicLink(
+                at: root.appendingPathComponent("d0/d1/file-link"), withDestinationURL: outside.appendingPathComponent("file"))
+            let locked = root.appendingPathComponent("d0/locked")
+            try FileManager.default.createDirectory(at: locked.appendingPathComponent("in"), withIntermediateDirectories: true)
+            #expect(chmod(locked.path, 0) == 0, "like overlayfs's work directory")
+
+            DirectoryWalk.removeTree(RawPath(root.path), threads: threads)
+            #expect(!FileManager.default.fileExists(atPath: root.path), "the root and everything below it are gone")
+            #expect((try? String(contentsOf: outside.appendingPathComponent("file"), encoding: .utf8)) == "keep", "not through a symlink")
+            #expect(FileManager.default.fileExists(atPath: outside.path))
+        }
     }
 }

@@ -27,6 +27,28 @@ extension Unit {
             #expect(RawPath(path).normalized() == RawPath(path))
         }
 
+        @Test(
+            "resolvingDotDot takes .. lexically, drops . and empty components, and leaves names with dots alone",
+            arguments: [
+                ("/a/b/../c.h", "/a/c.h"),
+                ("/a/./b.c", "/a/b.c"),
+                ("/a//b.h", "/a/b.h"),
+                ("/a/b.h/", "/a/b.h"),
+                ("/a/b/..", "/a"),
+                ("/..", "/"),
+                ("a/../b.c", "b.c"),
+                ("/x.c", "/x.c"),
+                ("a/b.c", "a/b.c"),
+                ("/a/.hidden/b", "/a/.hidden/b"),
+                ("/a/..b/c...", "/a/..b/c..."),
+                ("/", "/"),
+                // Nothing is done without a dot at all (as before).
+                ("/a//b", "/a//b"),
+            ])
+        func resolvingDotDot(path: String, expected: String) {
+            #expect(RawPath(path).resolvingDotDot() == RawPath(expected))
+        }
+
         @Test("bytes that are not UTF-8 survive, shown as \\xNN")
         func nonUTF8() {
             let path = RawPath(bytes: Array("/tmp/a-".utf8) + [0xFF, 0xFE] + Array("-é".utf8))

@@ -82,9 +82,9 @@ extension Classifier {
         let host = LiveHostView()
         var result = Set<RawPath>()
         for package in packages {
-            for path in owners.files[package] ?? [] {
+            for path in owners.files(of: package) {
                 guard let kind = host.kind(of: path), kind != .directory,
-                    owners.owners[path]?.isSubset(of: packages) ?? false
+                    case let owning = owners.owners(of: path), !owning.isEmpty, owning.isSubset(of: packages)
                 else { continue }
                 result.insert(path)
             }

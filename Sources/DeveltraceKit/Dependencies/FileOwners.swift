@@ -16,10 +16,16 @@ import Glibc
 /// its parent) and its own name, and a file another package diverts is
 /// keyed where the diversion put it.
 struct FileOwners: Sendable {
-    /// Real location → the packages that list it.
-    private(set) var owners: [RawPath: Set<String>] = [:]
-    /// Package → the real locations of what it lists (directories included).
-    private(set) var files: [String: [RawPath]] = [:]
+    /// Every package named in the lists, by index.
+    private var packageNames: [String] = []
+    private var packageIndex: [String: Int32] = [:]
+    /// Real location → its package's index, or `-(k + 1)` for the packages
+    /// `shared[k]` (a directory many packages list). One integer per file:
+    /// a Debian host lists some 140,000 paths.
+    private var ownerOf: [RawPath: Int32] = [:]
+    private var shared: [[Int32]] = []
+    /// Package index → the real locations of what it lists (directories included).
+    private var filesOf: [[RawPath]] = []
     /// Links that `update-alternatives` manages → the alternative's name
     /// (`/usr/bin/cc` → `cc`): owned by no package, they lead to one.
     private(set) var alternativeLinks: [RawPath: String] = [:]
@@ -32,6 +38,18 @@ struct FileOwners: Sendable {
         var by: String?
     }
 
+    /// The packages that list the real location `path` (empty: none).
+    func owners(of path: RawPath) -> Set<String> {
+        guard let owner = ownerOf[path] else { return [] }
+        if owner >= 0 { return [packageNames[Int(owner)]] }
+        return Set(shared[Int(-owner - 1)].map { packageNames[Int($0)] })
+    }
+
+    /// The real locations of what `package` lists (directories included).
+    func files(of package: String) -> [RawPath] {
+        packageIndex[package].map { filesOf[Int($0)] } ?? []
+    }
+
     /// Builds the index from the database's contents; `realDirectory` maps
     /// a directory to its real path (identity where it does not exist).
     init(
@@ -41,21 +59,37 @@ struct FileOwners: Sendable {
         var real: [RawPath: RawPath] = [:]
         func key(_ path: RawPath) -> RawPath {
             let parent = path.parent
-            if real[parent] == nil { real[parent] = realDirectory(parent) }
-            return real[parent]!.appending(path.lastComponent)
+            let realParent: RawPath
+            if let known = real[parent] {
+                realParent = known
+            } else {
+                realParent = realDirectory(parent)
+                real[parent] = realParent
+            }
+            return realParent == parent ? path : realParent.appending(path.lastComponent)
         }
         let diverted = Dictionary(diversions.map { ($0.path, $0) }, uniquingKeysWith: { first, _ in first })
+        ownerOf.reserveCapacity(lists.reduce(0) { $0 + $1.paths.count })
         for (package, paths) in lists {
+            let index: Int32
+            if let known = packageIndex[package] {
+                index = known
+            } else {
+                index = Int32(packageNames.count)
+                packageIndex[package] = index
+                packageNames.append(package)
+                filesOf.append([])
+            }
             var located: [RawPath] = []
             located.reserveCapacity(paths.count)
             for path in paths where path.isAbsolute && path.bytes.count > 1 {
                 var place = path
                 if let diversion = diverted[path], diversion.by != package { place = diversion.to }
                 let location = key(place)
-                owners[location, default: []].insert(package)
+                add(index, at: location)
                 located.append(location)
             }
-            files[package, default: []] += located
+            filesOf[Int(index)] += located
         }
         for (name, links) in alternatives {
             for link in links { alternativeLinks[key(link)] = name }
@@ -63,6 +97,21 @@ struct FileOwners: Sendable {
     }
 
     /// Whether the host has a dpkg database to read.
+    private mutating func add(_ package: Int32, at location: RawPath) {
+        guard let slot = ownerOf.index(forKey: location) else {
+            ownerOf[location] = package
+            return
+        }
+        let owner = ownerOf.values[slot]
+        if owner == package { return }
+        if owner >= 0 {
+            shared.append([owner, package])
+            ownerOf.values[slot] = -Int32(shared.count)
+        } else if !shared[Int(-owner - 1)].contains(package) {
+            shared[Int(-owner - 1)].append(package)
+        }
+    }
+
     static func databaseExists(_ database: RawPath = RawPath("/var/lib/dpkg")) -> Bool {
         LiveHostView().kind(of: database.appending(RawPath("info"))) == .directory
     }
@@ -169,7 +218,7 @@ struct FileOwners: Sendable {
             let alternative =
                 alternativeLinks[location]
                 ?? (location.parent == RawPath("/etc/alternatives") ? location.lastComponent.description : nil)
-            hops.append(Hop(path: location, owners: owners[location] ?? [], alternative: alternative, isLink: isLink))
+            hops.append(Hop(path: location, owners: owners(of: location), alternative: alternative, isLink: isLink))
             guard isLink, let target = host.linkTarget(of: location) else { break }
             current = (target.isAbsolute ? target : location.parent.appending(target)).resolvingDotDot()
         }

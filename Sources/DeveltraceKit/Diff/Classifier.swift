@@ -48,8 +48,13 @@ struct Classifier {
     /// dependencies are not judged).
     var dependencies: DependencyContext? = nil
     /// Where every answer about a file of the trees or the candidate
-    /// comes from: the file system, or a table in tests.
-    var facts: any FileFacts = LiveFileFacts()
+    /// comes from: the file system (each answer asked once: nothing the
+    /// classifier looks at changes during a check), or a table in tests.
+    var facts: any FileFacts = MemoizedFileFacts(LiveFileFacts()) {
+        didSet { resolutions = Memo() }
+    }
+    /// `candidateResolve`'s answers, for these facts.
+    private(set) var resolutions = Memo<RawPath, RawPath?>()
 
     private static let lookIntents: Set<AccessIntent> = [.read, .stat, .exec, .probe]
     static let absentErrors: Set<String> = ["ENOENT", "ENOTDIR"]
@@ -117,7 +122,9 @@ struct Classifier {
 
     /// The candidate's `path` with symlinks resolved as the sandbox would
     /// (`StagedCandidate.resolve`), nil when absent.
-    func candidateResolve(_ path: RawPath) -> RawPath? { candidate.resolve(path, facts: facts) }
+    func candidateResolve(_ path: RawPath) -> RawPath? {
+        resolutions.value(for: path) { candidate.resolve(path, facts: facts) }
+    }
 
     /// The host file holding the content of sandbox path `path`.
     func candidateContentFile(_ path: RawPath) -> RawPath? { candidateResolve(path).map(candidate.backing) }

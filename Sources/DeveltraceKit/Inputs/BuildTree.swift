@@ -73,7 +73,9 @@ public struct BuildTree: Sendable {
 extension RawPath {
     /// `..` resolved lexically (for mapping only; symlinks are not followed).
     func resolvingDotDot() -> RawPath {
-        guard bytes.contains(46) else { return self }
+        // Without a `.`, `..` or empty component there is nothing to do
+        // (and, as always, without a dot at all).
+        guard bytes.contains(46), hasDotOrEmptyComponent else { return self }
         var components: [ArraySlice<UInt8>] = []
         for component in bytes.split(separator: 47) {
             if component.count == 2 && component.first == 46 && component.last == 46 {
@@ -88,6 +90,26 @@ extension RawPath {
             out.append(contentsOf: component)
         }
         return RawPath(bytes: out)
+    }
+
+    /// Whether some component is `.`, `..` or empty (a doubled or
+    /// trailing slash): what `resolvingDotDot` removes.
+    private var hasDotOrEmptyComponent: Bool {
+        var start = 0
+        var index = 0
+        while index <= bytes.count {
+            if index == bytes.count || bytes[index] == 47 {
+                let length = index - start
+                // The leading slash of an absolute path makes the only
+                // empty component allowed; "/" alone is already resolved.
+                if length == 0 && !(start == 0 && index < bytes.count) && bytes.count > 1 { return true }
+                if length == 1 && bytes[start] == 46 { return true }
+                if length == 2 && bytes[start] == 46 && bytes[start + 1] == 46 { return true }
+                start = index + 1
+            }
+            index += 1
+        }
+        return false
     }
 
     /// `self` relative to `root` (which it must lie under); empty for `root`.

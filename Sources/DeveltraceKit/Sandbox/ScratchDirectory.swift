@@ -116,7 +116,9 @@ struct ScratchDirectory: ~Copyable {
             // Not abandoned: kept on purpose, so a later run leaves it.
             _ = appending(Self.ownerFile).withCString { unlink($0) }
         } else {
-            DirectoryWalk.removeTree(path)
+            // On every CPU: a check's scratch (an unpacked candidate, every
+            // sample's builds) goes when the check is over.
+            DirectoryWalk.removeTree(path, threads: max(1, sysconf(Int32(_SC_NPROCESSORS_ONLN))))
         }
         close(owner)
     }
