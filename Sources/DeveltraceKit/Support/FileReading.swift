@@ -9,6 +9,7 @@ enum FileReading {
         }
         defer { try? fd.close() }
         var result: [UInt8] = []
+        if let status = try? fd.stat(), status.type == .regular, status.size > 0 { result.reserveCapacity(Int(status.size)) }
         var chunk = [UInt8](repeating: 0, count: 65536)
         while true {
             let n: Int

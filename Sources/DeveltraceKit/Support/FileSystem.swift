@@ -39,7 +39,14 @@ enum FileSystem {
     static func contents(of path: RawPath, relativeTo directory: Int32 = AT_FDCWD) -> [UInt8]? {
         try? withOpened(path, O_RDONLY, relativeTo: directory) { fd -> [UInt8]? in
             var bytes: [UInt8] = []
-            var buffer = [UInt8](repeating: 0, count: 16 << 10)
+            // Room for the whole file at once where its size is known: the
+            // kernel's types (5 MB, read 4 KB a call) grew and copied the
+            // array a dozen times.
+            var status = stat()
+            if fstat(fd, &status) == 0, (status.st_mode & S_IFMT) == S_IFREG, status.st_size > 0 {
+                bytes.reserveCapacity(Int(status.st_size))
+            }
+            var buffer = [UInt8](repeating: 0, count: 64 << 10)
             while true {
                 let n = buffer.withUnsafeMutableBytes { read(fd, $0.baseAddress, $0.count) }
                 if n < 0 && errno == EINTR { continue }
