@@ -105,6 +105,15 @@ int dt_bpf_map_delete(int map, const void *key) {
     return (int)sys_bpf(BPF_MAP_DELETE_ELEM, &attr);
 }
 
+int dt_bpf_map_next_key(int map, const void *key, void *next) {
+    union bpf_attr attr;
+    memset(&attr, 0, sizeof(attr));
+    attr.map_fd = (uint32_t)map;
+    attr.key = (uint64_t)(uintptr_t)key;
+    attr.next_key = (uint64_t)(uintptr_t)next;
+    return (int)sys_bpf(BPF_MAP_GET_NEXT_KEY, &attr);
+}
+
 int dt_bpf_map_lookup(int map, const void *key, void *value) {
     union bpf_attr attr;
     memset(&attr, 0, sizeof(attr));

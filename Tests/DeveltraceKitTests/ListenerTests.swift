@@ -238,6 +238,64 @@ extension Machine {
             }
         }
 
+        @Test("following: the recorder's kernel objects are kept for the next trace, cleared")
+        func keptRecorder() throws {
+            guard RecorderSupport.available, let types = KernelTypes.running else { return }
+            let proc = try FileDescriptor.open("/proc", .readOnly, options: [.directory, .closeOnExec])
+            defer { try? proc.close() }
+            let pool = RecorderObjects.Pool()
+            let first = try SyscallRecorder(proc: proc, follow: types, pool: pool)
+            let objects = ObjectIdentifier(first.objects)
+            first.close()
+            #expect(pool.count == 1, "kept")
+            let second = try SyscallRecorder(proc: proc, follow: types, pool: pool)
+            #expect(ObjectIdentifier(second.objects) == objects, "taken again, not loaded again")
+            #expect(pool.count == 0)
+            let third = try SyscallRecorder(proc: proc, follow: types, pool: pool)
+            #expect(ObjectIdentifier(third.objects) != objects, "two at once: two sets")
+            second.close()
+            third.close()
+            #expect(pool.count == 2)
+            let ptrace = try SyscallRecorder(proc: proc, pool: pool)
+            ptrace.close()
+            #expect(pool.count == 2, "a task map's objects are not kept")
+        }
+
+        @Test("following: a trace after one killed in the middle of its calls records its own calls only, all of them")
+        func afterKilledTrace() throws {
+            let work = try Harness.workDirectory("after-killed")
+            defer { try? FileManager.default.removeItem(at: work) }
+            var configuration = SandboxConfiguration()
+            configuration.binds = [.init(source: RawPath(work.path), target: RawPath(work.path), readOnly: false)]
+            func trace(_ script: String, timeout: Duration? = nil) throws -> TraceOutcome {
+                var request = TraceRequest(
+                    program: RawPath("/bin/sh"), arguments: ["/bin/sh", "-c", script].map(RawPath.init),
+                    environment: Harness.environment(), workingDirectory: RawPath(work.path), sandbox: configuration)
+                request.followsInKernel = true
+                return try TraceSession(request: request).run(timeout: timeout)
+            }
+            // Tasks killed inside their calls, a pipe of them at a time.
+            let killed = try trace(
+                "while :; do cat /etc/hostname | cat >/dev/null; test -e killed-probe; done", timeout: .milliseconds(400))
+            #expect(killed.termination == .timedOut)
+            let script = "cat /etc/hostname >/dev/null; test -e after-probe; exit 3"
+            let after = try trace(script)
+            let again = try trace(script)
+            let summary = { (outcome: TraceOutcome) in
+                outcome.accesses.map { "\($0.syscall) \($0.path) \($0.result)" }.sorted()
+            }
+            #expect(after.exitStatus == 3)
+            #expect(summary(after).contains { $0.hasSuffix("/after-probe ENOENT") })
+            #expect(!summary(after).contains { $0.contains("killed-probe") }, "nothing of the killed trace")
+            #expect(summary(after) == summary(again))
+            #expect(after.processes.count == again.processes.count)
+            #expect(after.statistics.lostRecordedCalls == 0)
+            if RecorderSupport.available && ListenerSupport.available && KernelTypes.running != nil {
+                #expect(after.statistics.mode.contains("following"), "\(after.statistics.mode)")
+                #expect(after.statistics.recordedCalls > 0)
+            }
+        }
+
         /// The bbswitch regression (`develtrace check`, 315 s): once no task
         /// used the filter (the traced tasks gone, the sandbox's init still
         /// winding down), every receive failed at once with ENOENT and the

@@ -143,6 +143,8 @@ int dt_bpf_raw_tracepoint_open(const char *name, int program);
 int dt_bpf_map_update(int map, const void *key, const void *value);
 int dt_bpf_map_delete(int map, const void *key);
 int dt_bpf_map_lookup(int map, const void *key, void *value);
+/// `BPF_MAP_GET_NEXT_KEY`: the key after `key` (the first with NULL) into `next`. 0 or -1 with errno (`ENOENT` at the end).
+int dt_bpf_map_next_key(int map, const void *key, void *next);
 /// A BPF ring buffer's consumer side, mapped.
 typedef struct dt_ringbuf {
     void *consumer;

@@ -62,10 +62,6 @@ final class SyscallRecorder: @unchecked Sendable {
         }
     }
 
-    /// The ring buffer's size: at about 100 bytes a record, 160,000 calls
-    /// between two reads.
-    static let ringSize: UInt32 = 16 << 20
-
     private struct State {
         var ring = dt_ringbuf()
         /// Working directories of watched tasks, as `/proc/TID/cwd` read.
@@ -118,149 +114,44 @@ final class SyscallRecorder: @unchecked Sendable {
     /// listener adds here while a task waits, never behind a drain.
     private let expectations = Mutex([pid_t: [ExpectedResult]]())
 
+    /// The maps, programs and ring (`RecorderObjects`).
+    let objects: RecorderObjects
+    private let pool: RecorderObjects.Pool
     /// The gate's map: the task map, or the sandbox's namespace.
     private let gateMap: Int32
     private let pending: Int32
-    private let scratch: Int32
-    private let execScratch: Int32
     private let counters: Int32
-    private let ringMap: Int32
-    private let programs: [Int32]
-    private let links: [Int32]
     private let proc: FileDescriptor
     private let state: Mutex<State>
     private let table = PathSyscall.table
 
-    /// Loads the maps and programs and attaches them. Nothing is recorded
-    /// until a task is watched, or, following the sandbox's processes
-    /// (`follow`: the kernel's task offsets), until `enable`.
-    init(proc: FileDescriptor, follow types: KernelTypes? = nil) throws(LoadError) {
-        #if arch(x86_64)
-        var descriptors: [Int32] = []
-        func make(_ step: String, _ body: () -> Int32, log: String = "") throws(LoadError) -> Int32 {
-            let fd = body()
-            if fd < 0 {
-                let error = Errno(rawValue: errno)
-                for d in descriptors.reversed() { Glibc.close(d) }
-                throw .step(step, error, log: log)
-            }
-            descriptors.append(fd)
-            return fd
-        }
-        let gateMap: Int32
-        if types != nil {
-            gateMap = try make("create the recorder's sandbox map") { dt_bpf_map_create(dt_bpf_map_array, 4, 16, 1, 0, "dt_sandbox") }
-        } else {
-            gateMap = try make("create the recorder's task map") {
-                // Filled as tasks come (a few thousand a build): preallocating
-                // 65,536 elements cost every trace 2 ms.
-                dt_bpf_map_create(dt_bpf_map_hash, 4, 4, 65536, dt_bpf_f_no_prealloc, "dt_tasks")
-            }
-        }
-        let pending = try make("create the recorder's call map") {
-            dt_bpf_map_create(dt_bpf_map_hash, 4, UInt32(RecorderPrograms.pendingSize), 65536, 0, "dt_pending")
-        }
-        let scratch = try make("create the recorder's scratch map") {
-            dt_bpf_map_create(dt_bpf_map_percpu_array, 4, UInt32(RecorderEvent.size), 1, 0, "dt_scratch")
-        }
-        let execScratch = try make("create the recorder's exec scratch map") {
-            dt_bpf_map_create(dt_bpf_map_array, 4, UInt32(RecorderEvent.execSize), UInt32(Self.possibleCPUs()), 0, "dt_exec_scratch")
-        }
-        let counters = try make("create the recorder's counters") { dt_bpf_map_create(dt_bpf_map_array, 4, 8, 1, 0, "dt_counters") }
-        let ringMap = try make("create the recorder's ring buffer") {
-            dt_bpf_map_create(dt_bpf_map_ringbuf, 0, 0, Self.ringSize, 0, "dt_ring")
-        }
-        var log = [CChar](repeating: 0, count: 1 << 16)
-        func load(_ name: String, _ program: BPFProgram) throws(LoadError) -> Int32 {
-            // A program with a callback needs its functions named in BTF.
-            var btf: Int32 = -1
-            let records = BPFTypeInfo.functionRecords(program.starts)
-            if program.functions.count > 1 {
-                let blob = BPFTypeInfo.blob(functions: program.functions)
-                btf = blob.withUnsafeBytes { dt_bpf_btf_load($0.baseAddress, UInt32($0.count), nil, 0) }
-                if btf < 0 {
-                    let error = Errno(rawValue: errno)
-                    for d in descriptors.reversed() { Glibc.close(d) }
-                    throw .step("load the recorder's \(name) program's types", error, log: "")
-                }
-            }
-            // The program keeps the types it needs.
-            defer { if btf >= 0 { Glibc.close(btf) } }
-            func attempt(_ log: UnsafeMutableBufferPointer<CChar>?) -> Int32 {
-                program.instructions.withUnsafeBytes { bytes in
-                    records.withUnsafeBytes { info in
-                        dt_bpf_prog_load_raw_tracepoint(
-                            bytes.baseAddress, UInt32(bytes.count / 8), btf, info.baseAddress, UInt32(records.count / 2),
-                            log?.baseAddress, UInt32(log?.count ?? 0))
-                    }
-                }
-            }
-            // Without a log first: a log costs the load time, and the log
-            // of a long program may not fit (ENOSPC).
-            var fd = attempt(nil)
-            var text = ""
-            if fd < 0 {
-                let first = errno
-                fd = log.withUnsafeMutableBufferPointer { attempt($0) }
-                text = log.withUnsafeBufferPointer { String(cString: $0.baseAddress!) }
-                if fd >= 0 {
-                    Glibc.close(fd)
-                    fd = -1
-                }
-                errno = first
-            }
-            return try make("load the recorder's \(name) program", { fd }, log: text)
-        }
-        let maps = RecorderPrograms.Maps(
-            gate: types == nil ? .tasks(gateMap) : .sandbox(gateMap), pending: pending, scratch: scratch, execScratch: execScratch,
-            ring: ringMap, counters: counters)
-        let enter = try load(
-            "sys_enter",
-            types == nil
-                ? RecorderPrograms.enter(RecordedCall.table, maps: maps)
-                : RecorderPrograms.enter(RecordedCall.followingTable, resultCalls: RecordedCall.listenedNumbers, maps: maps))
-        let exit = try load("sys_exit", RecorderPrograms.exit(maps: maps))
-        var programs = [enter, exit]
-        var links = [
-            try make("attach to sys_enter") { dt_bpf_raw_tracepoint_open("sys_enter", enter) },
-            try make("attach to sys_exit") { dt_bpf_raw_tracepoint_open("sys_exit", exit) },
-        ]
+    /// Loads the maps and programs and attaches them, or, following the
+    /// sandbox's processes (`follow`: the kernel's task offsets), takes
+    /// those an earlier trace of this process kept (`RecorderObjects`).
+    /// Nothing is recorded until a task is watched, or, following, until
+    /// `enable`.
+    init(proc: FileDescriptor, follow types: KernelTypes? = nil, pool: RecorderObjects.Pool = .shared) throws(LoadError) {
+        let objects: RecorderObjects
         if let types {
-            for process in [RecorderPrograms.Process.fork, .exec, .exit] {
-                let program = try load(process.tracepoint, RecorderPrograms.process(process, types: types, maps: maps))
-                programs.append(program)
-                links.append(try make("attach to \(process.tracepoint)") { dt_bpf_raw_tracepoint_open(process.tracepoint, program) })
-            }
+            objects = try RecorderObjects.following(types, from: pool)
+        } else {
+            objects = try RecorderObjects(follow: nil)
         }
-        var ring = dt_ringbuf()
-        if dt_ringbuf_open(ringMap, Self.ringSize, &ring) != 0 {
-            let error = Errno(rawValue: errno)
-            for d in descriptors.reversed() { Glibc.close(d) }
-            throw .step("map the recorder's ring buffer", error, log: "")
-        }
-        self.gateMap = gateMap
-        self.follows = types != nil
-        self.pending = pending
-        self.scratch = scratch
-        self.execScratch = execScratch
-        self.counters = counters
-        self.ringMap = ringMap
-        self.programs = programs
-        self.links = links
+        self.objects = objects
+        self.pool = pool
+        self.gateMap = objects.gateMap
+        self.follows = objects.follows
+        self.pending = objects.pending
+        self.counters = objects.counters
         self.proc = proc
-        self.state = Mutex(State(ring: ring))
-        #else
-        throw .unsupported
-        #endif
+        self.state = Mutex(State(ring: objects.ring))
     }
 
-    /// Detaches the programs and frees everything (the kernel frees the
-    /// maps with their last descriptor).
+    /// Done with the kernel objects: kept for the process's next trace
+    /// when they follow processes, else detached and freed
+    /// (`RecorderObjects.release`).
     func close() {
-        state.withLock { state in
-            dt_ringbuf_close(&state.ring)
-        }
-        for fd in links + programs + [gateMap, pending, scratch, execScratch, counters, ringMap] { Glibc.close(fd) }
+        objects.release(to: pool)
     }
 
     /// Records the calls of `tid` from now on (once enabled); its working
