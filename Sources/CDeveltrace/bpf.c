@@ -87,40 +87,30 @@ int dt_bpf_raw_tracepoint_open(const char *name, int program) {
     return (int)sys_bpf(BPF_RAW_TRACEPOINT_OPEN, &attr);
 }
 
-int dt_bpf_map_update(int map, const void *key, const void *value) {
+// One element call: the map, the key, and the value (`next_key` for
+// BPF_MAP_GET_NEXT_KEY: the same field of the attribute union) with flags.
+static int map_element(int command, int map, const void *key, const void *value, uint64_t flags) {
     union bpf_attr attr;
     memset(&attr, 0, sizeof(attr));
     attr.map_fd = (uint32_t)map;
     attr.key = (uint64_t)(uintptr_t)key;
     attr.value = (uint64_t)(uintptr_t)value;
-    attr.flags = BPF_ANY;
-    return (int)sys_bpf(BPF_MAP_UPDATE_ELEM, &attr);
+    attr.flags = flags;
+    return (int)sys_bpf(command, &attr);
 }
 
-int dt_bpf_map_delete(int map, const void *key) {
-    union bpf_attr attr;
-    memset(&attr, 0, sizeof(attr));
-    attr.map_fd = (uint32_t)map;
-    attr.key = (uint64_t)(uintptr_t)key;
-    return (int)sys_bpf(BPF_MAP_DELETE_ELEM, &attr);
+int dt_bpf_map_update(int map, const void *key, const void *value) {
+    return map_element(BPF_MAP_UPDATE_ELEM, map, key, value, BPF_ANY);
 }
+
+int dt_bpf_map_delete(int map, const void *key) { return map_element(BPF_MAP_DELETE_ELEM, map, key, NULL, 0); }
 
 int dt_bpf_map_next_key(int map, const void *key, void *next) {
-    union bpf_attr attr;
-    memset(&attr, 0, sizeof(attr));
-    attr.map_fd = (uint32_t)map;
-    attr.key = (uint64_t)(uintptr_t)key;
-    attr.next_key = (uint64_t)(uintptr_t)next;
-    return (int)sys_bpf(BPF_MAP_GET_NEXT_KEY, &attr);
+    return map_element(BPF_MAP_GET_NEXT_KEY, map, key, next, 0);
 }
 
 int dt_bpf_map_lookup(int map, const void *key, void *value) {
-    union bpf_attr attr;
-    memset(&attr, 0, sizeof(attr));
-    attr.map_fd = (uint32_t)map;
-    attr.key = (uint64_t)(uintptr_t)key;
-    attr.value = (uint64_t)(uintptr_t)value;
-    return (int)sys_bpf(BPF_MAP_LOOKUP_ELEM, &attr);
+    return map_element(BPF_MAP_LOOKUP_ELEM, map, key, value, 0);
 }
 
 // A record: an 8-byte header (length with the busy and discard bits, page
