@@ -21,6 +21,7 @@ struct DirectoryEntry {
 /// never following symlinks.
 enum DirectoryWalk {
     private static let nameOffset = MemoryLayout<dirent>.offset(of: \dirent.d_name)!
+    private static let typeOffset = MemoryLayout<dirent>.offset(of: \dirent.d_type)!
 
     /// Calls `visit` for every entry below `root`, parents before children.
     /// `visit` returns false to skip a directory's contents.
@@ -45,7 +46,12 @@ enum DirectoryWalk {
     }
 
     private static func names(of stream: OpaquePointer) -> [[UInt8]] {
-        var names: [[UInt8]] = []
+        entries(of: stream).map(\.name).sorted { $0.lexicographicallyPrecedes($1) }
+    }
+
+    /// Every entry of `stream` but `.` and `..`: its name and its `d_type`.
+    private static func entries(of stream: OpaquePointer) -> [(name: [UInt8], type: UInt8)] {
+        var entries: [(name: [UInt8], type: UInt8)] = []
         while let entry = readdir(stream) {
             // The name in place: a record is only d_reclen bytes long, so
             // copying the whole `dirent` (`entry.pointee`) reads past the end
@@ -54,10 +60,10 @@ enum DirectoryWalk {
             let start = UnsafeRawPointer(entry).advanced(by: Self.nameOffset).assumingMemoryBound(to: CChar.self)
             let name = Array(UnsafeRawBufferPointer(start: start, count: strlen(start)))
             if name == [46] || name == [46, 46] { continue }
-            names.append(name)
+            let type = UnsafeRawPointer(entry).load(fromByteOffset: Self.typeOffset, as: UInt8.self)
+            entries.append((name, type))
         }
-        names.sort { $0.lexicographicallyPrecedes($1) }
-        return names
+        return entries
     }
 
     private static func walk(directory fd: Int32, prefix: RawPath, _ visit: (DirectoryEntry) -> Bool) throws(Errno) {
@@ -125,21 +131,15 @@ enum DirectoryWalk {
             return []
         }
         defer { closedir(stream) }
-        var children: [Child] = []
-        while let entry = readdir(stream) {
-            // The name in place (see `names(of:)`).
-            let start = UnsafeRawPointer(entry).advanced(by: Self.nameOffset).assumingMemoryBound(to: CChar.self)
-            let length = strlen(start)
-            if (length == 1 && start[0] == 46) || (length == 2 && start[0] == 46 && start[1] == 46) { continue }
-            let name = Array(UnsafeBufferPointer(start: start, count: length + 1))
-            var isDirectory = entry.pointee.d_type == UInt8(DT_DIR)
-            if entry.pointee.d_type == UInt8(DT_UNKNOWN) {
+        return entries(of: stream).map { entry in
+            let name = entry.name.map { CChar(bitPattern: $0) } + [0]
+            var isDirectory = entry.type == UInt8(DT_DIR)
+            if entry.type == UInt8(DT_UNKNOWN) {
                 var status = stat()
                 isDirectory = fstatat(fd, name, &status, AT_SYMLINK_NOFOLLOW) == 0 && (status.st_mode & S_IFMT) == S_IFDIR
             }
-            children.append((name, isDirectory))
+            return (name, isDirectory)
         }
-        return children
     }
 
     /// Removes everything in the open directory `fd`.

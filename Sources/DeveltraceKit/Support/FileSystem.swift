@@ -34,27 +34,10 @@ enum FileSystem {
         return RawPath(bytes: buffer[0..<n].map { UInt8(bitPattern: $0) })
     }
 
-    /// The whole contents of a file (small ones: `/proc` and `/sys` texts),
-    /// nil when it cannot be opened or read.
+    /// The whole contents of a file (`FileReading.bytes`), nil when it
+    /// cannot be opened or read.
     static func contents(of path: RawPath, relativeTo directory: Int32 = AT_FDCWD) -> [UInt8]? {
-        try? withOpened(path, O_RDONLY, relativeTo: directory) { fd -> [UInt8]? in
-            var bytes: [UInt8] = []
-            // Room for the whole file at once where its size is known: the
-            // kernel's types (5 MB, read 4 KB a call) grew and copied the
-            // array a dozen times.
-            var status = stat()
-            if fstat(fd, &status) == 0, (status.st_mode & S_IFMT) == S_IFREG, status.st_size > 0 {
-                bytes.reserveCapacity(Int(status.st_size))
-            }
-            var buffer = [UInt8](repeating: 0, count: 64 << 10)
-            while true {
-                let n = buffer.withUnsafeMutableBytes { read(fd, $0.baseAddress, $0.count) }
-                if n < 0 && errno == EINTR { continue }
-                if n < 0 { return nil }
-                if n == 0 { return bytes }
-                bytes += buffer[0..<n]
-            }
-        } ?? nil
+        try? FileReading.bytes(of: path, relativeTo: directory)
     }
 
     /// `stat` (`following`) or `lstat` of `path`; the error read at once.
