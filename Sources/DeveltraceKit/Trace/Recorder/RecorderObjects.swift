@@ -28,12 +28,14 @@ final class RecorderObjects: @unchecked Sendable {
     let follows: Bool
     /// The kernel's task offsets the process programs were built with.
     let types: KernelTypes?
-    let gateMap: Int32
-    let pending: Int32
-    let scratch: Int32
-    let execScratch: Int32
-    let counters: Int32
-    let ringMap: Int32
+    /// The maps, by descriptor, as the programs were built with them.
+    let maps: RecorderPrograms.Maps
+    /// The gate's map: the task map, or the sandbox's namespace.
+    var gateMap: Int32 {
+        switch maps.gate {
+        case .tasks(let map), .sandbox(let map): map
+        }
+    }
     let programs: [Int32]
     let links: [Int32]
     let ring: dt_ringbuf
@@ -173,14 +175,9 @@ final class RecorderObjects: @unchecked Sendable {
             for d in descriptors.reversed() { Glibc.close(d) }
             throw .step("map the recorder's ring buffer", error, log: "")
         }
-        self.gateMap = gateMap
+        self.maps = maps
         self.follows = types != nil
         self.types = types
-        self.pending = pending
-        self.scratch = scratch
-        self.execScratch = execScratch
-        self.counters = counters
-        self.ringMap = ringMap
         self.programs = programs
         self.links = links
         self.ring = ring
@@ -206,10 +203,10 @@ final class RecorderObjects: @unchecked Sendable {
         var shut: [UInt64] = [0, 0]
         guard dt_bpf_map_update(gateMap, &key, &shut) == 0 else { return false }
         var zero: UInt64 = 0
-        guard dt_bpf_map_update(counters, &key, &zero) == 0 else { return false }
+        guard dt_bpf_map_update(maps.counters, &key, &zero) == 0 else { return false }
         var tid: UInt32 = 0
-        while dt_bpf_map_next_key(pending, nil, &tid) == 0 {
-            guard dt_bpf_map_delete(pending, &tid) == 0 else { return false }
+        while dt_bpf_map_next_key(maps.pending, nil, &tid) == 0 {
+            guard dt_bpf_map_delete(maps.pending, &tid) == 0 else { return false }
         }
         var ring = self.ring
         var length: UInt32 = 0
@@ -222,6 +219,6 @@ final class RecorderObjects: @unchecked Sendable {
     private func close() {
         var ring = self.ring
         dt_ringbuf_close(&ring)
-        for fd in links + programs + [gateMap, pending, scratch, execScratch, counters, ringMap] { Glibc.close(fd) }
+        for fd in links + programs + [gateMap, maps.pending, maps.scratch, maps.execScratch, maps.counters, maps.ring] { Glibc.close(fd) }
     }
 }

@@ -141,8 +141,8 @@ final class SyscallRecorder: @unchecked Sendable {
         self.pool = pool
         self.gateMap = objects.gateMap
         self.follows = objects.follows
-        self.pending = objects.pending
-        self.counters = objects.counters
+        self.pending = objects.maps.pending
+        self.counters = objects.maps.counters
         self.proc = proc
         self.state = Mutex(State(ring: objects.ring))
     }
