@@ -56,6 +56,12 @@ ssize_t dt_read_tracee(pid_t pid, void *local, size_t length, uint64_t remote);
 /// `pipe2(fds, O_CLOEXEC)`.
 int dt_pipe_cloexec(int fds[2]);
 
+/// Starts the host tool `argv[0]` (looked up in PATH) with `input`,
+/// `output` and `error` as its standard descriptors, in `directory` (NULL:
+/// develtrace's own), no other descriptor open, every signal unblocked and
+/// at its default. Returns the pid, or -errno (ENOENT: no such tool).
+pid_t dt_spawn_host(char *const argv[], int input, int output, int error, const char *directory);
+
 /// The `faccessat2` system call (glibc's wrapper emulates flags for root).
 int dt_faccessat2(int dirfd, const char *path, int mode, int flags);
 

@@ -1,7 +1,14 @@
+import CDeveltrace
 import Foundation
+import SystemPackage
 
-/// Runs a host tool (dpkg-deb, bsdtar, rpm2cpio, dpkg) outside any sandbox,
-/// for staging inputs. Output is captured; the status is returned.
+/// Runs a host tool (dpkg-deb, bsdtar, rpm2cpio, dpkg, cp) outside any
+/// sandbox, for staging inputs. Output is captured; the status is returned.
+///
+/// Started with `posix_spawn` (`dt_spawn_host`) and waited for with
+/// `waitpid` on its own pid: Foundation's `Process` noticed a child's end
+/// by polling a run loop every 50 ms, which a check paid for every tool it
+/// ran (`dpkg-deb` twice a package, `cp` for every build).
 enum HostCommand {
     struct Result {
         var status: Int32
@@ -9,37 +16,81 @@ enum HostCommand {
         var error: String
     }
 
-    static func run(
-        _ arguments: [String], input: FileHandle? = nil, output: FileHandle? = nil, directory: String? = nil
-    ) throws -> Result {
-        let process = Process()
-        process.executableURL = URL(fileURLWithPath: "/usr/bin/env")
-        process.arguments = arguments
-        if let directory { process.currentDirectoryURL = URL(fileURLWithPath: directory) }
-        let out = Pipe()
-        let err = Pipe()
-        process.standardOutput = output ?? out
-        process.standardError = err
-        if let input { process.standardInput = input } else { process.standardInput = FileHandle.nullDevice }
-        do { try process.run() } catch { throw InputError.tool(arguments[0], "cannot be started: \(error)") }
-        var data = Data()
-        let errData: Data
-        if output == nil {
-            // Read both pipes without deadlocking on a full one.
-            let group = DispatchGroup()
-            nonisolated(unsafe) var stderrData = Data()
-            group.enter()
-            DispatchQueue.global().async {
-                stderrData = err.fileHandleForReading.readDataToEndOfFile()
-                group.leave()
+    /// Runs `arguments` (the tool looked up in PATH), in `directory` if
+    /// given, with standard input from /dev/null; returns its exit status
+    /// (128 + the signal that ended it) and what it wrote.
+    static func run(_ arguments: [String], directory: String? = nil) throws -> Result {
+        precondition(!arguments.isEmpty, "a host command names its tool")
+        var output: [Int32] = [-1, -1]
+        var error: [Int32] = [-1, -1]
+        do throws(Errno) {
+            try nothingOrErrno { dt_pipe_cloexec(&output) }
+            do throws(Errno) { try nothingOrErrno { dt_pipe_cloexec(&error) } } catch {
+                output.forEach { _ = close($0) }
+                throw error
             }
-            data = out.fileHandleForReading.readDataToEndOfFile()
-            group.wait()
-            errData = stderrData
-        } else {
-            errData = err.fileHandleForReading.readDataToEndOfFile()
+        } catch {
+            throw InputError.tool(arguments[0], "cannot be started: \(error)")
         }
-        process.waitUntilExit()
-        return Result(status: process.terminationStatus, output: data, error: String(decoding: errData, as: UTF8.self))
+        let outputRead = OwnedDescriptor(adopting: output[0])
+        let outputWrite = OwnedDescriptor(adopting: output[1])
+        let errorRead = OwnedDescriptor(adopting: error[0])
+        let errorWrite = OwnedDescriptor(adopting: error[1])
+        let null: OwnedDescriptor
+        do throws(Errno) { null = try OwnedDescriptor.open(RawPath("/dev/null"), O_RDONLY) } catch {
+            throw InputError.tool(arguments[0], "cannot be started: /dev/null: \(error)")
+        }
+        let (input, outputEnd, errorEnd) = (null.raw, outputWrite.raw, errorWrite.raw)
+        let started = withCStrings(arguments) { argv in
+            if let directory {
+                directory.withCString { dt_spawn_host(argv, input, outputEnd, errorEnd, $0) }
+            } else {
+                dt_spawn_host(argv, input, outputEnd, errorEnd, nil)
+            }
+        }
+        // The child has its copies: EOF on the pipes is its end.
+        null.close()
+        outputWrite.close()
+        errorWrite.close()
+        guard started > 0 else {
+            throw InputError.tool(arguments[0], "cannot be started: \(Errno(rawValue: -started))")
+        }
+        let (out, err) = drain(outputRead.raw, errorRead.raw)
+        var status: Int32 = 0
+        while waitpid(started, &status, 0) < 0 {
+            guard errno == EINTR else { throw InputError.tool(arguments[0], "cannot be waited for: \(Errno(rawValue: errno))") }
+        }
+        let exit = (status & 0x7f) == 0 ? (status >> 8) & 0xff : 128 + (status & 0x7f)
+        return Result(status: exit, output: Data(out), error: String(decoding: err, as: UTF8.self))
+    }
+
+    /// Reads both pipes to their end, whichever has data (a tool that fills
+    /// one while develtrace waited on the other would never end).
+    private static func drain(_ first: Int32, _ second: Int32) -> ([UInt8], [UInt8]) {
+        var buffers: [[UInt8]] = [[], []]
+        var polled = [pollfd(fd: first, events: Int16(POLLIN), revents: 0), pollfd(fd: second, events: Int16(POLLIN), revents: 0)]
+        var chunk = [UInt8](repeating: 0, count: 65536)
+        while polled.contains(where: { $0.fd >= 0 }) {
+            if poll(&polled, nfds_t(polled.count), -1) < 0 {
+                if errno == EINTR { continue }
+                break
+            }
+            for index in polled.indices where polled[index].fd >= 0 && polled[index].revents != 0 {
+                let count = chunk.withUnsafeMutableBytes { read(polled[index].fd, $0.baseAddress, $0.count) }
+                if count > 0 {
+                    buffers[index].append(contentsOf: chunk[0..<count])
+                } else if count == 0 || errno != EINTR {
+                    polled[index].fd = -1 // poll skips negative descriptors
+                }
+            }
+        }
+        return (buffers[0], buffers[1])
+    }
+
+    /// `body` with `strings` as a NULL-terminated array of C strings.
+    private static func withCStrings<R>(_ strings: [String], _ body: ([UnsafeMutablePointer<CChar>?]) -> R) -> R {
+        let copies = strings.map { strdup($0) }
+        defer { copies.forEach { free($0) } }
+        return body(copies + [nil])
     }
 }
