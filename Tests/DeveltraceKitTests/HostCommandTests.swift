@@ -61,8 +61,9 @@ extension Unit {
         func signalDefaults() throws {
             let previous = signal(SIGPIPE, SIG_IGN)
             defer { signal(SIGPIPE, previous) }
-            // SigIgn and SigBlk of the tool itself: nothing ignored, nothing blocked.
-            let result = try HostCommand.run(["sh", "-c", "grep -E '^Sig(Ign|Blk)' /proc/$$/status"])
+            // SigIgn and SigBlk of the tool itself (a shell would block signals
+            // around its own forks): nothing ignored, nothing blocked.
+            let result = try HostCommand.run(["grep", "-E", "^Sig(Ign|Blk)", "/proc/self/status"])
             let masks = String(decoding: result.output, as: UTF8.self).split(separator: "\n").compactMap {
                 $0.split(separator: "\t").last.flatMap { UInt64($0, radix: 16) }
             }
