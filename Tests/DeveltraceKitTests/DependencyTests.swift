@@ -79,7 +79,8 @@ extension Unit {
 
         @Test("control paragraphs: a blank line of spaces and tabs separates, values trimmed, UTF-8 kept, a line without a colon ignored")
         func paragraphEdges() {
-            let text = "Package: a\nMaintainer:\t Jörg Ø <j@example.org> \t\nDescription:\n ünïcode line\n \t.\n \t\nPackage: b\nno colon here\nX-Empty:\n\n\n"
+            let text =
+                "Package: a\nMaintainer:\t Jörg Ø <j@example.org> \t\nDescription:\n ünïcode line\n \t.\n \t\nPackage: b\nno colon here\nX-Empty:\n\n\n"
             let parsed = ControlParagraphs.parse(text)
             #expect(parsed.count == 2)
             #expect(parsed[0]["Maintainer"] == "Jörg Ø <j@example.org>")
@@ -434,5 +435,56 @@ extension Unit.DependencyTests {
         let finding = try? #require(outcome.findings.first)
         #expect(finding?.path == "gcc-12")
         #expect(finding?.detail?.contains("its requirements by name (gcc, make) cannot be resolved") == true)
+    }
+}
+
+extension Unit {
+    /// `RealDirectories` on a made-up merged-/usr host: `realpath`'s answers,
+    /// each directory looked at once.
+    @Suite struct RealDirectoriesTests {
+        /// `FakeHost`, counting the `lstat`s asked of it.
+        final class CountingHost: HostView {
+            var base = FakeHost()
+            var asked: [String: Int] = [:]
+            init() {
+                base.directories.formUnion(["/usr/bin", "/usr/lib/x86_64-linux-gnu", "/usr/lib/modules/6.1.0"])
+                base.links["/usr/lib/gcc-link"] = "x86_64-linux-gnu"
+            }
+            func kind(of path: RawPath) -> HostFileKind? {
+                asked[path.description, default: 0] += 1
+                return base.kind(of: path)
+            }
+            func followedKind(of path: RawPath) -> HostFileKind? { base.followedKind(of: path) }
+            func linkTarget(of path: RawPath) -> RawPath? { base.linkTarget(of: path) }
+            func realPath(of path: RawPath) -> RawPath? {
+                // realpath(3): through the links, and nothing where the result is absent.
+                var text = path.description
+                if text.hasPrefix("/usr/lib/gcc-link") { text = "/usr/lib/x86_64-linux-gnu" + text.dropFirst("/usr/lib/gcc-link".count) }
+                guard let real = base.realPath(of: RawPath(text)), base.kind(of: real) != nil else { return nil }
+                return real
+            }
+            func owner(of path: RawPath) -> HostOwner? { base.owner(of: path) }
+            var mountPoints: [RawPath] { base.mountPoints }
+        }
+
+        @Test("through a link at the top and one in the middle, absent ones nil, each directory asked once")
+        func resolves() {
+            let host = CountingHost()
+            let resolver = RealDirectories(host: host)
+            #expect(resolver.real(RawPath("/lib/modules/6.1.0")) == RawPath("/usr/lib/modules/6.1.0"))
+            #expect(resolver.real(RawPath("/lib/modules")) == RawPath("/usr/lib/modules"))
+            #expect(resolver.real(RawPath("/usr/lib/x86_64-linux-gnu")) == RawPath("/usr/lib/x86_64-linux-gnu"))
+            #expect(resolver.real(RawPath("/usr/lib/gcc-link")) == RawPath("/usr/lib/x86_64-linux-gnu"))
+            #expect(resolver.real(RawPath("/usr/share/absent/deeper")) == nil)
+            #expect(resolver.real(RawPath("/")) == RawPath("/"))
+            // Again: nothing asked anew.
+            let before = host.asked
+            #expect(resolver.real(RawPath("/lib/modules/6.1.0")) == RawPath("/usr/lib/modules/6.1.0"))
+            #expect(resolver.real(RawPath("/usr/share/absent")) == nil)
+            #expect(host.asked == before)
+            #expect(host.asked.values.allSatisfy { $0 == 1 }, "\(host.asked)")
+            // /lib/modules/6.1.0 was looked at in /usr/lib, never through /lib.
+            #expect(host.asked["/lib/modules"] == nil && host.asked["/usr/lib/modules/6.1.0"] == 1)
+        }
     }
 }

@@ -69,5 +69,29 @@ extension Machine {
             let make = installed.closure(of: PackageRelation.parse("make"))
             #expect(make.packages.contains("make") && make.unsatisfied.isEmpty)
         }
+
+        @Test("every directory dpkg lists here resolves as realpath(3) resolves it, one lstat each")
+        func realDirectoriesAgainstRealpath() throws {
+            let info = "/var/lib/dpkg/info"
+            let lists = try FileManager.default.contentsOfDirectory(atPath: info).filter { $0.hasSuffix(".list") }
+            var directories = Set<RawPath>()
+            for list in lists {
+                let bytes = try FileReading.bytes(of: RawPath("\(info)/\(list)"))
+                for line in bytes.split(separator: 10) where line.first == 47 && line.count > 1 {
+                    directories.insert(RawPath(bytes: Array(line)).parent)
+                }
+            }
+            #expect(directories.count > 1000, "a Debian host lists thousands of directories")
+            let host = LiveHostView()
+            let resolver = RealDirectories(host: host)
+            var throughLinks = 0
+            for directory in directories.sorted(by: { $0.bytes.lexicographicallyPrecedes($1.bytes) }) {
+                let real = resolver.real(directory)
+                #expect(real == host.realPath(of: directory), "\(directory)")
+                if let real, real != directory { throughLinks += 1 }
+            }
+            // Merged /usr: /lib/…, /bin/… and /sbin/… are listed and lead into /usr.
+            if host.kind(of: RawPath("/lib")) == .symlink { #expect(throughLinks > 0) }
+        }
     }
 }

@@ -174,9 +174,10 @@ struct FileOwners: Sendable {
             guard let bytes = try? FileReading.bytes(of: administrative.appending(name)) else { continue }
             alternatives.append((name.description, Self.alternativeLinks(bytes)))
         }
+        let directories = RealDirectories(host: host)
         return FileOwners(
             lists: lists, diversions: diversions, alternatives: alternatives,
-            realDirectory: { host.realPath(of: $0) ?? $0 })
+            realDirectory: { directories.real($0) ?? $0 })
     }
 
     /// The links of one `/var/lib/dpkg/alternatives/NAME` file: the master
