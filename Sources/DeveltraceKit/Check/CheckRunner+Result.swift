@@ -6,7 +6,7 @@ import Foundation
 extension CheckRunner {
     func assemble(
         ordered: [SampleOutcome], samples: [Sample], inputs: [CandidateInput], tree: BuildTree, classifier: Classifier,
-        dkms: String?, scratch root: RawPath
+        dkms: String?, compiler: String?
     ) -> CheckResult {
         let candidate = classifier.candidate
         let layout = classifier.layout
@@ -47,7 +47,7 @@ extension CheckRunner {
                 candidates: inputs.map(\.description), packages: candidate.packages.sorted { $0.name < $1.name },
                 kbuildDir: layout.kbuildDir.description, layout: layout.kind,
                 roots: layout.roots.map { [$0.candidate.description, $0.tree.description] }, command: options.command,
-                compiler: Self.compilerVersion(), dkms: dkms,
+                compiler: compiler, dkms: dkms,
                 architecture: options.architecture.map { "\($0.kernel) (CROSS_COMPILE=\($0.crossCompile))" }),
             warnings: candidate.warnings + Self.releaseWarning(tree: tree.release, candidate: layout.kernelRelease)
                 + (classifier.dependencies?.warnings ?? []) + ordered.flatMap(\.warnings), samples: sampleResults, findings: findings,
@@ -57,7 +57,8 @@ extension CheckRunner {
             result.shard = CheckResult.ShardPart(
                 index: shard.index, count: shard.count, unusedPaths: unusedFindings.map(\.path).sorted())
         }
-        result.candidateFiles = Self.candidateFiles(of: used, classifier: classifier, scratch: root)
+        // Each sample's, found when it was classified: a path's places are the same whichever sample used it.
+        result.candidateFiles = ordered.reduce(into: [:]) { $0.merge($1.candidateFiles) { first, _ in first } }
         let unowned = ordered.reduce(into: Set<RawPath>()) { $0.formUnion($1.unownedHostFiles) }
         if classifier.dependencies != nil { result.hostFilesNotOwned = unowned.map(\.description).sorted() }
         return result
@@ -70,7 +71,7 @@ extension CheckRunner {
         for path in used {
             let places = classifier.candidatePlaces(of: path).map { place in
                 // Unpacked packages live in the scratch directory, gone after the run.
-                let host = classifier.candidate.contentFile(place).flatMap { $0.isSame(or: scratch) ? nil : $0 }
+                let host = classifier.candidateContentFile(place).flatMap { $0.isSame(or: scratch) ? nil : $0 }
                 return CheckResult.CandidateFile(path: place.description, hostPath: host?.description)
             }
             if !places.isEmpty { files[path.description] = places }

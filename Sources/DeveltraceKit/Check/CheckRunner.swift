@@ -47,6 +47,16 @@ public final class CheckRunner: @unchecked Sendable {
         allSamples.sort { ($0.name, $0.directory) < ($1.name, $1.directory) }
         // DKMS samples are built by the host's dkms, in the sandbox.
         let dkms = try allSamples.contains { $0.kind == .dkms } ? DkmsTool.installed() : nil
+        // For the report, asked while the builds run.
+        let compiler = BackgroundTask { Self.compilerVersion() }
+        // The recorder's objects for the first builds, loaded while the
+        // dkms.conf are read.
+        let firstBuilds = min(options.jobs, 2 * allSamples.count)
+        let recorders = BackgroundTask { [options] in
+            if options.usesListener && options.usesRecorder && options.followsInKernel {
+                TraceSession.prepareFollowingRecorders(firstBuilds)
+            }
+        }
         let scratch = try Self.makeScratch()
         defer { scratch.endOfUse() }
         let root = scratch.path
@@ -68,21 +78,27 @@ public final class CheckRunner: @unchecked Sendable {
                     DependencyContext.make(packages: candidate.packages, scratch: root, architecture: options.architecture).context
                 classifier.dependencies?.preloadOwners()
             }
+            // What the report lists as unused is asked at the end, when
+            // nothing else runs: the walk of the candidate is done now, beside
+            // the reference builds.
+            _ = classifier.candidateFiles()
             progress("candidate staged")
             return classifier
         }
         // Every DKMS sample's dkms.conf, sourced in a sandbox (each build
         // sees every sample's sources in /usr/src, whichever shard it is in),
-        // `jobs` at a time. A broken one stops the check before any build,
+        // twice `jobs` at a time: each is mostly the sandbox's set-up and a
+        // shell's start, and the builds wait for all of them. A broken one stops the check before any build,
         // once the staging (writing into the scratch directory) is done.
         do {
             allSamples = try Self.evaluateIdentities(
-                allSamples, kernelRelease: tree.release, jobs: options.jobs, timeout: options.timeout, cancel: cancellation)
+                allSamples, kernelRelease: tree.release, jobs: 2 * options.jobs, timeout: options.timeout, cancel: cancellation)
         } catch {
             _ = try? staging.value()
             throw error
         }
         progress("dkms.conf read")
+        try? recorders.value()
         let neighbours = allSamples.filter { $0.kind == .dkms }
         let samples = allSamples.enumerated().filter { options.shard?.owns(position: $0.offset) ?? true }.map(\.element)
 
@@ -125,7 +141,7 @@ public final class CheckRunner: @unchecked Sendable {
 
         var result = assemble(
             ordered: results.compactMap { $0 }, samples: samples, inputs: inputs, tree: tree, classifier: classifier, dkms: dkms,
-            scratch: root)
+            compiler: (try? compiler.value()) ?? nil)
         result.evaluate(gate: options.gate, baseline: options.baseline)
         return result
     }
@@ -429,7 +445,8 @@ public final class CheckRunner: @unchecked Sendable {
             treeFilesUsed: final.referenceUsed.keys.map(\.description).sorted(),
             candidateUsed: Set(final.candidateUsed.keys), rebuilds: state.rebuilds, dependencyRebuilds: state.dependencyRebuilds,
             warnings: observation.traceWarnings + state.warnings,
-            unownedHostFiles: unowned)
+            unownedHostFiles: unowned,
+            candidateFiles: Self.candidateFiles(of: Set(final.candidateUsed.keys), classifier: classifier, scratch: check.scratch.parent))
         try execute(queue.send(.classified(outcome), to: check), check, tree: tree, staging: staging, queue: queue, cpu: cpu)
         progress("\(check.sample.name): classified")
     }

@@ -52,4 +52,7 @@ struct SampleOutcome {
     var warnings: [String] = []
     /// Host files the candidate builds used that no package owns.
     var unownedHostFiles: Set<RawPath> = []
+    /// Where the candidate holds each of `candidateUsed`
+    /// (`CheckRunner.candidateFiles`), found while other builds run.
+    var candidateFiles: [String: [CheckResult.CandidateFile]] = [:]
 }

@@ -51,10 +51,15 @@ struct Classifier {
     /// comes from: the file system (each answer asked once: nothing the
     /// classifier looks at changes during a check), or a table in tests.
     var facts: any FileFacts = MemoizedFileFacts(LiveFileFacts()) {
-        didSet { resolutions = Memo() }
+        didSet {
+            resolutions = Memo()
+            candidateFileSet = Memo()
+        }
     }
     /// `candidateResolve`'s answers, for these facts.
     private(set) var resolutions = Memo<RawPath, RawPath?>()
+    /// `candidateFiles()`, once for these facts (one key).
+    private(set) var candidateFileSet = Memo<Bool, Set<RawPath>>()
 
     private static let lookIntents: Set<AccessIntent> = [.read, .stat, .exec, .probe]
     static let absentErrors: Set<String> = ["ENOENT", "ENOTDIR"]
@@ -333,12 +338,14 @@ struct Classifier {
     /// (a file reached through two roots, a symlinked directory, counts
     /// as used when either path was).
     func candidateFiles() -> Set<RawPath> {
-        var files = Set<RawPath>()
-        for root in layout.roots {
-            guard let host = candidateContentFile(root.candidate) else { continue }
-            for relative in facts.files(under: host) { files.insert(root.tree.isEmpty ? relative : root.tree.appending(relative)) }
+        candidateFileSet.value(for: true) {
+            var files = Set<RawPath>()
+            for root in layout.roots {
+                guard let host = candidateContentFile(root.candidate) else { continue }
+                for relative in facts.files(under: host) { files.insert(root.tree.isEmpty ? relative : root.tree.appending(relative)) }
+            }
+            return files
         }
-        return files
     }
 
     /// A regular file or symlink of the candidate (not a directory, not

@@ -95,6 +95,16 @@ public final class TraceSession: Sendable {
         }
     }
 
+    /// Loads the in-kernel recorder's objects for `count` traces that will
+    /// follow their processes (what each would load at its start: the
+    /// kernel's types, the maps, the verifier's passes), so that a check's
+    /// first builds do not wait for them. Nothing where the recorder would
+    /// not follow (no sync listener, no BTF, not root).
+    static func prepareFollowingRecorders(_ count: Int, pool: RecorderObjects.Pool = .shared) {
+        guard ListenerSupport.available, let types = KernelTypes.running, case .success = SeccompFilter.following else { return }
+        pool.prepare(count, for: types)
+    }
+
     /// The command could not be followed without ptrace after all (its
     /// listener was refused, the sandbox's namespace could not be read);
     /// it never ran, and runs again with ptrace.

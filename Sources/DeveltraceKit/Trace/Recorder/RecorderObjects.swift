@@ -60,6 +60,17 @@ final class RecorderObjects: @unchecked Sendable {
         }
 
         fileprivate func keep(_ objects: RecorderObjects) { kept.withLock { $0.append(objects) } }
+
+        /// Loads objects for `types` until `count` are kept, ahead of the
+        /// traces that will take them; stops at the first that does not
+        /// load (the trace will say why).
+        func prepare(_ count: Int, for types: KernelTypes) {
+            let kept = self.kept.withLock { $0.filter { $0.types == types }.count }
+            for _ in kept..<max(kept, count) {
+                guard let objects = try? RecorderObjects(follow: types) else { return }
+                keep(objects)
+            }
+        }
     }
 
     /// Objects that follow processes with `types`: kept ones from `pool`,
