@@ -488,3 +488,43 @@ extension Unit {
         }
     }
 }
+
+extension Unit {
+    /// `FileOwners`' index against a plain dictionary of the same lists.
+    @Suite struct FileOwnersIndexTests {
+        @Test("thousands of paths in shared directories: every owner and every package's files as a dictionary has them")
+        func againstDictionary() {
+            var lists: [(package: String, paths: [RawPath])] = []
+            var expected: [RawPath: Set<String>] = [:]
+            for package in 0..<40 {
+                var paths: [RawPath] = []
+                for file in 0..<150 {
+                    // Shared directories, and files two packages list.
+                    for path in ["/usr/share/p\(package % 7)", "/usr/share/p\(package % 7)/f\((package * 31 + file) % 2000)"] {
+                        paths.append(RawPath(path))
+                    }
+                }
+                lists.append(("package-\(package)", paths))
+                for path in paths { expected[path, default: []].insert("package-\(package)") }
+            }
+            let owners = FileOwners(lists: lists, diversions: [], alternatives: [], realDirectory: { $0 })
+            for (path, packages) in expected { #expect(owners.owners(of: path) == packages, "\(path)") }
+            for (package, paths) in lists {
+                #expect(Set(owners.files(of: package)) == Set(paths), "\(package)")
+            }
+            #expect(owners.owners(of: RawPath("/usr/share/p1/f99999")).isEmpty)
+            #expect(owners.owners(of: RawPath("/usr/share")).isEmpty)
+        }
+
+        @Test("a listed directory that is a symlink elsewhere: its files keyed where they really are")
+        func movedDirectory() {
+            let owners = FileOwners(
+                lists: [("base", ["/lib", "/lib/x86_64-linux-gnu", "/lib/x86_64-linux-gnu/libc.so.6"].map(RawPath.init))],
+                diversions: [], alternatives: [],
+                realDirectory: { $0.description.hasPrefix("/lib") ? RawPath("/usr" + $0.description) : $0 })
+            #expect(owners.owners(of: RawPath("/usr/lib/x86_64-linux-gnu/libc.so.6")) == ["base"])
+            #expect(owners.owners(of: RawPath("/lib/x86_64-linux-gnu/libc.so.6")).isEmpty)
+            #expect(owners.owners(of: RawPath("/lib")) == ["base"], "the link itself is where its parent (/) is")
+        }
+    }
+}

@@ -96,7 +96,7 @@ struct FileOwners: Sendable {
         }
     }
 
-    /// Whether the host has a dpkg database to read.
+    /// Records that `package` lists `location` (once a package).
     private mutating func add(_ package: Int32, at location: RawPath) {
         guard let slot = ownerOf.index(forKey: location) else {
             ownerOf[location] = package
@@ -112,6 +112,7 @@ struct FileOwners: Sendable {
         }
     }
 
+    /// Whether the host has a dpkg database to read.
     static func databaseExists(_ database: RawPath = RawPath("/var/lib/dpkg")) -> Bool {
         LiveHostView().kind(of: database.appending(RawPath("info"))) == .directory
     }
