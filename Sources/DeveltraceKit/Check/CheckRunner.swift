@@ -87,12 +87,11 @@ public final class CheckRunner: @unchecked Sendable {
         }
         // Every DKMS sample's dkms.conf, sourced in a sandbox (each build
         // sees every sample's sources in /usr/src, whichever shard it is in),
-        // twice `jobs` at a time: each is mostly the sandbox's set-up and a
-        // shell's start, and the builds wait for all of them. A broken one stops the check before any build,
+        // `jobs` at a time. A broken one stops the check before any build,
         // once the staging (writing into the scratch directory) is done.
         do {
             allSamples = try Self.evaluateIdentities(
-                allSamples, kernelRelease: tree.release, jobs: 2 * options.jobs, timeout: options.timeout, cancel: cancellation)
+                allSamples, kernelRelease: tree.release, jobs: options.jobs, timeout: options.timeout, cancel: cancellation)
         } catch {
             _ = try? staging.value()
             throw error
