@@ -57,10 +57,15 @@ enum HostCommand {
         }
         let (out, err) = drain(outputRead.raw, errorRead.raw)
         var status: Int32 = 0
-        while waitpid(started, &status, 0) < 0 {
-            guard errno == EINTR else { throw InputError.tool(arguments[0], "cannot be waited for: \(Errno(rawValue: errno))") }
+        do throws(Errno) { _ = try valueOrErrno { waitpid(started, &status, 0) } } catch {
+            throw InputError.tool(arguments[0], "cannot be waited for: \(error)")
         }
-        let exit = (status & 0x7f) == 0 ? (status >> 8) & 0xff : 128 + (status & 0x7f)
+        let exit: Int32
+        switch WaitStatus(status) {
+        case .exited(let code): exit = code
+        case .signaled(let signal): exit = 128 + signal
+        case .stopped, .other: exit = -1 // not asked for (no WUNTRACED)
+        }
         return Result(status: exit, output: Data(out), error: String(decoding: err, as: UTF8.self))
     }
 
@@ -71,16 +76,14 @@ enum HostCommand {
         var polled = [pollfd(fd: first, events: Int16(POLLIN), revents: 0), pollfd(fd: second, events: Int16(POLLIN), revents: 0)]
         var chunk = [UInt8](repeating: 0, count: 65536)
         while polled.contains(where: { $0.fd >= 0 }) {
-            if poll(&polled, nfds_t(polled.count), -1) < 0 {
-                if errno == EINTR { continue }
-                break
-            }
+            guard (try? valueOrErrno({ poll(&polled, nfds_t(polled.count), -1) })) != nil else { break }
             for index in polled.indices where polled[index].fd >= 0 && polled[index].revents != 0 {
-                let count = chunk.withUnsafeMutableBytes { read(polled[index].fd, $0.baseAddress, $0.count) }
+                let fd = polled[index].fd
+                let count = (try? valueOrErrno { chunk.withUnsafeMutableBytes { read(fd, $0.baseAddress, $0.count) } }) ?? 0
                 if count > 0 {
                     buffers[index].append(contentsOf: chunk[0..<count])
-                } else if count == 0 || errno != EINTR {
-                    polled[index].fd = -1 // poll skips negative descriptors
+                } else {
+                    polled[index].fd = -1 // the end, or an error: poll skips negative descriptors
                 }
             }
         }
