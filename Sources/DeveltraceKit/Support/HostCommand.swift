@@ -21,21 +21,20 @@ enum HostCommand {
     /// (128 + the signal that ended it) and what it wrote.
     static func run(_ arguments: [String], directory: String? = nil) throws -> Result {
         precondition(!arguments.isEmpty, "a host command names its tool")
-        var output: [Int32] = [-1, -1]
-        var error: [Int32] = [-1, -1]
+        var outputPipe: [Int32] = [-1, -1]
+        var errorPipe: [Int32] = [-1, -1]
         do throws(Errno) {
-            try nothingOrErrno { dt_pipe_cloexec(&output) }
-            do throws(Errno) { try nothingOrErrno { dt_pipe_cloexec(&error) } } catch {
-                output.forEach { _ = close($0) }
-                throw error
-            }
+            try nothingOrErrno { dt_pipe_cloexec(&outputPipe) }
+            try nothingOrErrno { dt_pipe_cloexec(&errorPipe) }
         } catch {
+            // The first pipe, if only the second failed.
+            for fd in outputPipe + errorPipe where fd >= 0 { close(fd) }
             throw InputError.tool(arguments[0], "cannot be started: \(error)")
         }
-        let outputRead = OwnedDescriptor(adopting: output[0])
-        let outputWrite = OwnedDescriptor(adopting: output[1])
-        let errorRead = OwnedDescriptor(adopting: error[0])
-        let errorWrite = OwnedDescriptor(adopting: error[1])
+        let outputRead = OwnedDescriptor(adopting: outputPipe[0])
+        let outputWrite = OwnedDescriptor(adopting: outputPipe[1])
+        let errorRead = OwnedDescriptor(adopting: errorPipe[0])
+        let errorWrite = OwnedDescriptor(adopting: errorPipe[1])
         let null: OwnedDescriptor
         do throws(Errno) { null = try OwnedDescriptor.open(RawPath("/dev/null"), O_RDONLY) } catch {
             throw InputError.tool(arguments[0], "cannot be started: /dev/null: \(error)")
