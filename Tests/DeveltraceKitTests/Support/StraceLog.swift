@@ -19,7 +19,9 @@ struct StraceLog {
 
     init(text: [UInt8], initialDirectory: RawPath) {
         var cwd: [Int: RawPath] = [:]
-        var unfinished: [Int: [UInt8]] = [:]
+        // Each pid's calls strace left "<unfinished ...>", oldest first: a
+        // leader can hold its own (clone3, wait4) and a thread's exec at once.
+        var unfinished: [Int: [[UInt8]]] = [:]
         var parentCwd: [Int: RawPath] = [:]
         let table = Dictionary(
             PathSyscall.table.flatMap { call in ([call.name] + call.aliases).map { ($0, call) } },
@@ -35,7 +37,7 @@ struct StraceLog {
             }
             let unfinishedMarker = Array(" <unfinished ...>".utf8)
             if body.ends(with: unfinishedMarker) {
-                unfinished[pid] = Array(body.dropLast(unfinishedMarker.count))
+                unfinished[pid, default: []].append(Array(body.dropLast(unfinishedMarker.count)))
                 continue
             }
             // An exec by a thread other than the leader: the call resumes
@@ -44,35 +46,40 @@ struct StraceLog {
             if body.ends(with: Array(" ...>".utf8)), let marker = body.lastRange(of: changedMarker),
                 let leader = Int(String(decoding: body[marker.upperBound...].prefix { $0 != 32 }, as: UTF8.self))
             {
-                unfinished[leader] = Array(body[..<marker.lowerBound])
+                unfinished[leader, default: []].append(Array(body[..<marker.lowerBound]))
                 continue
             }
             // The same exec, as strace prints it when it saw the leader go
             // first: "1196 +++ superseded by execve in pid 1197 +++", then
-            // "1196 <... execve resumed>) = 0".
+            // "1196 <... execve resumed>) = 0". The leader's own unfinished
+            // call (the clone3 that made the thread) may still resume after
+            // this line, as "<... clone3 resumed> <unfinished ...>) = ?".
             let supersededMarker = Array("+++ superseded by execve in pid ".utf8)
             if body.starts(with: supersededMarker),
                 let thread = Int(String(decoding: body[supersededMarker.count...].prefix { $0 != 32 }, as: UTF8.self))
             {
-                if let call = unfinished.removeValue(forKey: thread) { unfinished[pid] = call }
+                if let calls = unfinished.removeValue(forKey: thread) { unfinished[pid, default: []] += calls }
                 continue
             }
             if body.starts(with: Array("<... ".utf8)), let close = body.firstIndex(of: 62) {
-                // "<... NAME resumed>": the call this pid left unfinished; for an
-                // exec, when this pid's is another call, another thread's
-                // unfinished exec (in what order strace prints a thread's exec
-                // and the leader's own calls depends on timing: CI lost one
-                // `execve /bin/cat` of the `multi` fixture under load, as the
-                // leader's `futex` would here).
+                // "<... NAME resumed>": the call of that name this pid left
+                // unfinished; for an exec this pid has none of, while it has
+                // another call unfinished, another thread's unfinished exec (in
+                // what order strace prints a thread's exec and the leader's own
+                // calls depends on timing: CI lost one `execve /bin/cat` of the
+                // `multi` fixture under load, as the leader's `futex` would
+                // here).
                 let name = Array(body[5...].prefix { $0 != 32 }) + [40]
-                var call = unfinished[pid]
-                if let own = call, !own.starts(with: name), name.starts(with: Array("execve".utf8)),
-                    let thread = unfinished.first(where: { $0.key != pid && $0.value.starts(with: name) })?.key
+                var call: [UInt8]? = nil
+                if let index = unfinished[pid]?.lastIndex(where: { $0.starts(with: name) }) {
+                    call = unfinished[pid]?.remove(at: index)
+                } else if unfinished[pid]?.isEmpty == false, name.starts(with: Array("execve".utf8)),
+                    let thread = unfinished.first(where: { $0.key != pid && $0.value.contains { $0.starts(with: name) } })?.key,
+                    let index = unfinished[thread]?.lastIndex(where: { $0.starts(with: name) })
                 {
-                    call = unfinished.removeValue(forKey: thread)
-                } else {
-                    unfinished[pid] = nil
+                    call = unfinished[thread]?.remove(at: index)
                 }
+                if unfinished[pid]?.isEmpty == true { unfinished[pid] = nil }
                 body = (call ?? []) + body[(close + 1)...]
             }
             line = body
