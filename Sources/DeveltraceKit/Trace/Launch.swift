@@ -153,6 +153,8 @@ final class Launch {
             try nothingOrErrno { dt_pipe_cloexec(&statusPipe) }
             try nothingOrErrno { dt_pipe_cloexec(&goPipe) }
         } catch {
+            // The first pipe, if only the second failed.
+            for fd in statusPipe + goPipe where fd >= 0 { close(fd) }
             throw SandboxError.launch("cannot create pipes", error)
         }
         statusRead = statusPipe[0]
