@@ -58,6 +58,22 @@ extension Unit {
             #expect(log.accesses == [StraceLog.Access(syscall: "execve", path: RawPath("/bin/cat"), result: "ok")])
         }
 
+        @Test("a failed comparison shows strace's lines of the differing calls and of a thread's exec")
+        func linesAbout() {
+            let text = """
+                1196 openat(AT_FDCWD, \(Self.cat), O_RDONLY) = 3
+                1197 execve(\(Self.cat), [], 0x7ffd /* 35 vars */ <unfinished ...>
+                1196 +++ superseded by execve in pid 1197 +++
+                1196 <... execve resumed>)             = 0
+                1196 execveat(3, "", [], 0x7ffd /* 35 vars */, AT_EMPTY_PATH) = 0
+                """
+            let log = StraceLog(text: Array(text.utf8), initialDirectory: RawPath("/w"))
+            let lines = log.lines(about: ["execve"])
+            #expect(lines.count == 3)
+            #expect(lines.allSatisfy { !$0.contains("openat") && !$0.contains("execveat") })
+            #expect(log.lines(about: ["openat"]).count == 2, "the openat and the superseded line")
+        }
+
         @Test("an unfinished call of another pid does not resume under the leader")
         func unrelatedUnfinished() {
             let text = """

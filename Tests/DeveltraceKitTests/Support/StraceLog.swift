@@ -16,8 +16,20 @@ struct StraceLog {
     }
 
     private(set) var accesses: [Access] = []
+    /// strace's own output, for a failing comparison to show.
+    let text: [UInt8]
+
+    /// strace's lines that name one of `syscalls` (as a call or as a
+    /// resumption) or a thread's exec ("superseded", "pid changed"), at
+    /// most `limit` of them: what a reader of a failed comparison needs.
+    func lines(about syscalls: Set<String>, limit: Int = 40) -> [String] {
+        let markers = syscalls.flatMap { [" \($0)(", "<... \($0) resumed>"] } + ["superseded by execve", "<pid changed to "]
+        return text.split(separator: 10).lazy.map { String(decoding: $0, as: UTF8.self) }
+            .filter { line in markers.contains { line.contains($0) } }.prefix(limit).map { $0 }
+    }
 
     init(text: [UInt8], initialDirectory: RawPath) {
+        self.text = text
         var cwd: [Int: RawPath] = [:]
         // Each pid's calls strace left "<unfinished ...>", oldest first: a
         // leader can hold its own (clone3, wait4) and a thread's exec at once.
