@@ -34,7 +34,7 @@ extension Unit {
                 1197 execve(\(cat), [], 0x7ffd /* 35 vars */ <unfinished ...>
                 1196 <... execve resumed>)             = 0
                 """,
-                // Seen once in 300 runs beside four busy loops: the leader's
+                // Seen once in about 470 runs beside four busy loops: the leader's
                 // clone3 (of the very thread that execs) resumes as lost.
                 """
                 1196 clone3({flags=CLONE_VM|CLONE_THREAD, exit_signal=0} <unfinished ...>
