@@ -21,14 +21,8 @@ enum HostCommand {
     /// (128 + the signal that ended it) and what it wrote.
     static func run(_ arguments: [String], directory: String? = nil) throws -> Result {
         precondition(!arguments.isEmpty, "a host command names its tool")
-        var outputPipe: [Int32] = [-1, -1]
-        var errorPipe: [Int32] = [-1, -1]
-        do throws(Errno) {
-            try nothingOrErrno { dt_pipe_cloexec(&outputPipe) }
-            try nothingOrErrno { dt_pipe_cloexec(&errorPipe) }
-        } catch {
-            // The first pipe, if only the second failed.
-            for fd in outputPipe + errorPipe where fd >= 0 { close(fd) }
+        let (outputPipe, errorPipe): ([Int32], [Int32])
+        do throws(Errno) { (outputPipe, errorPipe) = try twoPipes() } catch {
             throw InputError.tool(arguments[0], "cannot be started: \(error)")
         }
         let outputRead = OwnedDescriptor(adopting: outputPipe[0])

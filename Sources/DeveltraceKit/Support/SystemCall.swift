@@ -27,6 +27,21 @@ func nothingOrErrno<I: FixedWidthInteger>(_ body: () -> I) throws(Errno) {
     _ = try valueOrErrno(body)
 }
 
+/// Two close-on-exec pipes, each `[read end, write end]`. If the second
+/// cannot be made, the first is closed: nothing is left open on failure.
+func twoPipes() throws(Errno) -> (first: [Int32], second: [Int32]) {
+    var first: [Int32] = [-1, -1]
+    var second: [Int32] = [-1, -1]
+    do throws(Errno) {
+        try nothingOrErrno { dt_pipe_cloexec(&first) }
+        try nothingOrErrno { dt_pipe_cloexec(&second) }
+    } catch {
+        for fd in first + second where fd >= 0 { close(fd) }
+        throw error
+    }
+    return (first, second)
+}
+
 extension Errno {
     /// The symbolic name of the error, `ENOENT` for `.noSuchFileOrDirectory`.
     public var symbolicName: String {

@@ -147,14 +147,8 @@ final class Launch {
     /// Clones the sandbox init and waits until its set-up is done. Returns
     /// its pid; it then waits for `release`.
     func start() throws -> pid_t {
-        var statusPipe: [Int32] = [-1, -1]
-        var goPipe: [Int32] = [-1, -1]
-        do throws(Errno) {
-            try nothingOrErrno { dt_pipe_cloexec(&statusPipe) }
-            try nothingOrErrno { dt_pipe_cloexec(&goPipe) }
-        } catch {
-            // The first pipe, if only the second failed.
-            for fd in statusPipe + goPipe where fd >= 0 { close(fd) }
+        let (statusPipe, goPipe): ([Int32], [Int32])
+        do throws(Errno) { (statusPipe, goPipe) = try twoPipes() } catch {
             throw SandboxError.launch("cannot create pipes", error)
         }
         statusRead = statusPipe[0]
