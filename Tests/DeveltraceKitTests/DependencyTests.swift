@@ -490,6 +490,38 @@ extension Unit {
 }
 
 extension Unit {
+    /// `LocationTable`: byte strings numbered in the order first added.
+    @Suite struct LocationTableTests {
+        @Test("numbers in order of first insertion, found again after growing, misses nil, any bytes kept")
+        func numbering() {
+            var table = LocationTable()
+            var numbers: [[UInt8]: Int32] = [:]
+            // Well past the initial 16 slots, without `reserve`: the table grows.
+            var strings: [[UInt8]] = (0..<5000).map { Array("/usr/share/p\($0 % 97)/f\($0)".utf8) }
+            strings += [[], [0xff, 0xfe, 0x2f], Array("/usr/share/p1".utf8), Array("/usr/share/p1/".utf8)]
+            for string in strings + strings.reversed() {
+                let number = table.insert(string)
+                if let known = numbers[string] {
+                    #expect(number == known, "\(string)")
+                } else {
+                    #expect(Int(number) == numbers.count, "a new string takes the next number")
+                    numbers[string] = number
+                }
+            }
+            #expect(table.count == numbers.count)
+            for (string, number) in numbers {
+                #expect(table.find(string) == number)
+                #expect(table.bytes(of: number) == string)
+            }
+            #expect(table.find(Array("/usr/share/p1/f".utf8)) == nil, "a prefix of entries is not one")
+            #expect(table.find(Array("/usr/share/p1/f1x".utf8)) == nil)
+            var reserved = LocationTable()
+            reserved.reserve(100)
+            #expect(reserved.find([]) == nil, "an empty table finds nothing")
+            #expect(reserved.insert(Array("/a".utf8)) == 0 && reserved.find(Array("/a".utf8)) == 0)
+        }
+    }
+
     /// `FileOwners`' index against a plain dictionary of the same lists.
     @Suite struct FileOwnersIndexTests {
         @Test("thousands of paths in shared directories: every owner and every package's files as a dictionary has them")

@@ -60,6 +60,40 @@ extension Machine {
             }
         }
 
+        @Test("every path this host's dpkg lists: the index's owners and files as a plain dictionary of the same lists has them")
+        func indexAgainstDictionary() throws {
+            let info = "/var/lib/dpkg/info"
+            let names = try FileManager.default.contentsOfDirectory(atPath: info).filter { $0.hasSuffix(".list") }.sorted()
+            var lists: [(package: String, text: [UInt8])] = []
+            for name in names {
+                let package = String(name.dropLast(5).split(separator: ":").first!)
+                lists.append((package, try FileReading.bytes(of: RawPath("\(info)/\(name)"))))
+            }
+            let resolver = RealDirectories(host: LiveHostView())
+            let real = { (directory: RawPath) in resolver.real(directory) ?? directory }
+            let owners = FileOwners(listTexts: lists, diversions: [], alternatives: [], realDirectory: real)
+            // The model: each listed path keyed by its parent's real path and its name.
+            var expected: [RawPath: Set<String>] = [:]
+            var files: [String: Set<RawPath>] = [:]
+            for (package, text) in lists {
+                for line in text.split(separator: 10) where line.first == 47 && line.count > 1 {
+                    let path = RawPath(bytes: Array(line))
+                    let parent = real(path.parent)
+                    let location = parent == path.parent ? path : parent.appending(path.lastComponent)
+                    expected[location, default: []].insert(package)
+                    files[package, default: []].insert(location)
+                }
+            }
+            #expect(expected.count > 10000, "a Debian host lists tens of thousands of paths")
+            var differing = 0
+            for (location, packages) in expected where owners.owners(of: location) != packages {
+                differing += 1
+                if differing < 5 { Issue.record("\(location): \(owners.owners(of: location)) where the lists say \(packages)") }
+            }
+            #expect(differing == 0)
+            for (package, locations) in files { #expect(Set(owners.files(of: package)) == locations, "\(package)") }
+        }
+
         @Test("the host's dpkg database: Essential packages are installed and closed over")
         func installed() throws {
             let installed = try #require(InstalledPackages.load())

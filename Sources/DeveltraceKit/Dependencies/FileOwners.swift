@@ -19,13 +19,18 @@ struct FileOwners: Sendable {
     /// Every package named in the lists, by index.
     private var packageNames: [String] = []
     private var packageIndex: [String: Int32] = [:]
-    /// Real location → its package's index, or `-(k + 1)` for the packages
-    /// `shared[k]` (a directory many packages list). One integer per file:
-    /// a Debian host lists some 140,000 paths.
-    private var ownerOf: [RawPath: Int32] = [:]
+    /// The listed files' real locations, one table entry each, their bytes
+    /// end to end in `text` (a Debian host lists some 140,000 paths: one
+    /// array of bytes and three of integers, rather than a heap object and
+    /// a hashed dictionary entry per path, which were most of a check's own
+    /// time before its first classification).
+    private var table = LocationTable()
+    /// Entry → its package's index, or `-(k + 1)` for the packages
+    /// `shared[k]` (a directory many packages list).
+    private var ownerOf: [Int32] = []
     private var shared: [[Int32]] = []
-    /// Package index → the real locations of what it lists (directories included).
-    private var filesOf: [[RawPath]] = []
+    /// Package index → the entries of what it lists (directories included).
+    private var filesOf: [[Int32]] = []
     /// Links that `update-alternatives` manages → the alternative's name
     /// (`/usr/bin/cc` → `cc`): owned by no package, they lead to one.
     private(set) var alternativeLinks: [RawPath: String] = [:]
@@ -40,37 +45,41 @@ struct FileOwners: Sendable {
 
     /// The packages that list the real location `path` (empty: none).
     func owners(of path: RawPath) -> Set<String> {
-        guard let owner = ownerOf[path] else { return [] }
+        guard let entry = table.find(path.bytes) else { return [] }
+        let owner = ownerOf[Int(entry)]
         if owner >= 0 { return [packageNames[Int(owner)]] }
         return Set(shared[Int(-owner - 1)].map { packageNames[Int($0)] })
     }
 
     /// The real locations of what `package` lists (directories included).
     func files(of package: String) -> [RawPath] {
-        packageIndex[package].map { filesOf[Int($0)] } ?? []
+        guard let index = packageIndex[package] else { return [] }
+        return filesOf[Int(index)].map { RawPath(bytes: table.bytes(of: $0)) }
     }
 
     /// Builds the index from the database's contents; `realDirectory` maps
     /// a directory to its real path (identity where it does not exist).
     init(
         lists: [(package: String, paths: [RawPath])], diversions: [Diversion], alternatives: [(name: String, links: [RawPath])],
-        realDirectory: (RawPath) -> RawPath
+        realDirectory: @escaping (RawPath) -> RawPath
     ) {
-        var real: [RawPath: RawPath] = [:]
-        func key(_ path: RawPath) -> RawPath {
-            let parent = path.parent
-            let realParent: RawPath
-            if let known = real[parent] {
-                realParent = known
-            } else {
-                realParent = realDirectory(parent)
-                real[parent] = realParent
-            }
-            return realParent == parent ? path : realParent.appending(path.lastComponent)
-        }
-        let diverted = Dictionary(diversions.map { ($0.path, $0) }, uniquingKeysWith: { first, _ in first })
-        ownerOf.reserveCapacity(lists.reduce(0) { $0 + $1.paths.count })
-        for (package, paths) in lists {
+        self.init(
+            listTexts: lists.map { list in (list.package, list.paths.flatMap { $0.bytes + [10] }) }, diversions: diversions,
+            alternatives: alternatives, realDirectory: realDirectory)
+    }
+
+    /// The same from each list's text as dpkg keeps it: one path a line.
+    init(
+        listTexts: [(package: String, text: [UInt8])], diversions: [Diversion], alternatives: [(name: String, links: [RawPath])],
+        realDirectory: @escaping (RawPath) -> RawPath
+    ) {
+        var locator = Locator(realDirectory: realDirectory)
+        let diverted = Dictionary(diversions.map { ($0.path.bytes, $0) }, uniquingKeysWith: { first, _ in first })
+        let divertedHashes = Set(diverted.keys.map { LocationTable.hash($0[...]) })
+        let lines = listTexts.reduce(0) { count, list in count + list.text.reduce(0) { $1 == 10 ? $0 + 1 : $0 } + 1 }
+        table.reserve(lines)
+        ownerOf.reserveCapacity(lines)
+        for (package, text) in listTexts {
             let index: Int32
             if let known = packageIndex[package] {
                 index = known
@@ -80,35 +89,73 @@ struct FileOwners: Sendable {
                 packageNames.append(package)
                 filesOf.append([])
             }
-            var located: [RawPath] = []
-            located.reserveCapacity(paths.count)
-            for path in paths where path.isAbsolute && path.bytes.count > 1 {
-                var place = path
-                if let diversion = diverted[path], diversion.by != package { place = diversion.to }
-                let location = key(place)
-                add(index, at: location)
-                located.append(location)
+            var entries: [Int32] = []
+            var start = text.startIndex
+            while start < text.endIndex {
+                let end = text[start...].firstIndex(of: 10) ?? text.endIndex
+                let line = text[start..<end]
+                start = end + 1
+                // Absolute paths but the root itself.
+                guard line.count > 1, line.first == 47 else { continue }
+                let location: ArraySlice<UInt8>
+                if !diverted.isEmpty, divertedHashes.contains(LocationTable.hash(line)), let diversion = diverted[Array(line)],
+                    diversion.by != package
+                {
+                    location = locator.locate(diversion.to.bytes[...])
+                } else {
+                    location = locator.locate(line)
+                }
+                let entry = table.insert(location)
+                if Int(entry) == ownerOf.count {
+                    ownerOf.append(index)
+                } else {
+                    add(index, at: entry)
+                }
+                entries.append(entry)
             }
-            filesOf[Int(index)] += located
+            filesOf[Int(index)] += entries
         }
         for (name, links) in alternatives {
-            for link in links { alternativeLinks[key(link)] = name }
+            for link in links where link.bytes.count > 1 {
+                alternativeLinks[RawPath(bytes: Array(locator.locate(link.bytes[...])))] = name
+            }
         }
     }
 
-    /// Records that `package` lists `location` (once a package).
-    private mutating func add(_ package: Int32, at location: RawPath) {
-        guard let slot = ownerOf.index(forKey: location) else {
-            ownerOf[location] = package
-            return
-        }
-        let owner = ownerOf.values[slot]
+    /// Records that `package` lists `entry` (once a package).
+    private mutating func add(_ package: Int32, at entry: Int32) {
+        let owner = ownerOf[Int(entry)]
         if owner == package { return }
         if owner >= 0 {
             shared.append([owner, package])
-            ownerOf.values[slot] = -Int32(shared.count)
+            ownerOf[Int(entry)] = -Int32(shared.count)
         } else if !shared[Int(-owner - 1)].contains(package) {
             shared[Int(-owner - 1)].append(package)
+        }
+    }
+
+    /// Where a listed path really is: its parent's real directory (each
+    /// parent asked once) and its own name.
+    private struct Locator {
+        var realDirectory: (RawPath) -> RawPath
+        /// Parent → its real directory, nil where it is where it says.
+        var parents = LocationTable()
+        var answers: [RawPath?] = []
+
+        /// The location of `path` (absolute, more than `/`).
+        mutating func locate(_ path: ArraySlice<UInt8>) -> ArraySlice<UInt8> {
+            guard let slash = path.lastIndex(of: 47) else { return path }
+            let parent = slash == path.startIndex ? path[...slash] : path[..<slash]
+            let number = Int(parents.insert(parent))
+            if number == answers.count {
+                let key = RawPath(bytes: Array(parent))
+                let real = realDirectory(key)
+                answers.append(real == key ? nil : real)
+            }
+            // Kept byte for byte where the parent is where it says (`/.`
+            // included); otherwise the real parent and the name, normalized.
+            guard let real = answers[number] else { return path }
+            return real.appending(RawPath(bytes: Array(path[(slash + 1)...]))).bytes[...]
         }
     }
 
@@ -136,7 +183,7 @@ struct FileOwners: Sendable {
     /// The host's dpkg database (nil without one).
     static func load(database: RawPath = RawPath("/var/lib/dpkg"), host: HostView = LiveHostView()) -> FileOwners? {
         let info = database.appending(RawPath("info"))
-        var lists: [(String, [RawPath])] = []
+        var lists: [(package: String, text: [UInt8])] = []
         var names: [RawPath] = []
         do throws(Errno) {
             try DirectoryWalk.walk(info) { entry in
@@ -151,7 +198,7 @@ struct FileOwners: Sendable {
             // `libc6:amd64.list`: the name without the architecture.
             if let colon = package.firstIndex(of: ":") { package = String(package[..<colon]) }
             guard let bytes = try? FileReading.bytes(of: info.appending(name)) else { continue }
-            lists.append((package, bytes.split(separator: 10).map { RawPath(bytes: Array($0)) }))
+            lists.append((package, bytes))
         }
         var diversions: [Diversion] = []
         if let bytes = try? FileReading.bytes(of: database.appending(RawPath("diversions"))) {
@@ -177,7 +224,7 @@ struct FileOwners: Sendable {
         }
         let directories = RealDirectories(host: host)
         return FileOwners(
-            lists: lists, diversions: diversions, alternatives: alternatives,
+            listTexts: lists, diversions: diversions, alternatives: alternatives,
             realDirectory: { directories.real($0) ?? $0 })
     }
 

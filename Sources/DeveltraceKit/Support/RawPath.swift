@@ -88,25 +88,27 @@ public struct RawPath: Hashable, Comparable, Sendable, CustomStringConvertible {
     /// without allocating): no empty component but a leading slash, no `.`
     /// component, no trailing slash.
     private var isNormalized: Bool {
-        let slash = UInt8(ascii: "/")
-        let dot = UInt8(ascii: ".")
-        if bytes == [slash] || bytes == [dot] { return true }
-        var index = isAbsolute ? 1 : 0
-        if index == bytes.count { return false }
-        var componentLength = 0
-        var componentIsDot = false
-        while index <= bytes.count {
-            let byte = index < bytes.count ? bytes[index] : slash
-            if byte == slash {
-                if componentLength == 0 || (componentLength == 1 && componentIsDot) { return false }
-                componentLength = 0
-            } else {
-                componentIsDot = componentLength == 0 && byte == dot
-                componentLength += 1
+        bytes.withUnsafeBufferPointer { bytes in
+            let slash = UInt8(ascii: "/")
+            let dot = UInt8(ascii: ".")
+            if bytes.count == 1 && (bytes[0] == slash || bytes[0] == dot) { return true }
+            var index = bytes.first == slash ? 1 : 0
+            if index == bytes.count { return false }
+            var componentLength = 0
+            var componentIsDot = false
+            while index <= bytes.count {
+                let byte = index < bytes.count ? bytes[index] : slash
+                if byte == slash {
+                    if componentLength == 0 || (componentLength == 1 && componentIsDot) { return false }
+                    componentLength = 0
+                } else {
+                    componentIsDot = componentLength == 0 && byte == dot
+                    componentLength += 1
+                }
+                index += 1
             }
-            index += 1
+            return true
         }
-        return true
     }
 
     /// Removes `.` components, repeated and trailing slashes.
