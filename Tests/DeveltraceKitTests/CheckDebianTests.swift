@@ -319,3 +319,52 @@ extension Machine.CheckDebian {
         #expect(result.findings.contains { $0.class == .relocated && $0.path == "scripts/module.lds" })
     }
 }
+
+extension Machine.CheckDebian {
+    /// DKMS makes a signing pair in a tree that has none (`openssl req`, RSA
+    /// 2,048 bits): every build of a check did, in its own empty tree.
+    @Test("a DKMS build given the check's signing pair runs no openssl of its own and signs with it; without it DKMS makes one")
+    func sharedSigningKey() throws {
+        try #require(DebianPair.prepared, "the Debian 6.1 pair is not prepared in \(DebianPair.cache)")
+        let work = try Harness.workDirectory("signing-key")
+        defer { try? FileManager.default.removeItem(at: work) }
+        let release = try String(contentsOfFile: DebianPair.cache + "/debian-6.1/release", encoding: .utf8)
+            .trimmingCharacters(in: .whitespacesAndNewlines)
+        let sample = try DkmsIdentity.evaluate(
+            try Sample(path: RawPath(DebianPair.cache + "/dkms/vpoll")), kernelRelease: release, timeout: .seconds(120),
+            cancel: CancellationHandle())
+        let pair = try #require(DkmsSigningKey.make(in: RawPath(work.path + "/pair")), "the host's openssl makes a pair")
+        // As a reference build sees the tree: /usr/lib/modules/RELEASE/build leads to it.
+        let modules = work.appendingPathComponent("modules")
+        try FileManager.default.createDirectory(at: modules, withIntermediateDirectories: true)
+        try FileManager.default.createSymbolicLink(atPath: modules.path + "/build", withDestinationPath: DebianPair.tree)
+        var sandbox = SandboxConfiguration()
+        sandbox.overlays = [.init(lower: RawPath(DebianPair.tree), target: RawPath(DebianPair.tree))]
+        sandbox.binds.append(.init(source: RawPath(modules.path), target: RawPath("/usr/lib/modules/\(release)"), readOnly: true))
+        for (label, key) in [("with-pair", Optional(pair)), ("without", nil)] {
+            let scratch = work.appendingPathComponent(label)
+            try FileManager.default.createDirectory(at: scratch, withIntermediateDirectories: true)
+            let build = try SampleBuild(
+                sample: sample, kernelRelease: release, kbuildDir: RawPath(DebianPair.tree), sandbox: sandbox,
+                scratch: RawPath(scratch.path), label: "reference", cpu: nil, timeout: .seconds(300), signingKey: key
+            ).run(cancel: CancellationHandle())
+            #expect(build.status == .succeeded, "\(label): \(build.log)")
+            let openssl = build.outcome.processes.values.filter { $0.executable?.lastComponent == RawPath("openssl") }
+            let signFile = build.outcome.processes.values.filter { $0.executable?.lastComponent == RawPath("sign-file") }
+            #expect(signFile.count == 1, "\(label): the module is signed")
+            let module = try #require(build.modules.values.first, "\(label): \(build.log)")
+            #expect(ModuleSignature(path: module)?.description.hasPrefix("signed") == true, "\(label)")
+            if key != nil {
+                #expect(openssl.isEmpty, "\(openssl.map(\.argv))")
+                #expect(!build.log.contains("generating self signed certificate"), "\(build.log)")
+                // sign-file named the pair DKMS found in its tree.
+                #expect(signFile.first?.argv.contains(RawPath("/var/lib/dkms/mok.key")) == true, "\(signFile.map(\.argv))")
+            } else {
+                #expect(openssl.count == 1, "DKMS makes its own pair: \(openssl.map(\.argv))")
+            }
+        }
+        // The pair itself: the key private to its owner, as DKMS's is.
+        var status = stat()
+        #expect(stat(pair.key.description, &status) == 0 && status.st_mode & 0o077 == 0)
+    }
+}

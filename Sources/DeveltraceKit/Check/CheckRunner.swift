@@ -12,6 +12,9 @@ public final class CheckRunner: @unchecked Sendable {
     let progress: @Sendable (String) -> Void
     /// Where reference builds are recorded (`options.referenceCache`).
     private let referenceCache: ReferenceCache?
+    /// The pair every DKMS build of the run signs with, made while the
+    /// candidate is staged (`DkmsSigningKey`).
+    private let signingKey = Mutex<BackgroundTask<DkmsSigningKey?>?>(nil)
 
     public init(options: CheckOptions, progress: @escaping @Sendable (String) -> Void = { _ in }) {
         self.options = options
@@ -60,6 +63,12 @@ public final class CheckRunner: @unchecked Sendable {
         let scratch = try Self.makeScratch()
         defer { scratch.endOfUse() }
         let root = scratch.path
+        if dkms != nil {
+            signingKey.withLock { $0 = BackgroundTask { DkmsSigningKey.make(in: root.appending(RawPath("dkms-signing"))) } }
+        }
+        // Its `openssl` ends before the scratch directory goes, whatever
+        // ended the run: no process outlives it.
+        defer { _ = dkmsSigningKey() }
         // Stage the candidate while the samples' dkms.conf are read and the
         // reference builds run: neither needs it, and unpacking packages
         // takes seconds.
@@ -165,6 +174,12 @@ public final class CheckRunner: @unchecked Sendable {
         return try results.withLock { $0 }.map { try $0!.get() }
     }
 
+    /// The run's DKMS signing pair, once made (nil: none could be).
+    private func dkmsSigningKey() -> DkmsSigningKey? {
+        guard let task = signingKey.withLock({ $0 }) else { return nil }
+        return (try? task.value()) ?? nil
+    }
+
     private static func makeScratch() throws(SandboxError) -> ScratchDirectory {
         do { return try ScratchDirectory(prefix: "develtrace-check", preferMemory: true) } catch { throw .scratch(error) }
     }
@@ -217,7 +232,7 @@ public final class CheckRunner: @unchecked Sendable {
                 sample: check.sample, kernelRelease: tree.release, kbuildDir: tree.path, sandbox: sandbox, scratch: check.scratch,
                 label: "reference", cpu: cpu, timeout: options.timeout, neighbours: check.neighbours,
                 architecture: options.architecture, usesListener: options.usesListener, usesRecorder: options.usesRecorder,
-                followsInKernel: options.followsInKernel
+                followsInKernel: options.followsInKernel, signingKey: dkmsSigningKey()
             ).run(cancel: cancellation)
             if let cache, let key = check.referenceKey, let used = reference.sandbox, !cancellation.isCancelled {
                 let inputs = ReferenceInputs.paths(of: reference.outcome, hostPath: used.hostPath, scratch: [check.scratch])
@@ -278,7 +293,7 @@ public final class CheckRunner: @unchecked Sendable {
             sample: check.sample, kernelRelease: release, kbuildDir: classifier.layout.kbuildDir, sandbox: sandbox,
             scratch: check.scratch, label: label, cpu: cpu, timeout: options.timeout, neighbours: check.neighbours,
             architecture: options.architecture, usesListener: options.usesListener, usesRecorder: options.usesRecorder,
-            followsInKernel: options.followsInKernel
+            followsInKernel: options.followsInKernel, signingKey: dkmsSigningKey()
         ).run(cancel: cancellation)
         progress("\(check.sample.name): \(label) built")
         return build

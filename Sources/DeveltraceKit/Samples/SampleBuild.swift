@@ -52,6 +52,9 @@ struct SampleBuild {
     var usesRecorder = true
     /// `TraceRequest.followsInKernel`.
     var followsInKernel = true
+    /// The pair DKMS signs with, placed in the build's DKMS tree (nil: DKMS
+    /// makes one, as on a host's first DKMS build).
+    var signingKey: DkmsSigningKey? = nil
 
     func run(cancel: CancellationHandle) throws -> SampleBuildResult {
         let copy = scratch.appending(RawPath("\(label)-\(sample.name)"))
@@ -69,6 +72,7 @@ struct SampleBuild {
             let source = scratch.appending(RawPath("\(label)-\(sample.name)-source"))
             try copySample(to: source)
             try StagedCandidate.makeDirectory(copy)
+            _ = signingKey?.place(in: copy)
             inside = SampleDriver.dkmsTree.appending(RawPath("\(name)/\(version)/build"))
             configuration.binds.append(.init(source: copy, target: SampleDriver.dkmsTree, readOnly: false))
             configuration.binds.append(.init(source: source, target: RawPath("/usr/src/\(name)-\(version)"), readOnly: false))
