@@ -19,11 +19,10 @@ struct FileOwners: Sendable {
     /// Every package named in the lists, by index.
     private var packageNames: [String] = []
     private var packageIndex: [String: Int32] = [:]
-    /// The listed files' real locations, one table entry each, their bytes
-    /// end to end in `text` (a Debian host lists some 140,000 paths: one
-    /// array of bytes and three of integers, rather than a heap object and
-    /// a hashed dictionary entry per path, which were most of a check's own
-    /// time before its first classification).
+    /// The listed files' real locations, one table entry each (a Debian
+    /// host lists some 140,000 paths: one array of bytes and a few of
+    /// integers, rather than a heap object and a dictionary entry per path,
+    /// which took 0.29 s of a check's own 1.44 s of CPU).
     private var table = LocationTable()
     /// Entry → its package's index, or `-(k + 1)` for the packages
     /// `shared[k]` (a directory many packages list).

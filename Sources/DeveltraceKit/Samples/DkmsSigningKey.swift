@@ -7,7 +7,7 @@ import Foundation
 /// On a host, DKMS makes the pair with `openssl req` (RSA, 2,048 bits) the
 /// first time it builds and uses it from then on. Each build of a check has
 /// a DKMS tree of its own, empty, so each made a pair of its own: 0.06–0.3 s
-/// of CPU a build, a twelfth of a three-sample check's CPU, and a host's
+/// of CPU a build, 5.6% of a three-sample check's CPU, and a host's
 /// first DKMS build rather than its usual one. With the pair in place DKMS
 /// makes none and signs with it (`scripts/sign-file`) as before.
 struct DkmsSigningKey: Sendable {
