@@ -39,14 +39,8 @@ struct LocationTable: Sendable {
     /// The entry of `bytes`, nil if none.
     func find(_ bytes: ArraySlice<UInt8>) -> Int32? {
         let hash = Self.hash(bytes)
-        let mask = slots.count - 1
-        var slot = Int(truncatingIfNeeded: hash) & mask
-        while true {
-            let entry = slots[slot]
-            if entry < 0 { return nil }
-            if hashes[Int(entry)] == hash, text[range(of: Int(entry))].elementsEqual(bytes) { return entry }
-            slot = (slot + 1) & mask
-        }
+        let place = slot(of: bytes, hash: hash)
+        return slots[place] < 0 ? nil : slots[place]
     }
 
     /// The entry of `bytes`, added as entry `count` if new.
@@ -56,20 +50,26 @@ struct LocationTable: Sendable {
     mutating func insert(_ bytes: ArraySlice<UInt8>) -> Int32 {
         if 2 * (ends.count + 1) > slots.count { rehash(2 * slots.count) }
         let hash = Self.hash(bytes)
-        let mask = slots.count - 1
-        var slot = Int(truncatingIfNeeded: hash) & mask
-        while true {
-            let entry = slots[slot]
-            if entry < 0 { break }
-            if hashes[Int(entry)] == hash, text[range(of: Int(entry))].elementsEqual(bytes) { return entry }
-            slot = (slot + 1) & mask
-        }
+        let place = slot(of: bytes, hash: hash)
+        if slots[place] >= 0 { return slots[place] }
         let entry = Int32(ends.count)
         text.append(contentsOf: bytes)
         ends.append(Int32(text.count))
         hashes.append(hash)
-        slots[slot] = entry
+        slots[place] = entry
         return entry
+    }
+
+    /// The slot holding `bytes`, or the empty slot where it would go.
+    private func slot(of bytes: ArraySlice<UInt8>, hash: UInt64) -> Int {
+        let mask = slots.count - 1
+        var slot = Int(truncatingIfNeeded: hash) & mask
+        while true {
+            let entry = slots[slot]
+            if entry < 0 { return slot }
+            if hashes[Int(entry)] == hash, text[range(of: Int(entry))].elementsEqual(bytes) { return slot }
+            slot = (slot + 1) & mask
+        }
     }
 
     private mutating func rehash(_ size: Int) {
