@@ -73,8 +73,12 @@ struct FileOwners: Sendable {
         realDirectory: @escaping (RawPath) -> RawPath
     ) {
         var locator = Locator(realDirectory: realDirectory)
-        let diverted = Dictionary(diversions.map { ($0.path.bytes, $0) }, uniquingKeysWith: { first, _ in first })
-        let divertedHashes = Set(diverted.keys.map { LocationTable.hash($0[...]) })
+        // The diverted paths by entry (the first diversion of a path, as dpkg keeps one).
+        var diverted = LocationTable()
+        var diversionOf: [Diversion] = []
+        for diversion in diversions where Int(diverted.insert(diversion.path.bytes)) == diversionOf.count {
+            diversionOf.append(diversion)
+        }
         let lines = listTexts.reduce(0) { count, list in count + list.text.reduce(0) { $1 == 10 ? $0 + 1 : $0 } + 1 }
         table.reserve(lines)
         ownerOf.reserveCapacity(lines)
@@ -97,7 +101,7 @@ struct FileOwners: Sendable {
                 // Absolute paths but the root itself.
                 guard line.count > 1, line.first == 47 else { continue }
                 let location: ArraySlice<UInt8>
-                if !diverted.isEmpty, divertedHashes.contains(LocationTable.hash(line)), let diversion = diverted[Array(line)],
+                if diverted.count > 0, let entry = diverted.find(line), case let diversion = diversionOf[Int(entry)],
                     diversion.by != package
                 {
                     location = locator.locate(diversion.to.bytes[...])
