@@ -5,8 +5,11 @@
  * notified to a listener (SECCOMP_RET_USER_NOTIF, answered with
  * SECCOMP_USER_NOTIF_FLAG_CONTINUE), or notified in sync mode
  * (SECCOMP_IOCTL_NOTIF_SET_FLAGS + SECCOMP_USER_NOTIF_FD_SYNC_WAKE_UP,
- * Linux >= 6.6). Each mode runs unpinned and with both processes pinned to
- * one CPU. Built and run by tools/bench-stops.
+ * Linux >= 6.6). Each mode runs unpinned, with both processes pinned to
+ * one CPU, and started apart: the watched child on CPU 0 and its watcher on
+ * CPU 1, each moved there before the first call and then left free. On a
+ * VM whose idle CPUs sleep, a stop that wakes the other CPU costs tens of
+ * microseconds. Built and run by tools/bench-stops.
  *
  * Usage: bench-stops [CALLS]   (default 200000)
  *        bench-stops --loop CALLS   (the calls alone; prints µs per call)
@@ -52,12 +55,23 @@ static void die(const char *what) {
     exit(2);
 }
 
-static void pin(int pinned) {
-    if (!pinned) return;
-    cpu_set_t set;
+enum placement { UNPINNED, PINNED, APART };
+
+/* The first two CPUs this process may use (the second -1 when there is
+   one): "CPU 0" and "CPU 1" below. */
+static int cpus[2] = {0, -1};
+
+/* PINNED: on the first CPU for good. APART: moved to cpus[which] now, then
+   free to run anywhere it could before (it stays until the scheduler moves
+   it). */
+static void place(enum placement placement, int which) {
+    if (placement == UNPINNED) return;
+    cpu_set_t before, set;
+    if (sched_getaffinity(0, sizeof before, &before) != 0) die("sched_getaffinity");
     CPU_ZERO(&set);
-    CPU_SET(0, &set);
+    CPU_SET(placement == PINNED ? cpus[0] : cpus[which], &set);
     if (sched_setaffinity(0, sizeof set, &set) != 0) die("sched_setaffinity");
+    if (placement == APART && sched_setaffinity(0, sizeof before, &before) != 0) die("sched_setaffinity");
 }
 
 /* openat -> action, everything else allowed (x86_64 only). */
@@ -90,13 +104,18 @@ static void calls(long n, int out) {
     if (write(out, &us, sizeof us) != sizeof us) _exit(3);
 }
 
-static double run(enum mode mode, int pinned, long n) {
+static double run(enum mode mode, enum placement placement, long n) {
+    /* The watcher is this process: it is placed for this run only (a run
+       pinned here once left every later run pinned, child included, until
+       stop 35). */
+    cpu_set_t mask;
+    if (sched_getaffinity(0, sizeof mask, &mask) != 0) die("sched_getaffinity");
     int result[2], listener[2];
     if (pipe(result) != 0 || pipe(listener) != 0) die("pipe");
     pid_t child = fork();
     if (child < 0) die("fork");
     if (child == 0) {
-        pin(pinned);
+        place(placement, 0);
         prctl(PR_SET_PDEATHSIG, SIGKILL);
         if (mode == PTRACE) {
             if (ptrace(PTRACE_TRACEME, 0, 0, 0) != 0) die("PTRACE_TRACEME");
@@ -110,7 +129,7 @@ static double run(enum mode mode, int pinned, long n) {
         calls(n, result[1]);
         _exit(0);
     }
-    pin(pinned);
+    place(placement, 1);
     if (mode == PTRACE) {
         int status;
         waitpid(child, &status, 0);
@@ -130,6 +149,7 @@ static double run(enum mode mode, int pinned, long n) {
             fprintf(stderr, "sync wake-up: %s (Linux >= 6.6 has it)\n", strerror(errno));
             kill(child, SIGKILL);
             waitpid(child, NULL, 0);
+            sched_setaffinity(0, sizeof mask, &mask);
             return -1;
         }
         struct seccomp_notif request;
@@ -155,6 +175,7 @@ static double run(enum mode mode, int pinned, long n) {
     close(result[1]);
     close(listener[0]);
     close(listener[1]);
+    if (sched_setaffinity(0, sizeof mask, &mask) != 0) die("sched_setaffinity");
     return us;
 }
 
@@ -171,11 +192,22 @@ int main(int argc, char **argv) {
         return 0;
     }
     long n = argc > 1 ? atol(argv[1]) : 200000;
-    printf("| how the call is watched (%ld calls of openat on a missing path) | µs per call, unpinned | pinned to one CPU |\n", n);
-    printf("| --- | ---: | ---: |\n");
+    cpu_set_t mask;
+    if (sched_getaffinity(0, sizeof mask, &mask) != 0) die("sched_getaffinity");
+    for (int cpu = 0, found = 0; cpu < CPU_SETSIZE && found < 2; cpu++) {
+        if (CPU_ISSET(cpu, &mask)) cpus[found++] = cpu;
+    }
+    int apart = cpus[1] >= 0;
+    printf("| how the call is watched (%ld calls of openat on a missing path) | µs per call, unpinned | pinned to one CPU | started on two CPUs |\n", n);
+    printf("| --- | ---: | ---: | ---: |\n");
     for (int mode = NONE; mode <= NOTIFY_SYNC; mode++) {
-        double unpinned = run(mode, 0, n), pinned = run(mode, 1, n);
-        printf("| %s | %.1f | %.1f |\n", names[mode], unpinned, pinned);
+        double unpinned = run(mode, UNPINNED, n), pinned = run(mode, PINNED, n);
+        printf("| %s | %.1f | %.1f |", names[mode], unpinned, pinned);
+        if (apart && mode != NONE) {
+            printf(" %.1f |\n", run(mode, APART, n));
+        } else {
+            printf(" - |\n");
+        }
         fflush(stdout);
     }
     return 0;
