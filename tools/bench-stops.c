@@ -130,6 +130,7 @@ static double run(enum mode mode, enum placement placement, long n) {
         _exit(0);
     }
     place(placement, 1);
+    int measured = 1;
     if (mode == PTRACE) {
         int status;
         waitpid(child, &status, 0);
@@ -145,16 +146,15 @@ static double run(enum mode mode, enum placement placement, long n) {
         int pidfd = (int)syscall(SYS_pidfd_open, child, 0);
         int fd = (int)syscall(SYS_pidfd_getfd, pidfd, remote, 0);
         if (fd < 0) die("pidfd_getfd");
-        if (mode == NOTIFY_SYNC && ioctl(fd, SECCOMP_IOCTL_NOTIF_SET_FLAGS, SECCOMP_USER_NOTIF_FD_SYNC_WAKE_UP) != 0) {
+        /* Without the sync flag (Linux < 6.6) the row is -1. */
+        measured = mode != NOTIFY_SYNC || ioctl(fd, SECCOMP_IOCTL_NOTIF_SET_FLAGS, SECCOMP_USER_NOTIF_FD_SYNC_WAKE_UP) == 0;
+        if (!measured) {
             fprintf(stderr, "sync wake-up: %s (Linux >= 6.6 has it)\n", strerror(errno));
             kill(child, SIGKILL);
-            waitpid(child, NULL, 0);
-            sched_setaffinity(0, sizeof mask, &mask);
-            return -1;
         }
         struct seccomp_notif request;
         struct seccomp_notif_resp response;
-        for (;;) {
+        while (measured) {
             memset(&request, 0, sizeof request);
             if (ioctl(fd, SECCOMP_IOCTL_NOTIF_RECV, &request) != 0) {
                 if (errno == EINTR) continue;
@@ -166,11 +166,13 @@ static double run(enum mode mode, enum placement placement, long n) {
             ioctl(fd, SECCOMP_IOCTL_NOTIF_SEND, &response);
         }
         waitpid(child, NULL, 0);
+        close(fd);
+        close(pidfd);
     } else {
         waitpid(child, NULL, 0);
     }
     double us = -1;
-    if (read(result[0], &us, sizeof us) != sizeof us) us = -1;
+    if (measured && read(result[0], &us, sizeof us) != sizeof us) us = -1;
     close(result[0]);
     close(result[1]);
     close(listener[0]);
