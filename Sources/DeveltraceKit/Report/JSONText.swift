@@ -30,13 +30,41 @@ struct JSONText {
 
     /// A JSON string of valid UTF-8 (invalid sequences become U+FFFD).
     mutating func string(_ value: some Collection<UInt8>) {
-        bytes.append(34)
         // Fast path: printable ASCII without quotes or backslashes.
-        if value.allSatisfy({ $0 >= 32 && $0 < 127 && $0 != 34 && $0 != 92 }) {
+        if value.allSatisfy(Self.isPlain) {
+            bytes.append(34)
             bytes.append(contentsOf: value)
             bytes.append(34)
             return
         }
+        escaped(value)
+    }
+
+    /// `string` of an array, whose fast path scans its buffer once.
+    mutating func string(_ value: [UInt8]) {
+        if !appendPlain(value) { escaped(value) }
+    }
+
+    /// The quoted string when every byte of `value` is plain (printable
+    /// ASCII, no quote or backslash: then also valid UTF-8); false, with
+    /// nothing written, otherwise.
+    private mutating func appendPlain(_ value: [UInt8]) -> Bool {
+        let plain = value.withUnsafeBufferPointer { buffer in
+            for byte in buffer where !Self.isPlain(byte) { return false }
+            return true
+        }
+        guard plain else { return false }
+        bytes.append(34)
+        bytes.append(contentsOf: value)
+        bytes.append(34)
+        return true
+    }
+
+    private static func isPlain(_ byte: UInt8) -> Bool { byte >= 32 && byte < 127 && byte != 34 && byte != 92 }
+
+    /// The string with JSON's escapes, invalid UTF-8 as U+FFFD, quoted.
+    private mutating func escaped(_ value: some Collection<UInt8>) {
+        bytes.append(34)
         let text = String(decoding: value, as: UTF8.self)
         for unit in text.utf8 {
             switch unit {
@@ -54,13 +82,17 @@ struct JSONText {
         bytes.append(34)
     }
 
-    mutating func string(_ value: String) { string(Array(value.utf8)) }
+    mutating func string(_ value: String) { string(value.utf8) }
 
     /// `"key":` followed by a path: the path as a string, plus, when it is
     /// not valid UTF-8, `"keyBase64"` with its exact bytes.
     mutating func path(_ key: String, _ path: RawPath) {
-        raw("\"\(key)\":")
-        string(path.bytes)
+        bytes.append(34)
+        raw(key)
+        raw("\":")
+        // A plain path is valid UTF-8: no second look.
+        if appendPlain(path.bytes) { return }
+        escaped(path.bytes)
         if path.utf8String == nil {
             raw(",\"\(key)Base64\":")
             string(Array(Base64.encode(path.bytes).utf8))

@@ -72,16 +72,64 @@ public struct RawPath: Hashable, Comparable, Sendable, CustomStringConvertible {
     /// `base` joined with `self` when `self` is relative; `self` otherwise.
     /// `.` components and repeated slashes are removed; `..` is kept, because
     /// only the file system knows what it means when symlinks are involved.
+    /// One pass and one allocation: the tracer's recorders resolve every
+    /// relative path they record here (kbuild names most headers
+    /// `./include/…`).
     public func absolute(relativeTo base: RawPath) -> RawPath {
         if isAbsolute { return normalized() }
-        var joined = [UInt8]()
-        joined.reserveCapacity(base.bytes.count + bytes.count + 1)
-        joined.append(contentsOf: base.bytes)
-        if !isEmpty {
-            joined.append(UInt8(ascii: "/"))
-            joined.append(contentsOf: bytes)
+        // As if joined with a slash between (none when `self` is empty).
+        let rooted = base.isAbsolute || (base.isEmpty && !isEmpty)
+        return base.bytes.withUnsafeBufferPointer { head in
+            bytes.withUnsafeBufferPointer { tail in RawPath(bytes: Self.normalizing(head, tail, rooted: rooted)) }
         }
-        return RawPath(bytes: joined).normalized()
+    }
+
+    /// The components of `head` then `tail` without empty and `.` ones,
+    /// joined by single slashes, after a leading one when `rooted`; `.`
+    /// when nothing is left of a relative path. Pure.
+    private static func normalizing(_ head: UnsafeBufferPointer<UInt8>, _ tail: UnsafeBufferPointer<UInt8>, rooted: Bool) -> [UInt8] {
+        let slash = UInt8(ascii: "/")
+        let dot = UInt8(ascii: ".")
+        return [UInt8](unsafeUninitializedCapacity: head.count + tail.count + 1) { out, count in
+            count = 0
+            if rooted {
+                out[0] = slash
+                count = 1
+            }
+            let first = count
+            appendComponents(of: head, to: out, count: &count, after: first)
+            appendComponents(of: tail, to: out, count: &count, after: first)
+            if count == 0 {
+                out[0] = dot
+                count = 1
+            }
+        }
+    }
+
+    /// Writes the components of `part` that are neither empty nor `.` at
+    /// `out[count...]`, a slash before each but one written at `first`.
+    private static func appendComponents(
+        of part: UnsafeBufferPointer<UInt8>, to out: UnsafeMutableBufferPointer<UInt8>, count: inout Int, after first: Int
+    ) {
+        let slash = UInt8(ascii: "/")
+        var start = 0
+        while start < part.count {
+            if part[start] == slash {
+                start += 1
+                continue
+            }
+            var end = start + 1
+            while end < part.count && part[end] != slash { end += 1 }
+            if !(end - start == 1 && part[start] == UInt8(ascii: ".")) {
+                if count > first {
+                    out[count] = slash
+                    count += 1
+                }
+                out.baseAddress!.advanced(by: count).update(from: part.baseAddress!.advanced(by: start), count: end - start)
+                count += end - start
+            }
+            start = end
+        }
     }
 
     /// Whether `normalized()` would change nothing (the common case, checked
@@ -114,20 +162,9 @@ public struct RawPath: Hashable, Comparable, Sendable, CustomStringConvertible {
     /// Removes `.` components, repeated and trailing slashes.
     public func normalized() -> RawPath {
         if isNormalized { return self }
-        let slash = UInt8(ascii: "/")
-        let dot = UInt8(ascii: ".")
-        var components: [ArraySlice<UInt8>] = []
-        for component in bytes.split(separator: slash, omittingEmptySubsequences: true) {
-            if component.count == 1 && component.first == dot { continue }
-            components.append(component)
+        return bytes.withUnsafeBufferPointer {
+            RawPath(bytes: Self.normalizing($0, UnsafeBufferPointer(start: nil, count: 0), rooted: isAbsolute))
         }
-        var out: [UInt8] = isAbsolute ? [slash] : []
-        for (i, component) in components.enumerated() {
-            if i > 0 { out.append(slash) }
-            out.append(contentsOf: component)
-        }
-        if out.isEmpty { out = [dot] }
-        return RawPath(bytes: out)
     }
 
     /// Appends a component or relative path.

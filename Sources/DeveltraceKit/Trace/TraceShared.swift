@@ -49,6 +49,16 @@ final class TraceShared: Sendable {
 
         /// The stored copy of `path` (stored now if new): one hash lookup.
         mutating func intern(_ path: RawPath) -> RawPath { paths.insert(path).memberAfterInsert }
+
+        mutating func append(_ access: PendingAccess, pid: pid_t, process: pid_t, result: AccessResult) {
+            let path = intern(access.absolute)
+            let raw = access.raw == access.absolute ? path : intern(access.raw)
+            accesses.append(
+                FileAccess(
+                    pid: pid, process: process, syscall: PathSyscall.table[access.syscall].name,
+                    path: path, rawPath: raw, intent: access.intent, result: result,
+                    sequence: accesses.count))
+        }
     }
 
     struct InterruptRequest: Sendable {
@@ -93,16 +103,14 @@ final class TraceShared: Sendable {
     /// `record` without draining the recorder (the recorder's own records).
     func recordDrained(pid: pid_t, process: pid_t, _ pending: [PendingAccess], result: AccessResult) {
         log.withLock { log in
-            for access in pending {
-                let path = log.intern(access.absolute)
-                let raw = access.raw == access.absolute ? path : log.intern(access.raw)
-                let record = FileAccess(
-                    pid: pid, process: process, syscall: PathSyscall.table[access.syscall].name,
-                    path: path, rawPath: raw, intent: access.intent, result: result,
-                    sequence: log.accesses.count)
-                log.accesses.append(record)
-            }
+            for access in pending { log.append(access, pid: pid, process: process, result: result) }
         }
+    }
+
+    /// One access of one call, recorded as `recordDrained` does (the
+    /// recorder's records are one access each: no array for it).
+    func recordDrained(pid: pid_t, process: pid_t, _ access: PendingAccess, result: AccessResult) {
+        log.withLock { $0.append(access, pid: pid, process: process, result: result) }
     }
 
     var accesses: [FileAccess] { log.withLock { $0.accesses } }

@@ -464,7 +464,7 @@ final class SyscallRecorder: @unchecked Sendable {
             syscall: event.tableIndex, raw: path, absolute: absolute(path, tid: event.tid, state),
             intent: operand.intent.intent(from: event.args) ?? .read)
         state.recorded += 1
-        shared.recordDrained(pid: event.tid, process: shared.threadGroup(of: event.tid) ?? event.tid, [access], result: result)
+        shared.recordDrained(pid: event.tid, process: shared.threadGroup(of: event.tid) ?? event.tid, access, result: result)
         if follows && result == .ok && access.intent == .delete { directoriesChanged(by: [access], &state) }
     }
 
