@@ -261,14 +261,17 @@ static _Noreturn void run_command(const dt_spawn_plan *plan) {
         // The filter whose read-only calls go to a listener; its descriptor
         // goes to the tracer and is closed here before exec, so no tracee
         // ever holds it.
+        // A plain one (`listener_plain`) has no listener: 0 when it loaded.
         int listener = -1;
         int error = EBUSY;
         if (!plan->listener_refused) {
-            listener = load_filter(plan->listener_filter, plan->listener_filter_len,
-                                   SECCOMP_FILTER_FLAG_NEW_LISTENER | SECCOMP_FILTER_FLAG_WAIT_KILLABLE_RECV);
+            unsigned long flags =
+                plan->listener_plain ? 0 : SECCOMP_FILTER_FLAG_NEW_LISTENER | SECCOMP_FILTER_FLAG_WAIT_KILLABLE_RECV;
+            listener = load_filter(plan->listener_filter, plan->listener_filter_len, flags);
             error = listener < 0 ? errno : 0;
         }
-        if (dt_listener_send(plan->listener_socket, listener, error) < 0) fail(plan, DT_STAGE_FILTER, 1, errno, 126);
+        if (dt_listener_send(plan->listener_socket, plan->listener_plain ? -1 : listener, error) < 0)
+            fail(plan, DT_STAGE_FILTER, 1, errno, 126);
         // The tracer answers once it has decided what records the calls
         // (the in-kernel recorder from the exec on, or not): then exec.
         char answer;
@@ -276,7 +279,7 @@ static _Noreturn void run_command(const dt_spawn_plan *plan) {
         }
         close(plan->listener_socket);
         if (listener >= 0) {
-            close(listener);
+            if (!plan->listener_plain) close(listener);
             goto loaded;
         }
         // Nothing follows this command but the listener's filter and the

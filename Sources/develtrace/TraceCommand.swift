@@ -72,6 +72,13 @@ struct TraceCommand: ParsableCommand {
     var ptraceOnly = false
 
     @Flag(
+        name: .customLong("no-listener"),
+        help:
+            "Use no seccomp listener even where the kernel has one, as on a kernel before 6.6: the in-kernel recorder (root) takes the read-only path calls it can, ptrace every other."
+    )
+    var noListener = false
+
+    @Flag(
         name: .customLong("no-recorder"),
         help: "Let the seccomp listener answer the read-only path calls even where the in-kernel recorder (eBPF, root) could record them.")
     var noRecorder = false
@@ -135,6 +142,7 @@ struct TraceCommand: ParsableCommand {
             workingDirectory: cwd, sandbox: sandbox, cpu: cpu)
         request.usesListener = !ptraceOnly
         request.usesRecorder = !noRecorder
+        request.withoutListener = noListener
         request.traced = !untraced
         request.followsInKernel = !followWithPtrace
 

@@ -37,10 +37,7 @@ extension Machine {
             var request = TraceRequest(
                 program: RawPath(program), arguments: [RawPath(program), RawPath("."), RawPath(mode)], environment: Harness.environment(),
                 workingDirectory: RawPath(work.path), sandbox: SandboxConfiguration(), standardOutput: handle.fileDescriptor)
-            request.usesListener = watch != .ptrace
-            request.usesRecorder = watch == .recorder || watch == .following
-            request.followsInKernel = watch == .following
-            request.listenerAlwaysParallel = watch == .parallelListener
+            watch.apply(to: &request)
             let outcome = try TraceSession(request: request).run()
             try handle.close()
             return (outcome, try String(contentsOf: output, encoding: .utf8))
@@ -56,9 +53,12 @@ extension Machine {
             let counts = Self.stormPaths(outcome)
             #expect(counts.count == 1500)
             #expect(counts.values.allSatisfy { $0 == 1 }, "no call recorded twice")
-            if (watch == .recorder || watch == .following) && RecorderSupport.available && ListenerSupport.available {
+            if watch == .recorderWithPtrace && RecorderSupport.available {
                 #expect(outcome.statistics.recordedCalls >= 1500)
-            } else if watch != .ptrace && ListenerSupport.available {
+                #expect(outcome.statistics.seccompStops < 1500, "the stats stopped only where nothing recorded them")
+            } else if (watch == .recorder || watch == .following) && RecorderSupport.available && ListenerSupport.available {
+                #expect(outcome.statistics.recordedCalls >= 1500)
+            } else if watch != .ptrace && watch != .recorderWithPtrace && ListenerSupport.available {
                 #expect(outcome.statistics.notifications >= 1500)
             }
         }
@@ -235,6 +235,43 @@ extension Machine {
             #expect(outcomes[1].statistics.otherStops > 0, "ptrace followed the processes")
             if RecorderSupport.available && ListenerSupport.available && KernelTypes.running != nil {
                 #expect(outcomes[0].statistics.mode.contains("following"), "\(outcomes[0].statistics.mode)")
+            }
+        }
+
+        @Test("no listener (a kernel before 6.6): the recorder and ptrace, or, the recorder's filter refused, ptrace alone; one trace")
+        func recorderWithPtraceRefused() throws {
+            let work = try Harness.workDirectory("recorder-ptrace-refused")
+            defer { try? FileManager.default.removeItem(at: work) }
+            let runs = work.appendingPathComponent("runs")
+            var configuration = SandboxConfiguration()
+            configuration.binds = [.init(source: RawPath(work.path), target: RawPath(work.path), readOnly: false)]
+            let script = "echo ran >> runs; test -e /etc/hostname; cat missing 2>/dev/null; cd /usr && ls include >/dev/null; exit 4"
+            var outcomes: [TraceOutcome] = []
+            for refused in [false, true] {
+                var request = TraceRequest(
+                    program: RawPath("/bin/sh"), arguments: ["/bin/sh", "-c", script].map(RawPath.init),
+                    environment: Harness.environment(), workingDirectory: RawPath(work.path), sandbox: configuration)
+                Harness.Watch.recorderWithPtrace.apply(to: &request)
+                request.refusesListenerForTesting = refused
+                outcomes.append(try TraceSession(request: request).run())
+            }
+            #expect(try String(contentsOf: runs, encoding: .utf8) == "ran\nran\n", "each command ran once")
+            #expect(outcomes.allSatisfy { $0.exitStatus == 4 })
+            let summary = { (outcome: TraceOutcome) in
+                outcome.accesses.map { "\($0.pid == outcome.commandPid) \($0.syscall) \($0.path) \($0.result)" }
+            }
+            #expect(summary(outcomes[0]).contains { $0.hasSuffix("/missing ENOENT") })
+            #expect(summary(outcomes[0]).contains { $0.hasSuffix(" /usr/include ok") }, "relative to the new directory")
+            #expect(summary(outcomes[0]) == summary(outcomes[1]))
+            #expect(outcomes[1].statistics.mode.hasPrefix("ptrace"), "refused: \(outcomes[1].statistics.mode)")
+            #expect(outcomes[1].statistics.recordedCalls == 0, "nothing recorded with the ptrace filter")
+            #expect(outcomes.allSatisfy { $0.statistics.notifications == 0 })
+            if RecorderSupport.available {
+                #expect(
+                    outcomes[0].statistics.mode.hasPrefix("in-kernel recorder (eBPF), the rest stopped for ptrace"),
+                    "\(outcomes[0].statistics.mode)")
+                #expect(outcomes[0].statistics.recordedCalls > 0)
+                #expect(outcomes[0].statistics.seccompStops < outcomes[1].statistics.seccompStops)
             }
         }
 

@@ -291,6 +291,8 @@ typedef struct dt_spawn_plan {
     int listener_socket;          // the command sends the listener on it (or why not), then waits for one byte; -1: none
     int listener_required;        // no listener: fail (DT_STAGE_FILTER, index 2) rather than load `filter`
     int listener_refused;         // tests only: act as if the kernel refused the listener (EBUSY)
+    int listener_plain;           // load `listener_filter` without a listener (it notifies nothing): the
+                                  // message then says only whether it loaded (error 0, no descriptor)
     int cpu;                      // pin the command to this CPU; -1: no pinning
     int stdio[3];                 // descriptors for the command's 0, 1, 2; -1: inherit
     int status_fd;                // write end: dt_status records (close-on-exec)

@@ -37,9 +37,12 @@ final class Launch {
 
     /// `listenerRequired`: the command fails rather than fall back to
     /// `filter` when it cannot make a listener (nothing else follows it).
+    /// `listeningPlainly`: `listening` notifies nothing and is loaded
+    /// without a listener; the message on the socket says only whether it
+    /// loaded (`PlainFilterConfirmation`).
     init(
         request: TraceRequest, plan sandbox: SandboxPlan?, filter: SeccompFilter, listening: SeccompFilter? = nil,
-        listenerRequired: Bool = false
+        listenerRequired: Bool = false, listeningPlainly: Bool = false
     ) throws {
         self.traced = request.traced
         self.filter = filter.program
@@ -109,6 +112,7 @@ final class Launch {
         plan.listener_socket = -1
         plan.listener_required = listenerRequired ? 1 : 0
         plan.listener_refused = request.refusesListenerForTesting ? 1 : 0
+        plan.listener_plain = listeningPlainly ? 1 : 0
     }
 
     deinit {

@@ -71,6 +71,16 @@ public struct SeccompFilter: Sendable {
         }
     }()
 
+    /// The calls of `RecordedCall.table` let through untouched for the
+    /// in-kernel recorder, every other path call stopped for ptrace: for a
+    /// kernel with the recorder but no usable listener (Linux 5.17–6.5 as
+    /// root: Debian 12's own kernel).
+    public static let recordingWithPtrace: Result<SeccompFilter, BuildError> = {
+        do throws(BuildError) { return .success(try SeccompFilter(table: PathSyscall.table, recorded: RecordedCall.table)) } catch {
+            return .failure(error)
+        }
+    }()
+
     /// The recording filter with no ptrace stop at all: every path call the
     /// recorder does not take goes to the listener, for a trace whose
     /// recorder follows the sandbox's processes (`SyscallRecorder.follows`).

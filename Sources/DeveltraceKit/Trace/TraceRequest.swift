@@ -20,10 +20,17 @@ public struct TraceRequest: Sendable {
     /// Send read-only path calls to a seccomp listener where the kernel
     /// allows it (`ListenerSupport`); false: every call stops for ptrace.
     public var usesListener = true
-    /// With the listener, record the read-only calls that need no directory
-    /// descriptor in the kernel instead (`SyscallRecorder`: root, x86_64,
-    /// Linux 5.17) where it loads; false: the listener answers them.
+    /// Record the read-only calls that need no directory descriptor in the
+    /// kernel (`SyscallRecorder`: root, x86_64, Linux 5.17) where it loads;
+    /// false: the listener answers them, or ptrace where there is none.
+    /// Without a usable listener (a kernel before 6.6, `withoutListener`),
+    /// the recorder takes them and ptrace the rest, where `usesListener`
+    /// allows anything but ptrace.
     public var usesRecorder = true
+    /// Use no seccomp listener even where the kernel has a usable one: what
+    /// a kernel before 6.6 gets (the recorder where it loads, ptrace for the
+    /// rest). For benchmarks and tests on newer kernels.
+    public var withoutListener = false
     /// With the recorder and a sandbox, let the recorder follow the
     /// processes too (forks, execs and exits from the kernel's own
     /// tracepoints) and the listener take every other path call: no ptrace

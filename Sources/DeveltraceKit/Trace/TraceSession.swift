@@ -146,18 +146,25 @@ public final class TraceSession: Sendable {
         defer { try? proc.close() }
 
         // Read-only calls go to a seccomp listener where the kernel gives one
-        // with the sync wake-up; otherwise every call stops for ptrace.
+        // with the sync wake-up; otherwise to the in-kernel recorder where it
+        // loads, and every other call stops for ptrace.
         var mode =
             request.usesListener
-            ? "ptrace (no usable seccomp listener here: a kernel before 6.6, or a listener above develtrace)" : "ptrace (asked)"
+            ? (request.withoutListener
+                ? "ptrace (no seccomp listener: asked)"
+                : "ptrace (no usable seccomp listener here: a kernel before 6.6, or a listener above develtrace)")
+            : "ptrace (asked)"
         var listening: SeccompFilter? = nil
         var recorder: SyscallRecorder? = nil
         var recorderNote: String? = nil
         var following = false
+        /// The recorder with ptrace, no listener (`recordingWithPtrace`).
+        var listeningPlainly = false
         if !request.traced { mode = "untraced (the sandbox alone)" }
-        if request.traced, request.usesListener, ListenerSupport.available, case .success(let variant) = SeccompFilter.listening,
-            dt_wake_signal_install() == 0
-        {
+        let listenerUsable =
+            request.usesListener && !request.withoutListener && ListenerSupport.available
+            && (try? SeccompFilter.listening.get()) != nil && dt_wake_signal_install() == 0
+        if request.traced, listenerUsable, case .success(let variant) = SeccompFilter.listening {
             listening = variant
             // The in-kernel recorder takes what it can of the listener's
             // calls, where it loads (root).
@@ -178,9 +185,22 @@ public final class TraceSession: Sendable {
                     recorderNote = "\(error)".split(separator: "\n").first.map(String.init)
                 }
             }
+        } else if request.traced, request.usesListener, request.usesRecorder, case .success(let plain) = SeccompFilter.recordingWithPtrace {
+            // No listener: the recorder takes what it can, ptrace the rest
+            // (the recorder is enabled once the command says it loaded the
+            // filter that lets those calls through).
+            do {
+                recorder = try SyscallRecorder(proc: proc)
+                listening = plain
+                listeningPlainly = true
+            } catch {
+                recorderNote = "\(error)".split(separator: "\n").first.map(String.init)
+            }
         }
         defer { recorder?.close() }
-        let launch = try Launch(request: request, plan: plan, filter: filter, listening: listening, listenerRequired: following)
+        let launch = try Launch(
+            request: request, plan: plan, filter: filter, listening: listening, listenerRequired: following,
+            listeningPlainly: listeningPlainly)
         let initPid = try launch.start()
         if following, recorder?.follow(initPid: initPid, commandDirectory: request.workingDirectory) != true {
             kill(initPid, SIGKILL)
@@ -225,7 +245,10 @@ public final class TraceSession: Sendable {
         }
         defer { if changedIdentity { SandboxIdentity.restoreThreadIdentity() } }
         var listeners: ListenerPool? = nil
-        if let listening {
+        var confirmation: PlainFilterConfirmation? = nil
+        if listeningPlainly, let recorder {
+            confirmation = PlainFilterConfirmation(socket: launch.takeListenerSocket(), recorder: recorder, shared: shared)
+        } else if let listening {
             listeners = ListenerPool(
                 socket: launch.takeListenerSocket(), filter: listening, shared: shared, proc: proc, root: root,
                 cpu: request.cpu, identity: plan?.identity, alwaysParallel: request.listenerAlwaysParallel,
@@ -237,19 +260,23 @@ public final class TraceSession: Sendable {
             kill(initPid, SIGKILL)
             loop.run()
             listeners?.join(shared)
+            confirmation?.join()
             throw error
         }
         let reader = recorder.map { RecorderReader(recorder: $0, shared: shared) }
         loop.run()
         reader?.stop()
         let listened = listeners?.join(shared)
+        confirmation?.join()
         if let listened { mode = listened.mode }
         if let recorder, recorder.isEnabled {
             mode =
-                (following
+                listeningPlainly
+                ? "in-kernel recorder (eBPF), the rest stopped for \(mode)"
+                : (following
                     ? "in-kernel recorder (eBPF) following the processes, the rest to the " : "in-kernel recorder (eBPF), the rest to the ")
-                + mode
-        } else if let recorderNote, request.usesRecorder, listened != nil {
+                    + mode
+        } else if let recorderNote, request.usesRecorder, listened != nil || (request.traced && request.usesListener && !listenerUsable) {
             mode += "; no in-kernel recorder (\(recorderNote))"
         }
         let recorded = recorder?.counts

@@ -98,7 +98,22 @@ enum Harness {
         /// The recorder following the processes too (no ptrace at all), the
         /// listener for every other call (as root, in a sandbox).
         case following
+        /// No listener, as on a kernel before 6.6: the recorder for the
+        /// calls it can take (as root), ptrace for every other.
+        case recorderWithPtrace
         var testDescription: String { rawValue }
+
+        /// Whether the in-kernel recorder takes calls in this mode.
+        var records: Bool { self == .recorder || self == .following || self == .recorderWithPtrace }
+
+        /// The request's switches for this mode.
+        func apply(to request: inout TraceRequest) {
+            request.usesListener = self != .ptrace
+            request.usesRecorder = records
+            request.followsInKernel = self == .following
+            request.listenerAlwaysParallel = self == .parallelListener
+            request.withoutListener = self == .recorderWithPtrace
+        }
     }
 
     /// `ptraceOnly`: every call stops for ptrace (no seccomp listener).
@@ -125,10 +140,7 @@ enum Harness {
         var request = TraceRequest(
             program: arguments[0], arguments: arguments, environment: environment(),
             workingDirectory: RawPath(directory.path), sandbox: sandbox)
-        request.usesListener = watch != .ptrace
-        request.usesRecorder = watch == .recorder || watch == .following
-        request.followsInKernel = watch == .following
-        request.listenerAlwaysParallel = watch == .parallelListener
+        watch.apply(to: &request)
         let outcome = try TraceSession(request: request).run(timeout: timeout)
         if watch == .following && sandbox != nil && RecorderSupport.available && ListenerSupport.available
             && KernelTypes.running != nil
@@ -136,6 +148,17 @@ enum Harness {
             #expect(outcome.statistics.mode.hasPrefix("in-kernel recorder (eBPF) following"), "calls went to \(outcome.statistics.mode)")
             #expect(outcome.statistics.seccompStops + outcome.statistics.syscallExitStops + outcome.statistics.otherStops == 0)
             #expect(outcome.statistics.lostRecordedCalls == 0)
+        } else if watch == .recorderWithPtrace {
+            if RecorderSupport.available {
+                #expect(
+                    outcome.statistics.mode.hasPrefix("in-kernel recorder (eBPF), the rest stopped for ptrace"),
+                    "read-only calls went to \(outcome.statistics.mode)")
+                #expect(outcome.statistics.notifications == 0)
+                #expect(outcome.statistics.recordedCalls > 0 || outcome.accesses.isEmpty)
+                #expect(outcome.statistics.lostRecordedCalls == 0)
+            } else {
+                #expect(outcome.statistics.mode.hasPrefix("ptrace"), "read-only calls went to \(outcome.statistics.mode)")
+            }
         } else if watch == .recorder || watch == .following {
             if RecorderSupport.available && ListenerSupport.available {
                 #expect(outcome.statistics.mode.hasPrefix("in-kernel recorder"), "read-only calls went to \(outcome.statistics.mode)")
