@@ -162,9 +162,9 @@ public final class TraceSession: Sendable {
         var listeningPlainly = false
         if !request.traced { mode = "untraced (the sandbox alone)" }
         let listenerUsable =
-            request.usesListener && !request.withoutListener && ListenerSupport.available
+            request.traced && request.usesListener && !request.withoutListener && ListenerSupport.available
             && (try? SeccompFilter.listening.get()) != nil && dt_wake_signal_install() == 0
-        if request.traced, listenerUsable, case .success(let variant) = SeccompFilter.listening {
+        if listenerUsable, case .success(let variant) = SeccompFilter.listening {
             listening = variant
             // The in-kernel recorder takes what it can of the listener's
             // calls, where it loads (root).
