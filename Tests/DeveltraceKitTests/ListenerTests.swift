@@ -209,24 +209,34 @@ extension Machine {
             if ListenerSupport.available { #expect(modes[0].contains("listener"), "plain: \(modes[0])") }
         }
 
-        @Test("following without ptrace, a command refused its listener runs once, followed by ptrace instead")
-        func followingRefused() throws {
-            let work = try Harness.workDirectory("following-refused")
+        /// Runs `script` (which appends "ran" to `runs`) twice in a sandbox
+        /// showing its work directory writable, as `configure` says, its
+        /// listener (or plain filter) refused the second time; each command
+        /// must have run once.
+        static func runRefusedPair(_ name: String, script: String, configure: (inout TraceRequest) -> Void) throws -> [TraceOutcome] {
+            let work = try Harness.workDirectory(name)
             defer { try? FileManager.default.removeItem(at: work) }
             let runs = work.appendingPathComponent("runs")
             var configuration = SandboxConfiguration()
             configuration.binds = [.init(source: RawPath(work.path), target: RawPath(work.path), readOnly: false)]
-            let script = "echo ran >> runs; test -e /etc/hostname; cat missing 2>/dev/null; exit 4"
             var outcomes: [TraceOutcome] = []
             for refused in [false, true] {
                 var request = TraceRequest(
                     program: RawPath("/bin/sh"), arguments: ["/bin/sh", "-c", script].map(RawPath.init),
                     environment: Harness.environment(), workingDirectory: RawPath(work.path), sandbox: configuration)
-                request.followsInKernel = true
+                configure(&request)
                 request.refusesListenerForTesting = refused
                 outcomes.append(try TraceSession(request: request).run())
             }
             #expect(try String(contentsOf: runs, encoding: .utf8) == "ran\nran\n", "each command ran once")
+            return outcomes
+        }
+
+        @Test("following without ptrace, a command refused its listener runs once, followed by ptrace instead")
+        func followingRefused() throws {
+            let outcomes = try Self.runRefusedPair(
+                "following-refused", script: "echo ran >> runs; test -e /etc/hostname; cat missing 2>/dev/null; exit 4"
+            ) { $0.followsInKernel = true }
             #expect(outcomes.allSatisfy { $0.exitStatus == 4 })
             let summary = { (outcome: TraceOutcome) in outcome.accesses.map { "\($0.syscall) \($0.path) \($0.result)" } }
             #expect(summary(outcomes[0]).contains { $0.hasSuffix("/missing ENOENT") })
@@ -240,22 +250,10 @@ extension Machine {
 
         @Test("no listener (a kernel before 6.6): the recorder and ptrace, or, the recorder's filter refused, ptrace alone; one trace")
         func recorderWithPtraceRefused() throws {
-            let work = try Harness.workDirectory("recorder-ptrace-refused")
-            defer { try? FileManager.default.removeItem(at: work) }
-            let runs = work.appendingPathComponent("runs")
-            var configuration = SandboxConfiguration()
-            configuration.binds = [.init(source: RawPath(work.path), target: RawPath(work.path), readOnly: false)]
-            let script = "echo ran >> runs; test -e /etc/hostname; cat missing 2>/dev/null; cd /usr && ls include >/dev/null; exit 4"
-            var outcomes: [TraceOutcome] = []
-            for refused in [false, true] {
-                var request = TraceRequest(
-                    program: RawPath("/bin/sh"), arguments: ["/bin/sh", "-c", script].map(RawPath.init),
-                    environment: Harness.environment(), workingDirectory: RawPath(work.path), sandbox: configuration)
-                Harness.Watch.recorderWithPtrace.apply(to: &request)
-                request.refusesListenerForTesting = refused
-                outcomes.append(try TraceSession(request: request).run())
-            }
-            #expect(try String(contentsOf: runs, encoding: .utf8) == "ran\nran\n", "each command ran once")
+            let outcomes = try Self.runRefusedPair(
+                "recorder-ptrace-refused",
+                script: "echo ran >> runs; test -e /etc/hostname; cat missing 2>/dev/null; cd /usr && ls include >/dev/null; exit 4"
+            ) { Harness.Watch.recorderWithPtrace.apply(to: &$0) }
             #expect(outcomes.allSatisfy { $0.exitStatus == 4 })
             let summary = { (outcome: TraceOutcome) in
                 outcome.accesses.map { "\($0.pid == outcome.commandPid) \($0.syscall) \($0.path) \($0.result)" }
