@@ -24,8 +24,8 @@ public struct TraceRequest: Sendable {
     /// kernel (`SyscallRecorder`: root, x86_64, Linux 5.17) where it loads;
     /// false: the listener answers them, or ptrace where there is none.
     /// Without a usable listener (a kernel before 6.6, `withoutListener`),
-    /// the recorder takes them and ptrace the rest, where `usesListener`
-    /// allows anything but ptrace.
+    /// the recorder takes them and ptrace the rest; `usesListener` false
+    /// still stops every call for ptrace.
     public var usesRecorder = true
     /// Use no seccomp listener even where the kernel has a usable one: what
     /// a kernel before 6.6 gets (the recorder where it loads, ptrace for the
