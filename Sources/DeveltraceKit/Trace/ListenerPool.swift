@@ -65,12 +65,11 @@ final class ListenerPool: @unchecked Sendable {
             if pinned { _ = dt_pin_thread_to_cpu(cpus[0]) }
             var reason: Int32 = 0
             let received = dt_listener_receive(socket, &reason)
-            if received >= 0, let recorder = shared.recorder {
+            if received >= 0 {
                 // Only with the listening filter (the recording one) does
                 // anything reach the recorder; a listener above develtrace
                 // leaves every call to ptrace, and nothing is recorded twice.
-                shared.lookups.disable()
-                recorder.enable()
+                shared.recorderFilterLoaded()
             }
             // The command waits for this before its exec, the first call
             // the recorder may take.

@@ -11,18 +11,14 @@ import Glibc
 /// other path call for ptrace (`SeccompFilter.recordingWithPtrace`), then
 /// says on the listener socket whether it loaded. This thread takes that
 /// word: loaded, the recorder records the tasks met so far and every task
-/// from then on (`SyscallRecorder.enable`); refused, the command loads the
+/// from then on (`TraceShared.recorderFilterLoaded`); refused, the command loads the
 /// ptrace filter instead and nothing is recorded twice. Either way it
 /// answers, and the command goes on to its `execve`.
-///
-/// The tracer's lookup cache is off once the recorder records: calls that
-/// change a path go by the recorder without a ptrace stop, and the cache
-/// learns of changes only from stops.
 final class PlainFilterConfirmation: Sendable {
     private let done = DispatchSemaphore(value: 0)
 
-    /// Takes `socket` (closes it).
-    init(socket: Int32, recorder: SyscallRecorder, shared: TraceShared) {
+    /// Takes `socket` (closes it); `shared`'s recorder is the one enabled.
+    init(socket: Int32, shared: TraceShared) {
         let thread = Thread { [done] in
             defer { done.signal() }
             var reason: Int32 = 0
@@ -32,8 +28,7 @@ final class PlainFilterConfirmation: Sendable {
             } else if reason == 0 {
                 // Loaded (or the command is gone without a word: then
                 // nothing is left to record).
-                shared.lookups.disable()
-                recorder.enable()
+                shared.recorderFilterLoaded()
             }
             _ = dt_listener_acknowledge(socket)
             close(socket)

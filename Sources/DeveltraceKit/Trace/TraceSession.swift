@@ -246,8 +246,8 @@ public final class TraceSession: Sendable {
         defer { if changedIdentity { SandboxIdentity.restoreThreadIdentity() } }
         var listeners: ListenerPool? = nil
         var confirmation: PlainFilterConfirmation? = nil
-        if listeningPlainly, let recorder {
-            confirmation = PlainFilterConfirmation(socket: launch.takeListenerSocket(), recorder: recorder, shared: shared)
+        if listeningPlainly {
+            confirmation = PlainFilterConfirmation(socket: launch.takeListenerSocket(), shared: shared)
         } else if let listening {
             listeners = ListenerPool(
                 socket: launch.takeListenerSocket(), filter: listening, shared: shared, proc: proc, root: root,
@@ -276,7 +276,8 @@ public final class TraceSession: Sendable {
                 : (following
                     ? "in-kernel recorder (eBPF) following the processes, the rest to the " : "in-kernel recorder (eBPF), the rest to the ")
                     + mode
-        } else if let recorderNote, request.usesRecorder, listened != nil || (request.traced && request.usesListener && !listenerUsable) {
+        } else if let recorderNote {
+            // (Set only where the recorder was tried and did not load.)
             mode += "; no in-kernel recorder (\(recorderNote))"
         }
         let recorded = recorder?.counts

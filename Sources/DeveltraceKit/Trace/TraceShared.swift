@@ -93,6 +93,17 @@ final class TraceShared: Sendable {
         self.recorder = recorder
     }
 
+    /// The command loaded the filter that lets the recorder's calls
+    /// through: the recorder records from now on, and the lookup cache is
+    /// off (the recorder takes changes the ptrace loop never sees). Said
+    /// by the listener's first thread, or without a listener by
+    /// `PlainFilterConfirmation`.
+    func recorderFilterLoaded() {
+        guard let recorder else { return }
+        lookups.disable()
+        recorder.enable()
+    }
+
     /// Records the accesses of one call with `result`, in order: the
     /// recorder's calls committed so far first (they came before).
     func record(pid: pid_t, process: pid_t, _ pending: [PendingAccess], result: AccessResult) {
