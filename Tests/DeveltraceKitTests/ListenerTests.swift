@@ -176,7 +176,12 @@ extension Machine {
             Harness.expectSameAccesses(outcome, log)
         }
 
-        @Test("under a filter that already has a listener, every call stops for ptrace and the trace is the same")
+        /// Under a listener above develtrace (some containers, nested
+        /// sandboxes) the kernel refuses a second one (`EBUSY`); the probe,
+        /// run from develtrace's own place, sees it first, so the trace takes
+        /// the path of a kernel without a listener from the start: as root
+        /// the in-kernel recorder with ptrace for the rest, otherwise ptrace.
+        @Test("under a filter that already has a listener, calls go to the recorder or ptrace and the trace is the same")
         func listenerAbove() throws {
             let wrapper = try Harness.fixtureProgram("with-listener")
             let work = try Harness.workDirectory("listener-above")
@@ -206,6 +211,11 @@ extension Machine {
             #expect(traces[0].count > 10)
             #expect(traces[0] == traces[1])
             #expect(modes[1].contains("ptrace"), "wrapped: \(modes[1])")
+            #expect(!modes[1].contains("listener ("), "no listener under another: \(modes[1])")
+            if RecorderSupport.available {
+                #expect(
+                    modes[1].hasPrefix("read_only_calls in-kernel recorder (eBPF), the rest stopped for ptrace"), "wrapped: \(modes[1])")
+            }
             if ListenerSupport.available { #expect(modes[0].contains("listener"), "plain: \(modes[0])") }
         }
 

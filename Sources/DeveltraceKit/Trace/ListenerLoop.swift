@@ -200,8 +200,10 @@ final class ListenerLoop {
 /// `SECCOMP_FILTER_FLAG_WAIT_KILLABLE_RECV` (Linux 5.19) and the sync
 /// wake-up (Linux 6.6). Without them (an older kernel, or under an
 /// ancestor's listener: `EBUSY` in some containers and nested sandboxes)
-/// every call stops for ptrace, as before. Tried once per process, in a
-/// child.
+/// the in-kernel recorder takes what it can where it loads (root) and every
+/// other path call stops for ptrace (`SeccompFilter.recordingWithPtrace`).
+/// Tried once per process, in a child, from this process's place in the
+/// seccomp tree: the place every sandbox it starts inherits.
 public enum ListenerSupport {
     public static let available: Bool = dt_listener_probe() == 3
 }

@@ -67,7 +67,7 @@ final class ListenerPool: @unchecked Sendable {
             let received = dt_listener_receive(socket, &reason)
             if received >= 0 {
                 // Only with the listening filter (the recording one) does
-                // anything reach the recorder; a listener above develtrace
+                // anything reach the recorder; a listener refused at load
                 // leaves every call to ptrace, and nothing is recorded twice.
                 shared.recorderFilterLoaded()
             }

@@ -177,7 +177,7 @@ final class SyscallRecorder: @unchecked Sendable {
     }
 
     /// The command loaded the filter that lets the recorded calls through
-    /// (it may not have: a listener above develtrace makes it fall back to
+    /// (it may not have: a listener refused at load makes it fall back to
     /// ptrace for every call, and then nothing is recorded here). The
     /// tasks seen so far are recorded from now on, their working
     /// directories read again (the command changed its own before it loaded
